@@ -1,0 +1,161 @@
+"""The canonical event: the one shape every intake format is normalized into.
+
+``schemas/event.schema.json`` is generated from :class:`Event` (``python -m engine.event``)
+and a test keeps the two identical. Unknown top-level fields are rejected so that typos
+surface (``metrcis`` is an error, not a silently ignored block); the only exception is
+``expect``, which `rules simulate --check` reads and the engine ignores.
+
+Standard metric names (the shipped rules use them; any other name is allowed):
+
+========================  =====================================================
+``availability``          fraction of successful probes, 0–1
+``error_rate``            fraction of failed requests, 0–1
+``latency_p99_ms``        99th percentile latency in milliseconds
+``cpu_utilization``       0–1
+``memory_utilization``    0–1
+``request_rate``          requests per second now
+``baseline_request_rate`` requests per second normally seen at this time
+``healthy_hosts``         hosts passing health checks
+``total_hosts``           hosts in the pool
+========================  =====================================================
+
+:func:`derive` adds signals computed from several inputs (multi-signal fusion), which rules
+address as ``derived.*``; see its docstring.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+STANDARD_METRICS = (
+    "availability",
+    "error_rate",
+    "latency_p99_ms",
+    "cpu_utilization",
+    "memory_utilization",
+    "request_rate",
+    "baseline_request_rate",
+    "healthy_hosts",
+    "total_hosts",
+)
+STANDARD_CONDITIONS = (
+    "service_unavailable",
+    "data_loss_risk",
+    "security_breach",
+    "crash_loop",
+    "load_driven",
+    "partial_outage",
+)
+SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class LogLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: Literal["debug", "info", "warning", "error", "critical", "fatal"]
+    message: str = Field("", max_length=4000)
+    count: int = Field(1, ge=0)
+
+
+class Traces(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    error_spans: int = Field(0, ge=0)
+    slow_spans: int = Field(0, ge=0)
+    total_spans: int = Field(0, ge=0)
+
+
+class Expectation(BaseModel):
+    """What `rules simulate --check` should see for this event (ignored by the engine)."""
+
+    model_config = ConfigDict(extra="forbid")
+    severity: Literal["NONE", "MODERATE", "MAJOR", "CRITICAL"] | None = None
+    owner: str | None = None
+    actions: list[str] | None = None
+    channels: list[str] | None = None
+    fired_rules: list[str] | None = None
+
+
+class Event(BaseModel):
+    """One observation about one service, from any monitor."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=20000)
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@/-]+$")]
+    timestamp: datetime = Field(description="RFC 3339 time the monitor observed the signal (with offset)")
+    type: Literal["alert", "resolve"] = Field(
+        "alert", description="'resolve' closes the open incident for the same fingerprint"
+    )
+    source: str = Field("unknown", max_length=200)
+    service: Name
+    environment: str = Field("production", max_length=100)
+    title: str = Field("", max_length=1000)
+    description: str = Field("", max_length=10000)
+    fingerprint: str | None = Field(None, max_length=200, description="groups repeats of the same alert")
+    metrics: dict[Name, Number] = Field(default_factory=dict, max_length=64)
+    logs: list[LogLine] = Field(default_factory=list, max_length=200)
+    traces: Traces = Field(default_factory=Traces)
+    conditions: dict[Name, StrictBool] = Field(default_factory=dict, max_length=64)
+    labels: dict[Name, Annotated[str, Field(max_length=1000)]] = Field(default_factory=dict, max_length=64)
+    runbook_url: str | None = Field(None, max_length=2000)
+    expect: Expectation | None = Field(None, description="ignored by the engine; read by simulate --check")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _needs_offset(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp must be RFC 3339 with a UTC offset, e.g. 2025-01-01T14:23:45Z")
+        return value
+
+
+def derive(event: Event) -> dict[str, float]:
+    """Signals fused from metrics, logs and traces (rules address them as ``derived.*``).
+
+    ``log_errors``          sum of ``count`` over log lines at error/critical/fatal
+    ``log_warnings``        sum of ``count`` over warning lines
+    ``trace_error_ratio``   error_spans / total_spans (0 when there are no spans)
+    ``trace_slow_ratio``    slow_spans / total_spans
+    ``healthy_host_ratio``  healthy_hosts / total_hosts (only when both metrics exist)
+    ``load_ratio``          request_rate / baseline_request_rate (only when both exist)
+    """
+    out: dict[str, float] = {
+        "log_errors": float(sum(x.count for x in event.logs if x.level in ("error", "critical", "fatal"))),
+        "log_warnings": float(sum(x.count for x in event.logs if x.level == "warning")),
+    }
+    spans = event.traces.total_spans
+    out["trace_error_ratio"] = event.traces.error_spans / spans if spans else 0.0
+    out["trace_slow_ratio"] = event.traces.slow_spans / spans if spans else 0.0
+    m = event.metrics
+    if m.get("total_hosts"):
+        out["healthy_host_ratio"] = m.get("healthy_hosts", 0.0) / m["total_hosts"]
+    if m.get("baseline_request_rate"):
+        out["load_ratio"] = m.get("request_rate", 0.0) / m["baseline_request_rate"]
+    return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def event_document(event: Event) -> dict[str, Any]:
+    """The event as rules and templates see it: the JSON form plus ``derived``, without ``expect``."""
+    doc = event.model_dump(mode="json", exclude={"expect"})
+    doc["derived"] = derive(event)
+    return doc
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Event.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://escalation-handlers.dev/schemas/event.schema.json"
+    return schema
+
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "event.schema.json"
+
+if __name__ == "__main__":  # regenerate schemas/event.schema.json
+    SCHEMA_PATH.write_text(json.dumps(json_schema(), indent=2) + "\n")
+    print(f"wrote {SCHEMA_PATH}")
