@@ -90,8 +90,8 @@ class Event(BaseModel):
 
     event_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@/-]+$")]
     timestamp: datetime = Field(description="RFC 3339 time the monitor observed the signal (with offset)")
-    type: Literal["alert", "resolve"] = Field(
-        "alert", description="'resolve' closes the open incident for the same fingerprint"
+    status: Literal["firing", "resolved"] = Field(
+        "firing", description="'resolved' closes the open incident for the same fingerprint"
     )
     source: str = Field("unknown", max_length=200)
     service: Name
@@ -113,6 +113,20 @@ class Event(BaseModel):
         if value.tzinfo is None:
             raise ValueError("timestamp must be RFC 3339 with a UTC offset, e.g. 2025-01-01T14:23:45Z")
         return value
+
+
+class Acknowledgement(BaseModel):
+    """A human (or the pager) acknowledging or resolving an incident: ``{"type": "ack", ...}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ack", "resolve"]
+    event_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@/-]+$")]
+    incident_id: str = Field(min_length=1, max_length=255)
+    by: str = Field(min_length=1, max_length=200)
+    timestamp: datetime
+    source: str = Field("manual", max_length=200)
+    note: str = Field("", max_length=4000)
 
 
 def derive(event: Event) -> dict[str, float]:
