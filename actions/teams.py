@@ -1,0 +1,147 @@
+"""``teams``: post an Adaptive Card to a Microsoft Teams channel through a Workflows webhook.
+
+Takes an :class:`Intent` and POSTs the Workflows envelope
+``{"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+"contentUrl": null, "content": <AdaptiveCard 1.4>}]}`` to the webhook URL; any 2xx is success
+(Workflows answers 202 with an empty body), 429 and 5xx are retried, other 4xx are not.
+
+Config (``schemas/actions/teams.schema.json``):
+    ``webhook_url_env``  name of the variable holding the webhook URL (default ``TEAMS_WEBHOOK_URL``;
+                         set another name to post to several channels)
+    ``timeout``          seconds per request (default 10)
+    ``full_width``       widen the card with ``msteams.width: Full`` (default true)
+
+Env: ``TEAMS_WEBHOOK_URL``: the whole URL is a secret (it carries a ``sig=`` token), so it is
+read only in ``send`` and never appears in a :class:`Request` or an error message.
+
+Intent: ``message`` keys ``title``, ``text``, ``facts`` ``[{"title", "value"}]``, optional
+``color`` (``attention``/``warning``/``good``/``accent``, or ``danger``/``critical``/``red``,
+``yellow``/``orange``, ``green``/``ok``/``resolved``) and ``actions`` ``[{"title", "url"}]``
+(``Action.OpenUrl`` buttons; ``intent.links`` entries ``{"title"|"text", "url"|"href"}`` such as the
+runbook are appended). Without ``color`` the severity picks one (CRITICAL attention, MAJOR warning,
+``kind: resolve`` good). Without ``title`` it is ``"[SEVERITY] service"``. Only http(s) URLs
+become buttons. ``text`` is cut to keep the card under the 28 KB message limit.
+
+Docs: https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from actions.base import ActionFailed, Intent, Outcome, Request
+from actions.retry import post_json
+
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MAX_TEXT = 20_000  # characters; Teams rejects messages above 28 KB
+COLORS = {
+    "attention": "attention", "danger": "attention", "critical": "attention", "red": "attention",
+    "warning": "warning", "yellow": "warning", "orange": "warning",
+    "good": "good", "green": "good", "ok": "good", "resolved": "good",
+    "accent": "accent", "info": "accent", "blue": "accent",
+}
+SEVERITY_COLORS = {"CRITICAL": "attention", "MAJOR": "warning", "MODERATE": "accent"}
+
+
+class Teams:
+    name: ClassVar[str] = "teams"
+    schema: ClassVar[str] = "actions/teams.schema.json"
+    env_vars: ClassVar[tuple[str, ...]] = ("TEAMS_WEBHOOK_URL",)
+
+    def __init__(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        self.url_env = str(config.get("webhook_url_env", "TEAMS_WEBHOOK_URL"))
+        self.timeout = float(config.get("timeout", 10))
+        self.full_width = bool(config.get("full_width", True))
+        self.env = env
+
+    def configured(self) -> str | None:
+        if not self.env.get(self.url_env):
+            return f"{self.url_env} is not set"
+        return None
+
+    def render(self, intent: Intent) -> Request:
+        message = intent.message
+        title = str(message.get("title") or f"[{intent.severity}] {intent.service}")
+        color = self._color(intent)
+        body: list[dict[str, Any]] = [
+            {
+                "type": "Container",
+                "style": color,
+                "items": [
+                    {"type": "TextBlock", "text": title, "size": "large", "weight": "bolder",
+                     "color": color, "wrap": True},
+                ],
+            }
+        ]
+        text = str(message.get("text") or "")
+        if text:
+            if len(text) > MAX_TEXT:
+                text = text[:MAX_TEXT] + "…"
+            body.append({"type": "TextBlock", "text": text, "wrap": True})
+        facts = [{"title": str(f.get("title", "")), "value": str(f.get("value", ""))}
+                 for f in message.get("facts") or ()]
+        if facts:
+            body.append({"type": "FactSet", "facts": facts})
+        card: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4"}
+        card["body"] = body
+        buttons = _buttons(message.get("actions") or (), intent.links)
+        if buttons:
+            card["actions"] = buttons
+        if self.full_width:
+            card["msteams"] = {"width": "Full"}
+        envelope = {
+            "type": "message",
+            "summary": title,
+            "attachments": [
+                {"contentType": CONTENT_TYPE, "contentUrl": None, "content": card}
+            ],
+        }
+        return Request(self.name, "POST", f"${self.url_env}", envelope, intent.idempotency_key)
+
+    def send(self, request: Request) -> Outcome:
+        url = self.env.get(self.url_env)
+        if not url:
+            raise ActionFailed(f"teams: {self.url_env} is not set", retryable=False, reason="authError")
+        try:
+            with httpx.Client(timeout=self.timeout) as client:
+                response = post_json(client, url, request.body, "Microsoft Teams")
+        except ActionFailed as exc:
+            # The httpx exception chain holds the request, whose URL is the secret.
+            exc.__cause__ = exc.__context__ = None
+            raise
+        # Legacy O365 connectors answer 200 with this text instead of a 429 status.
+        if "HTTP error 429" in response.text[:200]:
+            raise ActionFailed("Microsoft Teams throttled the webhook (HTTP error 429 in body)",
+                               retryable=True, reason="rateLimited", status=429)
+        status = "accepted" if response.status_code == 202 else "ok"
+        return Outcome(status, detail=f"Microsoft Teams answered HTTP {response.status_code}")
+
+    @staticmethod
+    def _color(intent: Intent) -> str:
+        wanted = str(intent.message.get("color") or "").strip().lower()
+        if wanted in COLORS:
+            return COLORS[wanted]
+        if intent.kind == "resolve":
+            return "good"
+        return SEVERITY_COLORS.get(intent.severity.upper(), "default")
+
+
+Link = Mapping[str, Any]
+
+
+def _buttons(actions: Iterable[Link], links: Iterable[Link]) -> list[dict[str, str]]:
+    """``Action.OpenUrl`` for each http(s) link, message actions first, each URL once."""
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for item in [*actions, *links]:
+        url = str(item.get("url") or item.get("href") or "")
+        if not url.startswith(("https://", "http://")) or url in seen:
+            continue
+        seen.add(url)
+        title = str(item.get("title") or item.get("text") or url)
+        out.append({"type": "Action.OpenUrl", "title": title, "url": url})
+    return out
