@@ -1,0 +1,139 @@
+"""Prometheus Alertmanager webhook (``"version": "4"``) → one :class:`~engine.event.Event` per alert.
+
+==================  ===============================================================================
+Event field         from
+==================  ===============================================================================
+``event_id``        ``alertmanager:<fingerprint>:<hash(groupKey, fingerprint, startsAt)>``; a
+                    redelivery gets the same id. Resolved alerts add ``:resolved:<endsAt>``.
+``timestamp``       ``startsAt`` (firing) or ``endsAt`` (resolved); the receive time if unusable
+``status``          the alert's ``status`` (``resolved`` → resolved, anything else → firing)
+``source``          ``alertmanager``
+``service``         label ``service``, else ``job``, else ``alertname`` (slugged if it has spaces:
+                    ``High CPU Temperature`` → ``high-cpu-temperature``)
+``environment``     label ``env``, else ``environment``, else the default ``production``
+``title``           annotation ``summary``, else ``alertname``
+``description``     annotation ``description``
+``fingerprint``     the alert's ``fingerprint``, else a hash of its labels
+``runbook_url``     annotation ``runbook_url``
+``metrics``         annotation ``value`` (a number), named by label ``metric`` (default ``value``)
+``conditions``      label or annotation ``condition``: comma-separated names, each set true
+                    (e.g. ``condition: service_unavailable,partial_outage``)
+``labels``          ``commonLabels`` + the alert's labels (as-is, e.g. ``severity``); other
+                    annotations as ``annotation.<name>``; everything else in the payload as
+                    ``alertmanager.<field>`` (e.g. ``alertmanager.generatorURL``)
+==================  ===============================================================================
+
+Labels win over ``commonLabels`` and the alert's annotations over ``commonAnnotations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from engine.event import Event
+from engine.intake.errors import IntakeError
+from engine.intake.normalize import (
+    Fields,
+    clip,
+    digest,
+    merge_labels,
+    name,
+    number,
+    stable_id,
+    string_labels,
+    timestamp,
+    to_event,
+)
+
+NAME = "alertmanager"
+_MAPPED = ("summary", "description", "runbook_url", "value", "condition")
+Extend = Callable[[Fields, dict[str, Any]], None]
+
+
+def matches(doc: Any) -> bool:
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("alerts"), list)
+        and (doc.get("version") == "4" or "groupKey" in doc)
+    )
+
+
+def normalize(doc: dict[str, Any], *, now: datetime) -> list[Event]:
+    return normalize_group(doc, now=now, source=NAME)
+
+
+def normalize_group(
+    doc: dict[str, Any], *, now: datetime, source: str, extend: Extend | None = None
+) -> list[Event]:
+    """Shared with Grafana, whose payload is this shape plus per-alert extras (``extend``)."""
+    group = Fields(doc, source)
+    group.skip("alerts", "status", "version")
+    group_key = group.text("groupKey") or ""
+    common_labels = group.mapping("commonLabels")
+    common_annotations = group.mapping("commonAnnotations")
+    events = []
+    for index, alert in enumerate(doc["alerts"]):
+        if not isinstance(alert, dict):
+            raise IntakeError(f"schema: /alerts/{index}: expected an object", "schema")
+        f = Fields(alert, source)
+        fields = alert_fields(f, group_key, common_labels, common_annotations, now=now, source=source)
+        if extend:
+            extend(f, fields)
+        fields["labels"] = merge_labels(fields["labels"], f.leftovers(), group.leftovers())
+        events.append(to_event(fields, where=f"/alerts/{index}"))
+    return events
+
+
+def alert_fields(
+    f: Fields,
+    group_key: str,
+    common_labels: dict[str, Any],
+    common_annotations: dict[str, Any],
+    *,
+    now: datetime,
+    source: str,
+) -> dict[str, Any]:
+    """The Event fields for one alert; ``labels`` still lacks the unread payload fields."""
+    labels = {**common_labels, **f.mapping("labels")}
+    annotations = {**common_annotations, **f.mapping("annotations")}
+    label_text = _texts(labels)
+    notes = _texts(annotations)
+    resolved = f.text("status") == "resolved"
+    starts_at, ends_at = f.text("startsAt"), f.text("endsAt")
+    fingerprint = f.text("fingerprint") or "labels-" + digest(sorted(label_text.items()))
+    event_id = stable_id(source, fingerprint, group_key, fingerprint, starts_at)
+    if resolved:
+        event_id += ":resolved:" + name(ends_at or "", "unknown")[:40]
+    metrics = {}
+    if (value := number(annotations.get("value"))) is not None:
+        metrics[name(label_text.get("metric", "value"), "value")] = value
+    wanted = label_text.get("condition", "") + "," + notes.get("condition", "")
+    service = label_text.get("service") or label_text.get("job") or label_text.get("alertname") or source
+    return {
+        "event_id": event_id,
+        "timestamp": timestamp(ends_at if resolved else starts_at) or timestamp(starts_at) or now,
+        "status": "resolved" if resolved else "firing",
+        "source": source,
+        "service": name(service),
+        "environment": (label_text.get("env") or label_text.get("environment") or "production")[:100],
+        "title": clip(notes.get("summary") or label_text.get("alertname") or "", 1000),
+        "description": clip(notes.get("description", ""), 10000),
+        "fingerprint": clip(fingerprint, 200),
+        "runbook_url": clip(notes["runbook_url"], 2000) if notes.get("runbook_url") else None,
+        "metrics": metrics,
+        "conditions": {name(c.strip()): True for c in wanted.split(",") if c.strip()},
+        "labels": merge_labels(
+            string_labels(labels.items()),
+            string_labels((f"annotation.{k}", v) for k, v in annotations.items() if k not in _MAPPED),
+        ),
+    }
+
+
+def _texts(values: dict[str, Any]) -> dict[str, str]:
+    return {
+        str(k): str(v)
+        for k, v in values.items()
+        if isinstance(v, str | int | float) and not isinstance(v, bool)
+    }

@@ -1,0 +1,59 @@
+"""Canonical files: an :class:`~engine.event.Event` object (has ``event_id``), an
+:class:`~engine.event.Acknowledgement` (``"type": "ack"`` or ``"resolve"``), or a JSON list of
+either. Nothing is mapped: the document is validated as-is, and every validation error becomes
+one ``schema`` reason with a JSON pointer into the file (``/1/metrics/cpu: …``), at most five,
+joined by ``; ``. An empty list is valid and yields no events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.event import Acknowledgement, Event
+from engine.intake.errors import IntakeError
+from engine.intake.normalize import MAX_ERRORS, schema_error
+
+NAME = "canonical"
+
+
+def matches(doc: Any) -> bool:
+    if isinstance(doc, list):
+        return True
+    return isinstance(doc, dict) and ("event_id" in doc or doc.get("type") in ("ack", "resolve"))
+
+
+def normalize(doc: Any, *, now: datetime) -> list[Event | Acknowledgement]:
+    if isinstance(doc, dict):
+        return [_one(doc, "")]
+    out: list[Event | Acknowledgement] = []
+    problems: list[str] = []
+    for index, item in enumerate(doc):
+        try:
+            if not isinstance(item, dict):
+                raise IntakeError(f"schema: /{index}: expected an object, got {_kind(item)}", "schema")
+            out.append(_one(item, f"/{index}"))
+        except IntakeError as exc:
+            problems.append(exc.reason.removeprefix("schema: "))
+    if problems:
+        shown = problems[:MAX_ERRORS] + (
+            [f"and {len(problems) - MAX_ERRORS} more"] if len(problems) > MAX_ERRORS else []
+        )
+        raise IntakeError("schema: " + "; ".join(shown), "schema")
+    return out
+
+
+def _one(doc: dict[str, Any], base: str) -> Event | Acknowledgement:
+    model: type[Event] | type[Acknowledgement] = Acknowledgement if "type" in doc else Event
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise schema_error(exc, base=base) from exc
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array"}.get(
+        type(value), "null"
+    )

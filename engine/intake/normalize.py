@@ -1,0 +1,207 @@
+"""Building blocks shared by the format modules: vendor values in, canonical field values out.
+
+* :func:`service_name` keeps a value that is already a valid ``Event.service`` and otherwise
+  slugs it (lowercase, runs of other characters become ``-``): ``High CPU usage`` →
+  ``high-cpu-usage``. The original value stays in ``labels``.
+* :func:`stable_id` builds ``<prefix>:<readable part>:<hash>`` ids from the fields that identify
+  one delivery, so a redelivered webhook gets the same ``event_id`` and dedups.
+* :class:`Fields` reads a vendor object and remembers which keys it used; every key not used
+  (or of an unexpected type) comes back from :meth:`Fields.leftovers` as a ``<prefix>.<key>``
+  label, stringified and truncated, so nothing is dropped silently. Empty values are skipped and
+  keys that look like secrets (``secret``, ``token``, ``password``, ``signature``…) keep only
+  ``<redacted>``.
+* :func:`to_event` runs the result through ``Event.model_validate`` (the canonical model stays
+  the one authority) and turns a failure into ``IntakeError(code="schema")``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.event import Acknowledgement, Event
+from engine.intake.errors import IntakeError
+
+MAX_LABELS = 64
+MAX_LABEL_VALUE = 1000
+MAX_ERRORS = 5
+_NAME = re.compile(r"^[A-Za-z0-9_.:/@-]{1,200}$")
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_.:/@-]+")
+# Matched against the last dotted part of a key: "sns.Signature" yes, "sns.SignatureVersion" no.
+_SECRET = re.compile(r"secret|passw|api[_-]?key|authorization|token$|^signature$|^unsubscribeurl$", re.I)
+
+
+def is_name(value: str) -> bool:
+    return bool(_NAME.match(value))
+
+
+def name(value: str, fallback: str = "unknown") -> str:
+    """``value`` as an ``Event`` name (service, metric, label key): kept if valid, else slugged."""
+    if is_name(value):
+        return value
+    slug = _NOT_NAME.sub("-", value.lower()).strip("-._")[:200].strip("-._")
+    return slug or fallback
+
+
+service_name = name
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def stringify(value: Any) -> str:
+    """A label value: strings as-is, everything else as compact JSON; truncated."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return clip(text, MAX_LABEL_VALUE)
+
+
+def digest(*parts: Any) -> str:
+    raw = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def stable_id(prefix: str, readable: str, *identity: Any) -> str:
+    """``<prefix>:<readable>:<hash(identity)>``; ``readable`` is slugged and shortened."""
+    part = _NOT_NAME.sub("-", readable).strip("-")[:64]
+    return f"{prefix}:{part}:{digest(*identity)}" if part else f"{prefix}:{digest(*identity)}"
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a JSON number or a numeric string; None otherwise (bools are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str) and len(value) <= 50:
+        try:
+            result = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def timestamp(value: Any) -> datetime | None:
+    """RFC 3339 text (no offset means UTC) or epoch seconds/milliseconds; None when unusable.
+
+    Go's zero time ``0001-01-01T00:00:00Z`` (Alertmanager's "no endsAt yet") is None too.
+    """
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip()[:20])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 100_000_000_000 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    text = value.strip()
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # Go emits nanoseconds; datetime keeps microseconds
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.year <= 1:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Fields:
+    """Typed reads from one vendor object; unread keys become labels (see module docstring)."""
+
+    def __init__(self, doc: Mapping[str, Any], prefix: str) -> None:
+        self.doc = doc
+        self.prefix = prefix
+        self.used: set[str] = set()
+
+    def text(self, key: str) -> str | None:
+        """A string (numbers are converted); None if absent, empty or another type."""
+        value = self.doc.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            return None
+        self.used.add(key)
+        return value if isinstance(value, str) else str(value)
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.doc.get(key)
+        if not isinstance(value, dict):
+            return {}
+        self.used.add(key)
+        return value
+
+    def raw(self, key: str) -> Any:
+        self.used.add(key)
+        return self.doc.get(key)
+
+    def skip(self, *keys: str) -> None:
+        """Mark keys as handled elsewhere (or deliberately not kept)."""
+        self.used.update(keys)
+
+    def leftovers(self) -> dict[str, str]:
+        return string_labels(
+            (f"{self.prefix}.{key}", value) for key, value in self.doc.items() if key not in self.used
+        )
+
+
+def string_labels(pairs: Iterable[tuple[str, Any]]) -> dict[str, str]:
+    """Label-safe ``{key: str}``: names slugged, values stringified, secrets redacted, empties skipped."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if value is None or value == "" or value == {} or value == []:
+            continue
+        secret = _SECRET.search(str(key).rsplit(".", 1)[-1])
+        out[name(str(key), "label")] = "<redacted>" if secret else stringify(value)
+    return out
+
+
+def merge_labels(*groups: Mapping[str, str]) -> dict[str, str]:
+    """Later groups win; past 64 labels the rest are counted in ``intake.dropped_labels``."""
+    merged: dict[str, str] = {}
+    for group in groups:
+        merged.update(group)
+    if len(merged) <= MAX_LABELS:
+        return merged
+    kept = dict(list(merged.items())[: MAX_LABELS - 1])
+    kept["intake.dropped_labels"] = str(len(merged) - len(kept))
+    return kept
+
+
+def to_event(fields: dict[str, Any], *, where: str = "") -> Event:
+    """``Event.model_validate``; a failure is a ``schema`` IntakeError naming ``where``."""
+    try:
+        return Event.model_validate(fields)
+    except ValidationError as exc:
+        raise schema_error(exc, where=where) from exc
+
+
+def to_acknowledgement(fields: dict[str, Any], *, where: str = "") -> Acknowledgement:
+    try:
+        return Acknowledgement.model_validate(fields)
+    except ValidationError as exc:
+        raise schema_error(exc, where=where) from exc
+
+
+def schema_error(exc: ValidationError, *, where: str = "", base: str = "") -> IntakeError:
+    """All pydantic errors on one line: ``schema: /metrics/cpu: Input should be a valid number; …``."""
+    errors = exc.errors(include_url=False)
+    parts = [f"{pointer(base, err['loc'])}: {err['msg']}" for err in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        parts.append(f"and {len(errors) - MAX_ERRORS} more")
+    head = f"schema: {where}: " if where else "schema: "
+    return IntakeError(head + "; ".join(parts), "schema")
+
+
+def pointer(base: str, loc: Iterable[Any]) -> str:
+    """RFC 6901 JSON pointer (``~`` → ``~0``, ``/`` → ``~1``)."""
+    tokens = [str(part).replace("~", "~0").replace("/", "~1") for part in loc]
+    return base + "".join("/" + token for token in tokens) or "/"
