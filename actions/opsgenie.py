@@ -1,0 +1,160 @@
+"""``opsgenie``: create, acknowledge and close Opsgenie alerts through the Alert API v2.
+
+Takes an :class:`Intent` and POSTs one request. ``kind`` picks the call: ``page`` and ``notify``
+→ create (``POST {base}/v2/alerts``), ``acknowledge`` → ``POST {base}/v2/alerts/{alias}/
+acknowledge?identifierType=alias``, ``resolve`` → ``.../close?identifierType=alias``; any other
+kind is a rule error (:class:`ActionConfigError`). ``alias`` is the incident id (cut to 512
+characters plus a hash when longer), so every step of one incident acts on one alert.
+
+A create carries ``message`` (``message["message"]``, else ``message["summary"]``, else
+``"[SEVERITY] service (environment): incident <id>"``; at most 130 characters), ``alias``,
+``description`` (``message["description"]``, else the untruncated message), ``responders``
+(from ``targets``: an email → ``{"username", "type": "user"}``, any other name →
+``{"name", "type": "team"}``), ``priority`` (CRITICAL P1, MAJOR P2, MODERATE P3, NONE P5;
+anything else P3), ``tags`` (config ``tags``, ``message["tags"]``, then severity, service and
+environment; at most 20 of at most 50 characters), ``details`` (the intent's ``details`` with
+values as strings, plus ``link:<text>`` entries for its ``links``), ``entity`` (the service) and
+``source``. Acknowledge and close carry ``{"user", "source", "note"}`` (``message["note"]``,
+else a note naming the rule).
+
+Opsgenie processes these asynchronously: 202 is ``Outcome("accepted")`` with Opsgenie's answer
+(``requestId``) in ``response``; whether the alert really changed is only visible through
+``GET /v2/alerts/requests/{requestId}``, which this adapter does not poll. 422 and other 4xx are
+permanent, 429 and 5xx retryable. Opsgenie's REST API reaches end of support in 2027, so this
+adapter stays deliberately thin.
+
+Config (``schemas/actions/opsgenie.schema.json``):
+    ``api_key_env``  name of the variable holding the API key (default ``OPSGENIE_API_KEY``)
+    ``region``       ``us`` (default, https://api.opsgenie.com) or ``eu`` (https://api.eu.opsgenie.com)
+    ``tags``         tags added to every alert
+    ``user``, ``source``  who acted, shown in the alert log (default ``escalation-handlers``)
+    ``timeout``      seconds per request (default 10; connect timeout at most 5)
+
+Env:
+    ``OPSGENIE_API_KEY``  a secret; sent as ``Authorization: GenieKey <key>`` in ``send`` only,
+                          never in a :class:`Request`, an :class:`Outcome` or an error message.
+    ``OPSGENIE_API_URL``  overrides the region's base URL when set.
+
+Docs: https://docs.opsgenie.com/docs/alert-api
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from actions.base import ActionConfigError, ActionFailed, Intent, Outcome, Request
+from actions.transport import Http, fit, fit_key
+
+VENDOR = "Opsgenie"
+REGIONS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.com"}
+OPERATIONS = {"page": "create", "notify": "create", "acknowledge": "acknowledge", "resolve": "close"}
+PRIORITIES = {"CRITICAL": "P1", "MAJOR": "P2", "MODERATE": "P3", "NONE": "P5"}
+MAX_MESSAGE, MAX_ALIAS, MAX_DESCRIPTION, MAX_TAGS, MAX_TAG = 130, 512, 15000, 20, 50
+
+
+class Opsgenie:
+    name: ClassVar[str] = "opsgenie"
+    schema: ClassVar[str] = "actions/opsgenie.schema.json"
+    env_vars: ClassVar[tuple[str, ...]] = ("OPSGENIE_API_KEY", "OPSGENIE_API_URL")
+    secret_env_vars: ClassVar[tuple[str, ...]] = ("OPSGENIE_API_KEY",)
+
+    def __init__(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        region = str(config.get("region", "us"))
+        if region not in REGIONS:
+            raise ActionConfigError(f"opsgenie region {region!r} is not one of {', '.join(REGIONS)}")
+        self.key_env = str(config.get("api_key_env", "OPSGENIE_API_KEY"))
+        self.base = (env.get("OPSGENIE_API_URL") or REGIONS[region]).rstrip("/")
+        self.tags = [str(tag) for tag in config.get("tags", ())]
+        self.user = str(config.get("user", "escalation-handlers"))
+        self.source = str(config.get("source", "escalation-handlers"))
+        self.env = env
+        self.http = Http(VENDOR, float(config.get("timeout", 10)))
+
+    def configured(self) -> str | None:
+        if not self.env.get(self.key_env):
+            return f"{self.key_env} is not set"
+        return None
+
+    def render(self, intent: Intent) -> Request:
+        operation = OPERATIONS.get(intent.kind)
+        if operation is None:
+            raise ActionConfigError(
+                f"opsgenie cannot handle intent kind {intent.kind!r}; want one of " + ", ".join(OPERATIONS)
+            )
+        alias = fit_key(intent.incident_id, MAX_ALIAS)
+        if operation == "create":
+            url, body = f"{self.base}/v2/alerts", self._alert(intent, alias)
+        else:
+            url = f"{self.base}/v2/alerts/{quote(alias, safe='')}/{operation}?identifierType=alias"
+            note = intent.message.get("note") or f"{operation} by escalation-handlers rule {intent.rule_id}"
+            body = {"user": self.user, "source": self.source, "note": str(note)}
+        headers = {"Content-Type": "application/json"}
+        return Request(self.name, "POST", url, body, intent.idempotency_key, headers)
+
+    def send(self, request: Request) -> Outcome:
+        problem = self.configured()
+        if problem:
+            raise ActionFailed(problem, retryable=False, reason="authError")
+        key = self.env[self.key_env]
+        headers = {**request.headers, "Authorization": f"GenieKey {key}"}
+        response = self.http.post(request.target, request.body, headers=headers, secrets=(key,))
+        answer = _json(response.text)
+        request_id = answer.get("requestId", "") if isinstance(answer, dict) else ""
+        detail = f"{VENDOR} accepted the request (HTTP {response.status_code}, requestId {request_id})"
+        return Outcome("accepted", detail=detail, response=answer)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _alert(self, intent: Intent, alias: str) -> dict[str, Any]:
+        text = str(intent.message.get("message") or intent.message.get("summary") or _default_message(intent))
+        details = {
+            str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            for k, v in intent.details.items()
+        }
+        for link in intent.links:
+            if link.get("href"):
+                details[f"link:{link.get('text') or link.get('title') or link['href']}"] = link["href"]
+        return {
+            "message": fit(text, MAX_MESSAGE),
+            "alias": alias,
+            "description": fit(str(intent.message.get("description") or text), MAX_DESCRIPTION),
+            "responders": [_responder(target) for target in intent.targets],
+            "priority": PRIORITIES.get(intent.severity.upper(), "P3"),
+            "tags": self._tags(intent),
+            "details": details,
+            "entity": intent.service,
+            "source": self.source,
+        }
+
+    def _tags(self, intent: Intent) -> list[str]:
+        wanted = [
+            *self.tags,
+            *intent.message.get("tags", ()),
+            intent.severity,
+            intent.service,
+            intent.environment,
+        ]
+        tags = dict.fromkeys(fit(str(tag), MAX_TAG) for tag in wanted if tag)  # ordered, no duplicates
+        return list(tags)[:MAX_TAGS]
+
+
+def _responder(target: str) -> dict[str, str]:
+    if "@" in target:
+        return {"username": target, "type": "user"}
+    return {"name": target, "type": "team"}
+
+
+def _default_message(intent: Intent) -> str:
+    where = f"{intent.service} ({intent.environment})" if intent.environment else intent.service
+    return f"[{intent.severity}] {where}: incident {intent.incident_id}"
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
