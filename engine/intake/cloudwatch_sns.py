@@ -113,7 +113,8 @@ def _alarm_fields(alarm: dict[str, Any], sns: Fields) -> dict[str, Any]:
     metric = trigger.text("MetricName")
     if metric and (match := _DATAPOINT.search(reason)) and (value := number(match.group(1))) is not None:
         metrics[name(metric, "value")] = value
-    account, region = f.text("AWSAccountId") or "", f.text("Region") or ""
+    # Read without marking them used: they also stay as cloudwatch.AWSAccountId / .Region labels.
+    account, region = str(alarm.get("AWSAccountId") or ""), str(alarm.get("Region") or "")
     description = "\n\n".join(x for x in (f.text("AlarmDescription"), reason) if x)
     sns.skip("Message")
     return {

@@ -99,7 +99,7 @@ def normalize(doc: dict[str, Any], *, now: datetime) -> list[Event]:
         "description": clip(_strip_fences(f.text("body") or f.text("event_msg") or ""), 10000),
         "fingerprint": clip(fingerprint, 200),
         "labels": merge_labels(
-            string_labels(tags.items()),
+            string_labels(tags.items(), keep_empty=True),
             {"severity": severity} if severity else {},
             f.leftovers(),
         ),

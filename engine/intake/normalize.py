@@ -153,11 +153,12 @@ class Fields:
         )
 
 
-def string_labels(pairs: Iterable[tuple[str, Any]]) -> dict[str, str]:
-    """Label-safe ``{key: str}``: names slugged, values stringified, secrets redacted, empties skipped."""
+def string_labels(pairs: Iterable[tuple[str, Any]], *, keep_empty: bool = False) -> dict[str, str]:
+    """Label-safe ``{key: str}``: names slugged, values stringified, secrets redacted, empties skipped
+    (unless ``keep_empty``: a bare Datadog tag is information)."""
     out: dict[str, str] = {}
     for key, value in pairs:
-        if value is None or value == "" or value == {} or value == []:
+        if value is None or (not keep_empty and value in ("", {}, [])):
             continue
         secret = _SECRET.search(str(key).rsplit(".", 1)[-1])
         out[name(str(key), "label")] = "<redacted>" if secret else stringify(value)
