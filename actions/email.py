@@ -52,7 +52,7 @@ def _reject(why: str) -> ActionFailed:
 
 
 def _address(value: str) -> str:
-    if "\r" in value or "\n" in value or not ADDRESS.match(value.strip()):
+    if "\r" in value or "\n" in value or not ADDRESS.fullmatch(value.strip()):
         raise _reject(f"invalid email address {value[:80]!r}")
     return value.strip()
 
