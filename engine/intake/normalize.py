@@ -195,11 +195,17 @@ def to_acknowledgement(fields: dict[str, Any], *, where: str = "") -> Acknowledg
 def schema_error(exc: ValidationError, *, where: str = "", base: str = "") -> IntakeError:
     """All pydantic errors on one line: ``schema: /metrics/cpu: Input should be a valid number; …``."""
     errors = exc.errors(include_url=False)
-    parts = [f"{pointer(base, err['loc'])}: {err['msg']}" for err in errors[:MAX_ERRORS]]
+    parts = [_describe(base, err["loc"], err["msg"]) for err in errors[:MAX_ERRORS]]
     if len(errors) > MAX_ERRORS:
         parts.append(f"and {len(errors) - MAX_ERRORS} more")
     head = f"schema: {where}: " if where else "schema: "
     return IntakeError(head + "; ".join(parts), "schema")
+
+
+def _describe(base: str, loc: tuple[Any, ...], msg: str) -> str:
+    if loc and loc[-1] == "[key]":  # pydantic's marker for an invalid dict *key*
+        return f"{pointer(base, loc[:-1])}: key {msg[:1].lower()}{msg[1:]}"
+    return f"{pointer(base, loc)}: {msg}"
 
 
 def pointer(base: str, loc: Iterable[Any]) -> str:

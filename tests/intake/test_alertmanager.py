@@ -65,8 +65,13 @@ def test_label_conventions_map_service_env_value_and_conditions(fixture_doc):
     doc = fixture_doc(FIRING)
     alert = doc["alerts"][0]
     alert["labels"].update(
-        {"job": "node", "service": "payment-api", "env": "staging", "metric": "error_rate",
-         "condition": "service_unavailable, partial_outage"}
+        {
+            "job": "node",
+            "service": "payment-api",
+            "env": "staging",
+            "metric": "error_rate",
+            "condition": "service_unavailable, partial_outage",
+        }
     )
     alert["annotations"].update({"value": "0.25", "runbook_url": "https://runbooks/x"})
     event = parse(json.dumps(doc).encode())[0]
