@@ -101,3 +101,9 @@ def test_bad_ack_type_is_a_schema_error_for_ack():
 
 def test_detected_as_canonical():
     assert detect(EVENT) == detect(ACK) == detect([EVENT]) == "canonical"
+
+
+def test_long_invalid_list_stops_after_five_invalid_items():
+    reason = schema_reason([1] * 100_000)
+    assert reason.count("expected an object") == 5
+    assert reason.endswith("; stopped after 5 invalid items of 100000")
