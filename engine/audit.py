@@ -1,0 +1,200 @@
+"""The audit log: one append-only sqlite file (WAL) that is the source of truth.
+
+Every intake outcome, event, fact asserted, rule firing, decision, action requested, attempt
+and action result is a row, each carrying the rules hash and the time. ``UPDATE`` and
+``DELETE`` are refused by triggers. The engine is a cache: anything pending (an action
+without a result) is found again here after a restart. Tables (see README "Audit log"):
+
+``intake``     file, event_id, outcome (accepted | duplicate | failed), code, reason
+``events``     event_id (unique: the idempotency key), service, status, payload (JSON)
+``facts``      event_id, kind (event | severity), fact (JSON) as posted to the engine
+``firings``    event_id, seq, rule, stage, selected, bindings (JSON)
+``decisions``  event_id, incident_id, severity, confidence, owner, escalation, remediation,
+               notifications, fired_rules (JSON)
+``actions``    the outbox: idempotency_key (unique), action, kind, step, due_at, intent (JSON)
+``attempts``   action_id, attempt, ok, detail, reason, retryable, status, waited
+``results``    action_id (unique), outcome (ok | failed | not-configured), detail, reason
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from actions.base import Intent
+from engine.errors import AuditError
+
+T, I, F = str, int, float
+SCHEMA: dict[str, dict[str, type]] = {
+    "intake": {"id": I, "at": T, "file": T, "event_id": T, "outcome": T, "code": T, "reason": T, "rules_hash": T},
+    "events": {"event_id": T, "at": T, "timestamp": T, "source": T, "service": T, "environment": T, "status": T,
+               "payload": T, "rules_hash": T},
+    "facts": {"id": I, "event_id": T, "kind": T, "fact": T, "at": T, "rules_hash": T},
+    "firings": {"id": I, "event_id": T, "seq": I, "rule": T, "stage": T, "selected": I, "bindings": T, "at": T,
+                "rules_hash": T},
+    "decisions": {"event_id": T, "incident_id": T, "service": T, "severity": T, "confidence": F, "owner": T,
+                  "escalation": T, "remediation": T, "notifications": T, "fired_rules": T, "problems": T,
+                  "at": T, "rules_hash": T},
+    "actions": {"id": I, "idempotency_key": T, "event_id": T, "incident_id": T, "action": T, "kind": T,
+                "step": I, "due_at": T, "intent": T, "at": T, "rules_hash": T},
+    "attempts": {"id": I, "action_id": I, "attempt": I, "ok": I, "detail": T, "reason": T, "retryable": I,
+                 "status": I, "waited": F, "at": T, "rules_hash": T},
+    "results": {"id": I, "action_id": I, "outcome": T, "detail": T, "reason": T, "at": T, "rules_hash": T},
+}
+PKS = {"events": "event_id", "decisions": "event_id"}
+UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"]}
+INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
+           "decisions": ["service"], "intake": ["event_id"]}
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Audit:
+    """Append-only writer/reader over one sqlite file. One instance per thread."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], str] = utcnow) -> None:
+        self.path = str(path)
+        self.clock = clock
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite_utils.Database(self.conn)
+            if self.path != ":memory:":
+                self.db.enable_wal()
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=5000")
+            self._create()
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
+
+    def _create(self) -> None:
+        for name, columns in SCHEMA.items():
+            table = self.db.table(name)
+            if table.exists():
+                continue
+            pk = PKS.get(name, "id")
+            table.create(columns, pk=pk, not_null={pk} if pk != "id" else set())
+            for cols in [UNIQUE[name]] if name in UNIQUE else []:
+                table.create_index(cols, unique=True)
+            for col in INDEXES.get(name, []):
+                table.create_index([col])
+            for op in ("UPDATE", "DELETE"):
+                self.conn.execute(
+                    f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
+                    f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END"
+                )
+
+    # -- transactions ---------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def insert(self, table: str, rows: Iterable[dict[str, Any]]) -> list[int]:
+        ids = []
+        for row in rows:
+            cols = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+            ids.append(cur.lastrowid)
+        return ids
+
+    # -- writers ----------------------------------------------------------------------------
+    def record_intake(self, file: str, outcome: str, *, event_id: str = "", code: str = "", reason: str = "",
+                      rules_hash: str = "") -> None:
+        self.insert("intake", [{"at": self.clock(), "file": file, "event_id": event_id, "outcome": outcome,
+                                "code": code, "reason": reason, "rules_hash": rules_hash}])
+
+    def seen(self, event_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
+
+    def record_decision(self, decision: Any, payload: dict[str, Any], facts: list[tuple[str, dict[str, Any]]],
+                        due: Callable[[Intent], str] | None = None) -> list[int]:
+        """All rows for one decided event; the caller holds the transaction."""
+        now, h, eid = self.clock(), decision.rules_hash, decision.event_id
+        doc = decision.event_doc
+        self.insert("events", [{"event_id": eid, "at": now, "timestamp": doc.get("timestamp"),
+                                "source": doc.get("source"), "service": decision.service,
+                                "environment": doc.get("environment"), "status": doc.get("status"),
+                                "payload": _json(payload), "rules_hash": h}])
+        self.conn.executemany(
+            "INSERT INTO facts (event_id, kind, fact, at, rules_hash) VALUES (?, ?, ?, ?, ?)",
+            [(eid, kind, _json(fact), now, h) for kind, fact in facts])
+        self.conn.executemany(
+            "INSERT INTO firings (event_id, seq, rule, stage, selected, bindings, at, rules_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), _json(f.bindings), now, h)
+             for f in decision.firings])
+        self.insert("decisions", [{
+            "event_id": eid, "incident_id": decision.incident_id, "service": decision.service,
+            "severity": decision.severity, "confidence": decision.confidence,
+            "owner": _json(decision.owner.as_dict()), "escalation": _json(decision.escalation),
+            "remediation": _json(decision.remediation), "notifications": _json(decision.notifications),
+            "fired_rules": _json(decision.fired_rules), "problems": _json(decision.problems), "at": now,
+            "rules_hash": h}])
+        return self.request_actions(decision.intents, eid, h, due)
+
+    def request_actions(self, intents: Iterable[Intent], event_id: str, rules_hash: str,
+                        due: Callable[[Intent], str] | None = None) -> list[int]:
+        """Outbox rows; an idempotency key already present is not requested again."""
+        ids = []
+        now = self.clock()
+        for intent in intents:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO actions (idempotency_key, event_id, incident_id, action, kind, step, due_at, "
+                "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
+                 due(intent) if due else now, _json(asdict(intent)), now, rules_hash))
+            if cur.rowcount:
+                ids.append(cur.lastrowid)
+        return ids
+
+    def record_attempt(self, action_id: int, attempt: Any, rules_hash: str) -> None:
+        self.insert("attempts", [{"action_id": action_id, "attempt": attempt.number, "ok": int(attempt.ok),
+                                  "detail": attempt.detail[:2000], "reason": attempt.reason,
+                                  "retryable": int(attempt.retryable), "status": attempt.status,
+                                  "waited": attempt.waited, "at": self.clock(), "rules_hash": rules_hash}])
+
+    def record_result(self, action_id: int, outcome: str, detail: str, reason: str | None, rules_hash: str) -> bool:
+        """The final outcome of an action; False when one was already recorded (never twice)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, at, rules_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (action_id, outcome, detail[:2000], reason, self.clock(), rules_hash))
+        return bool(cur.rowcount)
+
+    # -- readers ----------------------------------------------------------------------------
+    def pending_actions(self, now: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Outbox rows with no result whose time has come, oldest first."""
+        now = now or self.clock()
+        rows = self.conn.execute(
+            "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash "
+            "FROM actions a WHERE a.due_at <= ? AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
+            "ORDER BY a.due_at, a.id LIMIT ?", (now, limit)).fetchall()
+        keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def count(self, table: str, where: str = "", params: tuple[Any, ...] = ()) -> int:
+        sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+        return int(self.conn.execute(sql, params).fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,156 @@
+"""Decide one event: post it to the engine, turn the firings into a :class:`Decision`.
+
+Takes a validated :class:`~engine.event.Event`, returns the decision (severity, fired rules
+and why, owner, escalation plan, remediation, rendered notifications) and the
+:class:`~actions.base.Intent` list the executor will carry out. Pure apart from the engine
+itself: no I/O, so ``simulate`` and ``run`` share it unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from actions.base import Intent
+from engine import conditions, templates
+from engine.compile import CompiledPolicy
+from engine.durable import Engine, Firing, event_fact
+from engine.event import Event, event_document
+from engine.resolver import Owner, resolve
+
+
+@dataclass
+class Decision:
+    event_id: str
+    incident_id: str
+    service: str
+    severity: str
+    confidence: float | None
+    firings: list[Firing]
+    owner: Owner
+    escalation: dict[str, Any]
+    remediation: dict[str, Any] | None
+    notifications: list[dict[str, Any]]
+    intents: list[Intent]
+    rules_hash: str
+    event_doc: dict[str, Any]
+    problems: list[str] = field(default_factory=list)  # e.g. a template that failed at run time
+
+    @property
+    def fired_rules(self) -> list[str]:
+        return [f.meta.name for f in self.firings]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "incident_id": self.incident_id,
+            "service": self.service,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "fired_rules": self.fired_rules,
+            "firings": [explain_firing(f, self.event_doc) for f in self.firings],
+            "owner": self.owner.as_dict(),
+            "escalation": self.escalation,
+            "remediation": self.remediation,
+            "notifications": self.notifications,
+            "rules_hash": self.rules_hash,
+            "problems": self.problems,
+        }
+
+
+def explain_firing(firing: Firing, doc: dict[str, Any]) -> dict[str, Any]:
+    meta = firing.meta
+    out: dict[str, Any] = {"rule": meta.name, "stage": meta.stage, "selected": firing.selected}
+    if meta.condition is not None:
+        _, why = conditions.explain(meta.condition, doc)
+        out["why"] = why or ["always"]
+    if meta.origin:
+        out["origin"] = meta.origin
+    return out
+
+
+class Decider:
+    """Compiled policy + engine, ready to decide events one at a time (single thread)."""
+
+    def __init__(self, compiled: CompiledPolicy) -> None:
+        self.compiled = compiled
+        self.policy = compiled.policy
+        self.engine = Engine(compiled)
+        self._templates = {ch: {key: templates.MessageTemplate(tree, f"/templates/{ch}/{key}")
+                                for key, tree in per_sev.items()}
+                           for ch, per_sev in self.policy.templates.items()}
+        self._params = {r.id: templates.MessageTemplate(r.params, f"remediation {r.id} params")
+                        for r in self.policy.remediation}
+        self._owners: dict[str, tuple[Owner, dict[str, Any]]] = {}
+
+    def decide(self, event: Event, incident_id: str | None = None) -> Decision:
+        doc = event_document(event)
+        firings = self.engine.decide(event_fact(doc, self.compiled.event_paths))
+        severity = next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
+                        self.policy.default_severity)
+        incident_id = incident_id or f"INC-{event.event_id}"
+        owner = resolve(self.policy, event.service, event.timestamp)
+        level = self.policy.levels[severity]
+        fired_ids = [f.meta.name for f in firings]
+        remediation = self._remediation(firings, doc, severity, level.level, incident_id, owner, fired_ids)
+        ctx = templates.context(doc, severity, level.level, self.policy.colors.get(severity, ""), incident_id,
+                                owner.as_dict(), remediation, fired_ids)
+        problems: list[str] = []
+        common = dict(incident_id=incident_id, event_id=event.event_id, severity=severity, service=event.service,
+                      environment=event.environment, level=level.level, details=_details(doc),
+                      links=({"href": event.runbook_url, "text": "Runbook"},) if event.runbook_url else ())
+        intents: list[Intent] = []
+        for pager in level.pagers if any(f.meta.stage == "route" for f in firings) else ():
+            targets = tuple(owner.primary) + tuple(level.notify)
+            if pager == "slack" and owner.slack:
+                targets = (owner.slack, *targets)
+            intents.append(Intent(action=pager, kind="page", targets=targets, step=0, rule_id=f"route:{severity}",
+                                  message=self._render(pager, severity, ctx, problems), **common))
+        if remediation:
+            intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
+                                  rule_id=remediation["rule"], **common))
+        notifications = []
+        for f in firings:
+            if f.meta.stage != "notify":
+                continue
+            message = self._render(f.meta.channel, severity, ctx, problems)
+            notifications.append({"channel": f.meta.channel, "rule": f.meta.name, "message": message})
+            intents.append(Intent(action=f.meta.channel, kind="notify", message=message, rule_id=f.meta.name,
+                                  **common))
+        escalation = {
+            "level": level.level, "notify": list(level.notify), "pagers": list(level.pagers),
+            "steps": [
+                {"step": 0, "after_seconds": 0, "targets": list(owner.primary) + list(level.notify)},
+                *([{"step": 1, "after_seconds": owner.escalation_delay, "targets": list(owner.backup)}]
+                  if level.pagers and owner.backup else []),
+            ],
+        }
+        return Decision(event.event_id, incident_id, event.service, severity, 1.0, firings, owner, escalation,
+                        remediation, notifications, intents, self.policy.digest, doc, problems)
+
+    def _remediation(self, firings: list[Firing], doc: dict[str, Any], severity: str, level: str,
+                     incident_id: str, owner: Owner, fired: list[str]) -> dict[str, Any] | None:
+        chosen = next((f for f in firings if f.meta.stage == "remediate" and f.selected), None)
+        if chosen is None:
+            return None
+        ctx = templates.context(doc, severity, level, "", incident_id, owner.as_dict(), None, fired)
+        params = self._params[chosen.meta.rule_id].render(ctx)
+        return {"action": chosen.meta.action, "rule": chosen.meta.rule_id, "params": params}
+
+    def _render(self, channel: str, severity: str, ctx: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+        picked = templates.pick(self._templates, channel, severity)
+        if picked is None:
+            return {}
+        _, template = picked
+        try:
+            return template.render(ctx)
+        except templates.TemplateProblem as exc:
+            problems.append(f"{channel}: {exc} at {exc.pointer}")
+            event = ctx["event"]
+            fallback = f"{severity} incident {ctx['incident_id']} on {event['service']}: {event.get('title', '')}"
+            return {"text": fallback, "summary": fallback, "subject": fallback, "message": fallback[:130]}
+
+
+def _details(doc: dict[str, Any]) -> dict[str, Any]:
+    keys = ("source", "environment", "title", "description", "metrics", "conditions", "labels", "derived")
+    return {k: doc[k] for k in keys if doc.get(k)}
