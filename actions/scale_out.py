@@ -1,0 +1,113 @@
+"""``scale-out``: raise an AWS Auto Scaling group's desired capacity by a step, never past its maximum.
+
+Takes an :class:`Intent`; ``send`` describes the group, sets
+``desired = min(current + step, MaxSize, max)`` with ``SetDesiredCapacity(HonorCooldown=True)``
+and describes it again to verify. Already at the ceiling: nothing is called and the outcome says
+so (``response["changed"]`` is false). It never scales in. A retry of the same intent aims at
+the capacity the first attempt chose, so a lost answer cannot scale out twice.
+
+Config (``schemas/actions/scale-out.schema.json``): ``groups`` (service → group name),
+``step`` (default 1), ``max`` (hard ceiling for every group; rules cannot raise it),
+``region``, ``instance_role`` (allow the EC2 instance role), ``timeout`` (seconds per call, 10).
+
+Env: the standard AWS variables (see :mod:`actions.aws`): ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` or ``AWS_PROFILE``; ``AWS_REGION`` /
+``AWS_DEFAULT_REGION``; ``AWS_ENDPOINT_URL``.
+
+Intent: ``params`` ``asg`` (else ``groups[service]``, else ``intent.service``), ``step``, ``max``
+(the lower of this and config ``max`` applies). ``message`` is not read.
+
+Failures: throttling → ``rateLimited`` and scaling activity in progress or cooldown → ``other``,
+both retried; unknown group → ``clientError``; auth → ``authError``; AWS 5xx → retried.
+
+Out of scope: Azure VM scale sets (``PATCH .../virtualMachineScaleSets/{name}`` with
+``{"sku": {"capacity": N}}``, a long-running operation) would be a separate adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from actions import aws
+from actions.base import ActionFailed, Intent, Outcome, Request
+
+
+def _reject(why: str) -> ActionFailed:
+    return ActionFailed(f"scale-out: {why}", retryable=False, reason="clientError")
+
+
+def _count(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise _reject(f"{what} must be a whole number, got {value!r}")
+    if int(value) < minimum:
+        raise _reject(f"{what} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+class ScaleOut:
+    name: ClassVar[str] = "scale-out"
+    schema: ClassVar[str] = "actions/scale-out.schema.json"
+    env_vars: ClassVar[tuple[str, ...]] = aws.ENV_VARS
+
+    def __init__(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        self.groups = {str(k): str(v) for k, v in dict(config.get("groups", {})).items()}
+        self.step = config.get("step", 1)
+        self.max = config.get("max")
+        self.region = aws.region(config, env)
+        self.instance_role = bool(config.get("instance_role", False))
+        self.timeout = float(config.get("timeout", 10))
+        self.env = env
+        self._chosen: dict[str, int] = {}  # idempotency key -> desired capacity an attempt set
+
+    def configured(self) -> str | None:
+        return aws.problem(self.env, self.region, self.instance_role)
+
+    def render(self, intent: Intent) -> Request:
+        params = intent.params
+        asg = str(params.get("asg") or self.groups.get(intent.service) or intent.service)
+        if not 1 <= len(asg) <= 255 or not asg.isprintable():
+            raise _reject(f"invalid Auto Scaling group name {asg[:80]!r}")
+        step = _count(params.get("step", self.step), "step", 1)
+        limits = [_count(v, "max", 0) for v in (self.max, params.get("max")) if v is not None]
+        body = {"asg": asg, "step": step, "max": min(limits) if limits else None, "region": self.region}
+        return Request(self.name, "AWS", f"autoscaling:{self.region}", body, intent.idempotency_key)
+
+    def send(self, request: Request) -> Outcome:
+        problem = self.configured()
+        if problem:
+            raise ActionFailed(f"scale-out: {problem}", retryable=False, reason="authError")
+        body, key = request.body, request.idempotency_key
+        asg = body["asg"]
+        try:
+            client = aws.client("autoscaling", self.env, body["region"], self.timeout)
+            group = self._describe(client, asg)
+            current, ceiling = group["DesiredCapacity"], group["MaxSize"]
+            if body["max"] is not None:
+                ceiling = min(ceiling, body["max"])
+            wanted = self._chosen.get(key, min(current + body["step"], ceiling))
+            result = {"asg": asg, "previous": current, "desired": current, "max": ceiling, "changed": False}
+            if current >= wanted:
+                if key in self._chosen:  # an earlier attempt of this intent already scaled
+                    result["changed"] = True
+                    return Outcome("ok", detail=f"{asg}: desired capacity is {current}", response=result)
+                detail = f"{asg}: already at its maximum ({current} of {ceiling}); nothing changed"
+                return Outcome("ok", detail=detail, response=result)
+            self._chosen[key] = wanted
+            client.set_desired_capacity(AutoScalingGroupName=asg, DesiredCapacity=wanted, HonorCooldown=True)
+            after = self._describe(client, asg)["DesiredCapacity"]
+        except aws.AWSError as exc:
+            raise aws.classify(exc, f"scale-out {asg}") from None
+        if after < wanted:
+            raise ActionFailed(f"scale-out: {asg} desired capacity is {after} after setting {wanted}",
+                               retryable=True, reason="other")
+        result.update(desired=after, changed=True)
+        detail = f"{asg}: desired capacity {current} -> {after} (max {ceiling})"
+        return Outcome("ok", detail=detail, response=result)
+
+    @staticmethod
+    def _describe(client: Any, asg: str) -> dict[str, Any]:
+        groups = client.describe_auto_scaling_groups(AutoScalingGroupNames=[asg])["AutoScalingGroups"]
+        if not groups:
+            raise _reject(f"no Auto Scaling group named {asg!r}")
+        return groups[0]
