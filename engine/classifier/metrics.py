@@ -96,3 +96,32 @@ def format_report(name: str, report: Report) -> str:
     for cls, row in zip(ORDER, report.confusion, strict=True):
         lines.append(f"  {cls:<10}" + "".join(f"{v:>10d}" for v in row))
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    low: float
+    high: float
+    n: int
+    confidence: float  # mean predicted confidence in the bin
+    accuracy: float  # fraction of those predictions that were right
+
+
+def calibration(
+    confidences: Sequence[float],
+    correct: Sequence[bool],
+    edges: Sequence[float] = (0.0, 0.5, 0.7, 0.9, 0.97, 0.99),
+) -> tuple[list[CalibrationBin], float]:
+    """Reliability bins (``[edge_i, edge_i+1)``, the last one closed at 1) and the expected
+    calibration error: the support-weighted mean of ``|accuracy - confidence|``."""
+    bounds = [*edges, 1.0]
+    bins, ece, n = [], 0.0, len(confidences)
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        idx = [i for i, c in enumerate(confidences) if lo <= c < hi or (hi == 1.0 and c == 1.0)]
+        if not idx:
+            continue
+        conf = sum(confidences[i] for i in idx) / len(idx)
+        acc = sum(bool(correct[i]) for i in idx) / len(idx)
+        bins.append(CalibrationBin(lo, hi, len(idx), conf, acc))
+        ece += len(idx) / n * abs(acc - conf)
+    return bins, ece

@@ -63,7 +63,8 @@ def _parse_line(line: str, where: str) -> tuple[Event, str]:
         raise TrainingDataError(f'{where}: expected an object with "event" and "label"')
     label = doc["label"]
     if label not in SEVERITIES:
-        raise TrainingDataError(f"{where}: unknown label {label!r}; expected one of {', '.join(SEVERITIES)}")
+        expected = ", ".join(sorted(SEVERITIES))
+        raise TrainingDataError(f"{where}: unknown label {label!r}; expected one of {expected}")
     try:
         event = Event.model_validate(doc["event"])
     except ValidationError as exc:
@@ -74,7 +75,7 @@ def _parse_line(line: str, where: str) -> tuple[Event, str]:
 
 
 def _fit(x, y: np.ndarray, seed: int) -> LogisticRegression:  # noqa: ANN001 (sparse matrix)
-    return LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(x, y)
+    return LogisticRegression(C=C, solver="newton-cg", max_iter=500, random_state=seed).fit(x, y)
 
 
 def fit_temperature(model: LogisticRegression, x, y: np.ndarray) -> float:  # noqa: ANN001
