@@ -31,22 +31,23 @@ import sqlite_utils
 from actions.base import Intent
 from engine.errors import AuditError
 
-T, I, F = str, int, float
+T, N, F = str, int, float
 SCHEMA: dict[str, dict[str, type]] = {
-    "intake": {"id": I, "at": T, "file": T, "event_id": T, "outcome": T, "code": T, "reason": T, "rules_hash": T},
+    "intake": {"id": N, "at": T, "file": T, "event_id": T, "outcome": T, "code": T, "reason": T, "rules_hash": T},
     "events": {"event_id": T, "at": T, "timestamp": T, "source": T, "service": T, "environment": T, "status": T,
                "payload": T, "rules_hash": T},
-    "facts": {"id": I, "event_id": T, "kind": T, "fact": T, "at": T, "rules_hash": T},
-    "firings": {"id": I, "event_id": T, "seq": I, "rule": T, "stage": T, "selected": I, "bindings": T, "at": T,
+    "facts": {"id": N, "event_id": T, "kind": T, "fact": T, "at": T, "rules_hash": T},
+    "firings": {"id": N, "event_id": T, "seq": N, "rule": T, "stage": T, "selected": N, "bindings": T, "at": T,
                 "rules_hash": T},
     "decisions": {"event_id": T, "incident_id": T, "service": T, "severity": T, "confidence": F, "owner": T,
                   "escalation": T, "remediation": T, "notifications": T, "fired_rules": T, "problems": T,
                   "at": T, "rules_hash": T},
-    "actions": {"id": I, "idempotency_key": T, "event_id": T, "incident_id": T, "action": T, "kind": T,
-                "step": I, "due_at": T, "intent": T, "at": T, "rules_hash": T},
-    "attempts": {"id": I, "action_id": I, "attempt": I, "ok": I, "detail": T, "reason": T, "retryable": I,
-                 "status": I, "waited": F, "at": T, "rules_hash": T},
-    "results": {"id": I, "action_id": I, "outcome": T, "detail": T, "reason": T, "at": T, "rules_hash": T},
+    "actions": {"id": N, "idempotency_key": T, "event_id": T, "incident_id": T, "action": T, "kind": T,
+                "step": N, "due_at": T, "intent": T, "at": T, "rules_hash": T},
+    "attempts": {"id": N, "action_id": N, "attempt": N, "ok": N, "detail": T, "reason": T, "retryable": N,
+                 "status": N, "waited": F, "at": T, "rules_hash": T},
+    "results": {"id": N, "action_id": N, "outcome": T, "detail": T, "reason": T, "memo": T, "at": T,
+                "rules_hash": T},
 }
 PKS = {"events": "event_id", "decisions": "event_id"}
 UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"]}
@@ -174,12 +175,21 @@ class Audit:
                                   "retryable": int(attempt.retryable), "status": attempt.status,
                                   "waited": attempt.waited, "at": self.clock(), "rules_hash": rules_hash}])
 
-    def record_result(self, action_id: int, outcome: str, detail: str, reason: str | None, rules_hash: str) -> bool:
+    def record_result(self, action_id: int, outcome: str, detail: str, reason: str | None, rules_hash: str,
+                      memo: dict[str, Any] | None = None) -> bool:
         """The final outcome of an action; False when one was already recorded (never twice)."""
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, at, rules_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (action_id, outcome, detail[:2000], reason, self.clock(), rules_hash))
+            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, memo, at, rules_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (action_id, outcome, detail[:2000], reason, _json(memo) if memo else None, self.clock(), rules_hash))
         return bool(cur.rowcount)
+
+    def memo(self, incident_id: str, action: str) -> dict[str, Any]:
+        """State an adapter asked to keep for this incident (e.g. Slack's thread_ts)."""
+        row = self.conn.execute(
+            "SELECT r.memo FROM results r JOIN actions a ON a.id = r.action_id WHERE a.incident_id = ? "
+            "AND a.action = ? AND r.memo IS NOT NULL ORDER BY r.id LIMIT 1", (incident_id, action)).fetchone()
+        return json.loads(row[0]) if row else {}
 
     # -- readers ----------------------------------------------------------------------------
     def pending_actions(self, now: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

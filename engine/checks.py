@@ -14,7 +14,7 @@ from typing import Any
 
 from engine import conditions, templates
 from engine.diagnostics import Diagnostic
-from engine.event import STANDARD_CONDITIONS, STANDARD_METRICS, SEVERITIES
+from engine.event import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.load import Document, escape
 from engine.policy import RANK, Policy
 from engine.shadow import shadowing_rule

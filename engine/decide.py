@@ -88,7 +88,7 @@ class Decider:
         firings = self.engine.decide(event_fact(doc, self.compiled.event_paths))
         severity = next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
                         self.policy.default_severity)
-        incident_id = incident_id or f"INC-{event.event_id}"
+        incident_id = incident_id or event.event_id
         owner = resolve(self.policy, event.service, event.timestamp)
         level = self.policy.levels[severity]
         fired_ids = [f.meta.name for f in firings]

@@ -23,6 +23,7 @@ How durable-rules really behaves (measured; see docs/durable-rules.md in the pro
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable, Mapping
@@ -138,10 +139,8 @@ class Engine:
             raise EngineFailure(f"engine rejected the event: {exc}") from exc
         finally:
             self._run = None
-            try:
+            with contextlib.suppress(Exception):  # a sid with no state left is not an error
                 self._host.delete_state(RULESET, sid)
-            except Exception:  # noqa: BLE001 - a sid with no state is not an error
-                pass
         if errors:
             raise EngineFailure(f"engine action failed: {errors[0]}")
         if state and isinstance(state[-1], dict) and state[-1].get("exception"):

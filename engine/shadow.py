@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from engine.conditions import All, Any_, Leaf, Not
+from engine.conditions import Any_, Leaf, Not
 
 MAX_TERMS = 64
 

@@ -89,7 +89,8 @@ def validate_documents(docs: list[Document], rules_root: str = "rules") -> tuple
         kind = doc.kind
         if kind not in KINDS:
             have = "missing" if kind is None else kind
-            diags.append(doc.diagnostic("/kind", "unknown-kind", f"unknown kind {have!r}", have=have, want=list(KINDS)))
+            diags.append(doc.diagnostic("/kind", "unknown-kind", f"unknown kind {have!r}", have=have,
+                                        want=list(KINDS)))
             continue
         schema_errors = schema_diagnostics(doc, validator(kind))
         diags += schema_errors
@@ -105,7 +106,8 @@ def validate_documents(docs: list[Document], rules_root: str = "rules") -> tuple
         return None, diags
     missing = [k for k in KINDS if k != "remediation" and not by_kind[k]]
     if missing:
-        return None, [Diagnostic(rules_root, 1, 1, "missing-kind", f"no valid rule file of kind {k!r}") for k in missing]
+        return None, [Diagnostic(rules_root, 1, 1, "missing-kind", f"no valid rule file of kind {k!r}")
+                      for k in missing]
     policy = _build(by_kind, diags)
     from engine.checks import check_policy  # after build: checks need the typed policy
 

@@ -1,0 +1,160 @@
+"""The ``rules`` command: thin wrappers around the engine's functions.
+
+Exit codes: 0 success; 1 rule files invalid or simulate expectations not met; 2 usage error;
+3 runtime failure (audit log unwritable, engine failure). Results go to stdout, diagnostics
+and logs to stderr, so ``rules simulate --format json | jq`` always works.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine import diagnostics as diag
+from engine.errors import RulesError
+
+PACKAGED_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def rules_dir(value: str | None) -> Path:
+    """``--rules``, else ``./rules``, else the policy shipped with the package."""
+    if value:
+        return Path(value)
+    local = Path("rules")
+    return local if local.is_dir() else PACKAGED_RULES
+
+
+def load_compiled(rules: Path, quiet_warnings: bool = False) -> Any:
+    from engine.compile import compile_policy
+    from engine.validate import validate
+
+    policy, problems = validate(rules)
+    warnings = [d for d in problems if d.severity == "warning"]
+    if policy is None:
+        click.echo(diag.render(problems), err=True)
+        raise SystemExit(1)
+    if warnings and not quiet_warnings:
+        click.echo(diag.render(warnings), err=True)
+    return compile_policy(policy)
+
+
+rules_option = click.option("--rules", "rules", metavar="DIR",
+                            help="rule files (default ./rules, else the shipped policy)")
+db_option = click.option("--db", envvar="ESCALATION_DB", default="escalation.db", show_default=True,
+                         help="audit log sqlite file (env ESCALATION_DB)")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Incident policy as code: validate, simulate and run the YAML rules."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(message)s")
+
+
+@main.command()
+@click.argument("directory", required=False)
+@rules_option
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="print a summary line on stderr")
+def validate(directory: str | None, rules: str | None, db: str, fmt: str, verbose: bool) -> None:
+    """Validate every rule file; print each problem as file:line:col.
+
+    Example: rules validate rules/ --format github
+    """
+    from engine.validate import validate as run_validate
+
+    root = rules_dir(directory or rules)
+    policy, problems = run_validate(root)
+    if fmt == "json" or problems:
+        click.echo(diag.render(problems, fmt))
+    if verbose:
+        click.echo(diag.summary(problems), err=True)
+    raise SystemExit(1 if policy is None else 0)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@rules_option
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--check", is_flag=True, help="compare with each event's 'expect' block; exit 1 on a mismatch")
+def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, check: bool) -> None:
+    """Run events through the rules with actions in dry-run and show what would happen.
+
+    Example: rules simulate sample-events/ --check
+    """
+    from engine.simulate import render_text
+    from engine.simulate import simulate as run_simulate
+
+    compiled = load_compiled(rules_dir(rules), quiet_warnings=fmt == "json")
+    outcomes = run_simulate(compiled, list(paths))
+    if fmt == "json":
+        click.echo(json.dumps([d for o in outcomes for d in o.decisions], indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(render_text(outcomes))
+    if check:
+        failed = [o for o in outcomes if o.mismatches or o.error]
+        passed = [o for o in outcomes if o.checked and not o.mismatches and not o.error]
+        for o in failed:
+            for m in o.mismatches or [f"rejected: {o.error}"]:
+                click.echo(f"FAIL {o.file}: {m}", err=True)
+        click.echo(f"{len(passed)} passed, {len(failed)} failed", err=True)
+        raise SystemExit(1 if failed else 0)
+
+
+@main.command()
+@rules_option
+@db_option
+@click.option("--spool", default="spool", show_default=True, help="spool root (incoming/ processing/ done/ failed/)")
+@click.option("--once", is_flag=True, help="drain the spool and the outbox once, then exit")
+@click.option("--interval", default=1.0, show_default=True, help="seconds between spool scans")
+@click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="copy these event files (or directories) into incoming/ first")
+@click.option("--max-event-bytes", default=1_048_576, show_default=True)
+def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
+        max_event_bytes: int) -> None:
+    """The daemon: decide every event file dropped into the spool and execute the actions.
+
+    Example: rules run --once --enqueue sample-events/
+    """
+    from engine.audit import Audit
+    from engine.daemon import Daemon, Spool
+    from engine.execute import Executor
+    from engine.pipeline import Pipeline
+    from engine.simulate import event_files
+
+    compiled = load_compiled(rules_dir(rules))
+    audit = Audit(db)
+    box = Spool(Path(spool))
+    box.ensure()
+    for src in event_files(list(enqueue)):  # producer protocol: write a temp name, then rename
+        tmp = box.incoming / f".{src.name}.tmp"
+        shutil.copyfile(src, tmp)
+        os.rename(tmp, box.incoming / src.name)
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes), Executor(audit, compiled.policy), box)
+    if not once:
+        daemon.run_forever(interval)
+        return
+    stats = daemon.run_once()
+    for report in stats.actions:
+        click.echo(f"  {report.outcome:<15} {report.action:<10} {report.kind:<10} {report.detail[:120]}")
+    outcomes: dict[str, int] = {}
+    for r in stats.actions:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
+               + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
+
+
+def entry() -> None:
+    try:
+        main(standalone_mode=True)
+    except RulesError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None

@@ -1,0 +1,141 @@
+"""``rules simulate``: events through the same pipeline as the daemon, actions previewed only.
+
+Each file goes through :class:`~engine.pipeline.Pipeline` with an in-memory audit log; each
+intent is rendered by its adapter (:meth:`~engine.execute.Executor.preview`) but never sent.
+Events may carry an ``expect`` block (severity, owner, actions, channels, fired_rules) that
+``--check`` compares with the decision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import conditions
+from engine.audit import Audit
+from engine.compile import CompiledPolicy
+from engine.decide import Decision
+from engine.execute import Executor
+from engine.pipeline import Pipeline
+
+
+@dataclass
+class Outcome:
+    file: str
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    mismatches: list[str] = field(default_factory=list)
+    checked: bool = False
+
+
+def event_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        out += sorted(x for x in p.rglob("*.json") if x.is_file()) if p.is_dir() else [p]
+    return out
+
+
+def simulate(compiled: CompiledPolicy, paths: list[Path]) -> list[Outcome]:
+    audit = Audit(":memory:")
+    pipeline = Pipeline(compiled, audit)
+    executor = Executor(audit, compiled.policy)
+    outcomes = []
+    for path in event_files(paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            outcomes.append(Outcome(str(path), error=f"cannot read: {exc.strerror}"))
+            continue
+        result = pipeline.process(str(path), data)
+        outcome = Outcome(str(path), error="" if result.ok else result.reason)
+        expectations = _expectations(data)
+        for decision in result.decisions:
+            doc = decision.as_dict()
+            doc["also_matched"] = also_matched(compiled, decision)
+            doc["requests"] = [executor.preview(i) for i in decision.intents]
+            outcome.decisions.append(doc)
+            expect = expectations.get(decision.event_id)
+            if expect:
+                outcome.checked = True
+                outcome.mismatches += [f"{decision.event_id}: {m}" for m in compare(expect, decision)]
+        outcomes.append(outcome)
+    audit.close()
+    return outcomes
+
+
+def also_matched(compiled: CompiledPolicy, decision: Decision) -> list[str]:
+    """Severity rules that matched too but lost to the winner (the engine stops at the first)."""
+    fired = set(decision.fired_rules)
+    return [f"severity:{r.id}" for r in compiled.policy.severity_rules
+            if f"severity:{r.id}" not in fired and conditions.evaluate(r.when, decision.event_doc)]
+
+
+def _expectations(data: bytes) -> dict[str, dict[str, Any]]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return {}
+    docs = doc if isinstance(doc, list) else [doc]
+    return {d["event_id"]: d["expect"] for d in docs if isinstance(d, dict) and d.get("expect") and "event_id" in d}
+
+
+def compare(expect: dict[str, Any], decision: Decision) -> list[str]:
+    """Differences between an ``expect`` block and a decision, one line each (want vs have)."""
+    have = {
+        "severity": decision.severity,
+        "owner": decision.owner.team,
+        "actions": [decision.remediation["action"]] if decision.remediation else [],
+        "channels": [n["channel"] for n in decision.notifications],
+        "fired_rules": decision.fired_rules,
+    }
+    out = []
+    for key, want in expect.items():
+        if want is None or key not in have:
+            continue
+        got = have[key]
+        if isinstance(want, list) and key != "fired_rules":
+            if sorted(want) != sorted(got):
+                out.append(f"{key}: want {sorted(want)}, have {sorted(got)}")
+        elif want != got:
+            out.append(f"{key}: want {want!r}, have {got!r}")
+    return out
+
+
+def render_text(outcomes: list[Outcome]) -> str:
+    lines = []
+    for o in outcomes:
+        if o.error:
+            lines.append(f"{o.file}: rejected: {o.error}")
+            continue
+        for d in o.decisions:
+            lines += _decision_lines(o.file, d)
+    return "\n".join(lines)
+
+
+def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
+    owner = d["owner"]
+    lines = [f"{file}: {d['event_id']} → {d['severity']} ({d['escalation']['level']}) incident {d['incident_id']}"]
+    for f in d["firings"]:
+        why = "; ".join(f.get("why", [])) or "-"
+        mark = "✔" if f["selected"] else "·"
+        lines.append(f"  {mark} {f['rule']:<40} {why}")
+    if d["also_matched"]:
+        lines.append(f"  also matched (lower priority): {', '.join(d['also_matched'])}")
+    flag = " (fallback: service has no owner)" if owner["fallback"] else ""
+    lines.append(f"  owner: {owner['team']}{flag} primary={','.join(owner['primary'])} "
+                 f"backup={','.join(owner['backup'])} escalation_delay={owner['escalation_delay']}s")
+    for step in d["escalation"]["steps"]:
+        lines.append(f"  escalation step {step['step']} at +{step['after_seconds']}s → {', '.join(step['targets'])}")
+    rem = d["remediation"]
+    lines.append(f"  remediation: {rem['action']} {json.dumps(rem['params'])} (rule {rem['rule']})" if rem
+                 else "  remediation: none")
+    for n in d["notifications"]:
+        lines.append(f"  notify {n['channel']}: {json.dumps(n['message'], ensure_ascii=False)[:300]}")
+    for r in d["requests"]:
+        state = "ready" if r.get("configured") == "yes" else f"not configured ({r.get('configured', r.get('error'))})"
+        lines.append(f"  would {r['kind']} via {r['action']}: {state}")
+    for p in d["problems"]:
+        lines.append(f"  problem: {p}")
+    return lines
