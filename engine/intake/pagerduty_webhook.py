@@ -17,6 +17,9 @@ Acknowledgement  from ``event`` (and ``event.data``, the incident)
 ``note``         ``PagerDuty incident #<number> <id>: <title> (<service>) <html_url>``
 ===============  ================================================================================
 
+``Acknowledgement`` has no ``labels``: the note above is all that is kept of the payload (the rest
+is in PagerDuty, one click from ``html_url``).
+
 Every other event type (``incident.triggered``, ``incident.priority_updated``, …) raises
 ``IntakeError(code="ignored-webhook")``: PagerDuty learned about those from us.
 """
