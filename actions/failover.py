@@ -14,7 +14,9 @@ Config (``schemas/actions/failover.schema.json``): ``records`` (service → ``{z
 type, to, ttl}``, merged under the intent's params), ``region`` (signing only; Route 53 is
 global; default ``us-east-1``), ``instance_role``, ``timeout`` (seconds per call, default 10).
 
-Env: the standard AWS variables (see :mod:`actions.aws`).
+Env: the standard AWS variables (see :mod:`actions.aws`): ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` or ``AWS_PROFILE``; ``AWS_REGION`` /
+``AWS_DEFAULT_REGION`` (signing only); ``AWS_ENDPOINT_URL``.
 
 Intent: ``params`` ``zone_id`` (``Z…`` or ``/hostedzone/Z…``), ``record`` (``api.example.com.``),
 ``type`` (``CNAME`` default, ``A`` or ``AAAA``), ``to`` (a value, or a list for A/AAAA), ``ttl``
