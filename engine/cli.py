@@ -158,3 +158,7 @@ def entry() -> None:
     except RulesError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.exit_code) from None
+
+
+if __name__ == "__main__":
+    entry()
