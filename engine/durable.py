@@ -110,17 +110,25 @@ class Engine:
                 run.severity = meta.severity
                 firing.selected = True
                 fact = c.m._d
-                c.retract_fact(fact)  # drops every other pending severity activation
-                c.assert_fact({**fact, "t": "severity", "id": "severity", "level": meta.severity})
+                self._retract(fact)  # drops every other pending severity activation
+                self._assert({**fact, "t": "severity", "id": "severity", "level": meta.severity})
             elif meta.stage == "remediate" and not run.remediated:
                 run.remediated = True
                 firing.selected = True
-                c.retract_fact(c.sev._d)  # drops the other pending remediation activations
+                self._retract(c.sev._d)  # drops the other pending remediation activations
             elif meta.stage in ("route", "notify"):
                 firing.selected = True
             run.firings.append(firing)
 
         return record
+
+    # Inside an action, Closure.assert_fact/retract_fact would json.dumps the fact (and a float
+    # such as 1e-05 breaks the engine's parser), so the wrapper posts its own encoding.
+    def _assert(self, fact: Mapping[str, Any]) -> None:
+        self._ruleset._handle_result(durable_rules_engine.assert_fact(self._ruleset._handle, encode(fact)), fact)
+
+    def _retract(self, fact: Mapping[str, Any]) -> None:
+        self._ruleset._handle_result(durable_rules_engine.retract_fact(self._ruleset._handle, encode(fact)), fact)
 
     def decide(self, fact: Mapping[str, Any]) -> list[Firing]:
         """Assert one event fact, run every activation to completion, forget the session."""
