@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,40 +113,67 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
 @db_option
 @click.option("--spool", default="spool", show_default=True, help="spool root (incoming/ processing/ done/ failed/)")
 @click.option("--once", is_flag=True, help="drain the spool and the outbox once, then exit")
-@click.option("--interval", default=1.0, show_default=True, help="seconds between spool scans")
+@click.option("--interval", default=0.25, show_default=True, help="idle seconds between spool scans")
 @click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="copy these event files (or directories) into incoming/ first")
-@click.option("--max-event-bytes", default=1_048_576, show_default=True)
+@click.option("--max-event-bytes", default=1_048_576, show_default=True, help="size limit per file and HTTP body")
+@click.option("--listen", metavar="HOST:PORT", help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
+@click.option("--retention-days", default=7.0, show_default=True, help="prune done/ files older than this")
+@click.option("--reload-interval", default=2.0, show_default=True,
+              help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
+@click.option("--batch", default=1000, show_default=True, help="files claimed from incoming/ per batch")
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
-        max_event_bytes: int) -> None:
+        max_event_bytes: int, listen: str | None, retention_days: float, reload_interval: float,
+        batch: int) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
+
+    Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
+    event and exits 0. A second daemon on the same --db exits 3.
 
     Example: rules run --once --enqueue sample-events/
     """
+    from engine import logs
     from engine.audit import Audit
-    from engine.daemon import Daemon, Spool
+    from engine.daemon import Daemon, DaemonConfig, acquire_lock
     from engine.execute import Executor
     from engine.pipeline import Pipeline
+    from engine.reload import RulesWatcher
     from engine.simulate import event_files
+    from engine.spool import Spool
 
-    compiled = load_compiled(rules_dir(rules))
+    if not once:
+        logs.install(os.environ.get("LOG_LEVEL", "INFO"))
+    root = rules_dir(rules)
+    compiled = load_compiled(root, quiet_warnings=not once)
+    lock = acquire_lock(db)  # noqa: F841 - held until the process exits
     audit = Audit(db)
     box = Spool(Path(spool))
     box.ensure()
     for src in event_files(list(enqueue)):  # producer protocol: write a temp name, then rename
-        tmp = box.incoming / f".{src.name}.tmp"
-        shutil.copyfile(src, tmp)
-        os.rename(tmp, box.incoming / src.name)
-    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes), Executor(audit, compiled.policy), box)
+        box.write(src.read_bytes(), src.name)
+    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
+    watcher = None if once else RulesWatcher(root, reload_interval)
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes), Executor(audit, compiled.policy),
+                    box, config=config, watcher=watcher)
     if not once:
-        daemon.run_forever(interval)
+        server = None
+        if listen:
+            from engine.http_intake import IntakeConfig, parse_listen, serve
+
+            intake = IntakeConfig.from_env(os.environ, spool=box, metrics=daemon.metrics, health=daemon.health,
+                                           max_bytes=max_event_bytes, on_write=daemon.wake.set)
+            server = serve(intake, *parse_listen(listen))
+        daemon.run_forever()
+        if server is not None:
+            server.shutdown()
+        audit.close()
         return
     stats = daemon.run_once()
-    for report in stats.actions:
-        click.echo(f"  {report.outcome:<15} {report.action:<10} {report.kind:<10} {report.detail[:120]}")
+    for (action, outcome), n in sorted(stats.actions.items()):
+        click.echo(f"  {outcome:<15} {action:<10} {n}")
     outcomes: dict[str, int] = {}
-    for r in stats.actions:
-        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    for (_, outcome), n in stats.actions.items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
     click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
                + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
 

@@ -45,10 +45,12 @@ class Pipeline:
     def reject(self, name: str, code: str, reason: str) -> None:
         self.audit.record_intake(name, "failed", code=code, reason=reason, rules_hash=self.rules_hash)
 
-    def process(self, name: str, data: bytes) -> FileResult:
-        """Parse, decide and record one file. Never raises for bad input."""
+    def process(self, name: str, data: bytes, *, items: list[Event | Acknowledgement] | None = None) -> FileResult:
+        """Parse, decide and record one file. Never raises for bad input.
+
+        ``items``: the already parsed ``data`` (the daemon parses a batch first to order it)."""
         try:
-            items = parse(data, max_bytes=self.max_event_bytes)
+            items = parse(data, max_bytes=self.max_event_bytes) if items is None else items
         except IntakeError as exc:
             self.audit.record_intake(name, "failed", code=exc.code, reason=exc.reason, rules_hash=self.rules_hash)
             return FileResult(name, False, exc.reason, exc.code)

@@ -1,0 +1,72 @@
+"""Prometheus metrics and health state of the daemon, served by :mod:`engine.http_intake`.
+
+One :class:`Metrics` per daemon, on its own ``CollectorRegistry`` (tests build several). The
+engine thread updates it; HTTP threads only read it (``/metrics``, ``/healthz``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Health:
+    """What ``/healthz`` reports: the loop's last heartbeat and whether the db took a write lock."""
+
+    stale_after: float = 30.0
+    started: float = field(default_factory=time.monotonic)
+    heartbeat: float = field(default_factory=time.monotonic)
+    db_writable: bool = True
+    db_error: str = ""
+    rules_hash: str = ""
+    reload_error: str = ""
+
+    def beat(self) -> None:
+        self.heartbeat = time.monotonic()
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self.heartbeat
+        alive = age < self.stale_after
+        body = {"status": "ok" if alive and self.db_writable else "unhealthy", "loop_alive": alive,
+                "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
+                "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
+                "uptime_seconds": round(time.monotonic() - self.started, 1)}
+        return alive and self.db_writable, body
+
+
+class Metrics:
+    def __init__(self, queue_depth: Callable[[], float] | None = None) -> None:
+        self.registry = r = CollectorRegistry()
+        self.events = Counter("escalation_events_total", "Event files by outcome", ["outcome"], registry=r)
+        self.failures = Counter("escalation_intake_failures_total", "Failed files by reason code", ["code"],
+                                registry=r)
+        self.decisions = Counter("escalation_decisions_total", "Decisions by severity", ["severity"], registry=r)
+        self.actions = Counter("escalation_actions_total", "Action results by action and outcome",
+                               ["action", "outcome"], registry=r)
+        self.decision_latency = Histogram("escalation_decision_seconds", "Time to decide and commit one file",
+                                          buckets=LATENCY_BUCKETS, registry=r)
+        self.arrival_latency = Histogram("escalation_arrival_to_commit_seconds",
+                                         "From the file's rename into incoming/ to its committed decision",
+                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.reloads = Counter("escalation_rules_reloads_total", "Rule reloads by outcome", ["outcome"], registry=r)
+        self.queue = Gauge("escalation_queue_depth", "Files waiting in incoming/", registry=r)
+        self.http = Counter("escalation_http_requests_total", "HTTP intake requests by status", ["status"],
+                            registry=r)
+        if queue_depth is not None:
+            self.queue.set_function(queue_depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def health_json(health: Health) -> tuple[int, bytes]:
+    ok, body = health.report()
+    return (200 if ok else 503), (json.dumps(body) + "\n").encode()
