@@ -10,10 +10,15 @@ without a result) is found again here after a restart. Tables (see README "Audit
 ``facts``      event_id, kind (event | severity), fact (JSON) as posted to the engine
 ``firings``    event_id, seq, rule, stage, selected, bindings (JSON)
 ``decisions``  event_id, incident_id, severity, confidence, owner, escalation, remediation,
-               notifications, fired_rules (JSON)
+               notifications, fired_rules (JSON), event_epoch (event time, for history),
+               model_version ("unavailable: <reason>" without a model), model_label, model_confidence
+``disagreements``  event_id, service, severity (rules), rule, model_label, model_confidence, model_version
+``severity_feedback``  event_id, incident_id, severity an operator confirmed or corrected, by, note
 ``actions``    the outbox: idempotency_key (unique), action, kind, step, due_at, intent (JSON)
 ``attempts``   action_id, attempt, ok, detail, reason, retryable, status, waited
-``results``    action_id (unique), outcome (ok | failed | not-configured), detail, reason
+``results``    action_id (unique), outcome (ok | failed | not-configured | cancelled), detail, reason
+``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at:
+               an ack or resolve stops the incident's pending escalation steps (engine.escalation)
 """
 
 from __future__ import annotations
@@ -41,22 +46,41 @@ SCHEMA: dict[str, dict[str, type]] = {
                 "rules_hash": T},
     "decisions": {"event_id": T, "incident_id": T, "service": T, "severity": T, "confidence": F, "owner": T,
                   "escalation": T, "remediation": T, "notifications": T, "fired_rules": T, "problems": T,
-                  "at": T, "rules_hash": T},
+                  "at": T, "rules_hash": T, "event_epoch": F, "model_version": T, "model_label": T,
+                  "model_confidence": F},
+    "disagreements": {"id": N, "event_id": T, "service": T, "severity": T, "rule": T, "model_label": T,
+                      "model_confidence": F, "model_version": T, "at": T, "rules_hash": T},
+    "severity_feedback": {"id": N, "event_id": T, "incident_id": T, "severity": T, "previous": T, "by": T,
+                          "note": T, "at": T},
     "actions": {"id": N, "idempotency_key": T, "event_id": T, "incident_id": T, "action": T, "kind": T,
                 "step": N, "due_at": T, "intent": T, "at": T, "rules_hash": T},
     "attempts": {"id": N, "action_id": N, "attempt": N, "ok": N, "detail": T, "reason": T, "retryable": N,
                  "status": N, "waited": F, "at": T, "rules_hash": T},
     "results": {"id": N, "action_id": N, "outcome": T, "detail": T, "reason": T, "memo": T, "at": T,
                 "rules_hash": T},
+    "incident_updates": {"id": N, "event_id": T, "incident_id": T, "type": T, "by": T, "source": T,
+                         "occurred_at": T, "note": T, "at": T, "rules_hash": T},
 }
 PKS = {"events": "event_id", "decisions": "event_id"}
-UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"]}
+UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"]}
 INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
-           "decisions": ["service"], "intake": ["event_id"]}
+           "decisions": ["service"], "intake": ["event_id"], "incident_updates": ["incident_id"]}
+# Created with IF NOT EXISTS on every open, so logs written before they existed get them too.
+COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
+                     "disagreements": [("event_id",)]}
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _model_columns(decision: Any) -> dict[str, Any]:
+    """Decision columns for history (event time) and the model's verdict (engine.intelligence)."""
+    model = getattr(decision, "model", None) or {}
+    ts = decision.event_doc.get("timestamp")
+    epoch = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() if isinstance(ts, str) else None
+    return {"event_epoch": epoch, "model_version": model.get("version"), "model_label": model.get("label"),
+            "model_confidence": model.get("confidence")}
 
 
 def _json(value: Any) -> str:
@@ -79,13 +103,15 @@ class Audit:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=5000")
             self._create()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
 
     def _create(self) -> None:
         for name, columns in SCHEMA.items():
             table = self.db.table(name)
             if table.exists():
+                self._add_missing_columns(table, columns)
+                self._composite_indexes(name)
                 continue
             pk = PKS.get(name, "id")
             table.create(columns, pk=pk, not_null={pk} if pk != "id" else set())
@@ -93,11 +119,23 @@ class Audit:
                 table.create_index(cols, unique=True)
             for col in INDEXES.get(name, []):
                 table.create_index([col])
+            self._composite_indexes(name)
             for op in ("UPDATE", "DELETE"):
                 self.conn.execute(
                     f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
                     f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END"
                 )
+
+    def _add_missing_columns(self, table: Any, columns: dict[str, type]) -> None:
+        # ADD COLUMN is not an UPDATE: the append-only triggers allow it; old rows read NULL.
+        have = set(table.columns_dict)
+        for col, kind in columns.items():
+            if col not in have:
+                table.add_column(col, kind)
+
+    def _composite_indexes(self, name: str) -> None:
+        for cols in COMPOSITE_INDEXES.get(name, []):
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{'_'.join(cols)} ON {name} ({', '.join(cols)})")
 
     # -- transactions ---------------------------------------------------------------------
     def begin(self) -> None:
@@ -151,8 +189,25 @@ class Audit:
             "owner": _json(decision.owner.as_dict()), "escalation": _json(decision.escalation),
             "remediation": _json(decision.remediation), "notifications": _json(decision.notifications),
             "fired_rules": _json(decision.fired_rules), "problems": _json(decision.problems), "at": now,
-            "rules_hash": h}])
+            "rules_hash": h, **_model_columns(decision)}])
+        if getattr(decision, "disagrees", False):
+            selected = next((f.meta.name for f in decision.firings if f.meta.stage == "severity" and f.selected), "")
+            self.insert("disagreements", [{
+                "event_id": eid, "service": decision.service, "severity": decision.severity, "rule": selected,
+                "model_label": decision.model["label"], "model_confidence": decision.model["confidence"],
+                "model_version": decision.model_version, "at": now, "rules_hash": h}])
         return self.request_actions(decision.intents, eid, h, due)
+
+    def record_feedback(self, event_id: str, severity: str, by: str, note: str = "") -> dict[str, Any]:
+        """An operator confirms or corrects the severity of a decided event (append-only)."""
+        row = self.conn.execute("SELECT incident_id, severity FROM decisions WHERE event_id = ?",
+                                (event_id,)).fetchone()
+        if row is None:
+            raise AuditError(f"no decision for event {event_id!r} in {self.path}")
+        feedback = {"event_id": event_id, "incident_id": row[0], "severity": severity, "previous": row[1],
+                    "by": by, "note": note, "at": self.clock()}
+        self.insert("severity_feedback", [feedback])
+        return feedback
 
     def request_actions(self, intents: Iterable[Intent], event_id: str, rules_hash: str,
                         due: Callable[[Intent], str] | None = None) -> list[int]:
@@ -191,7 +246,38 @@ class Audit:
             "AND a.action = ? AND r.memo IS NOT NULL ORDER BY r.id LIMIT 1", (incident_id, action)).fetchone()
         return json.loads(row[0]) if row else {}
 
+    def record_incident_update(self, update: Any, rules_hash: str) -> bool:
+        """An :class:`~engine.event.Acknowledgement` (ack or resolve); False when its event_id was seen."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO incident_updates (event_id, incident_id, type, by, source, occurred_at, note, at, "
+            "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (update.event_id, update.incident_id, update.type, update.by, update.source,
+             update.timestamp.isoformat(), update.note, self.clock(), rules_hash))
+        return bool(cur.rowcount)
+
     # -- readers ----------------------------------------------------------------------------
+    def incident_updates(self, incident_id: str) -> list[dict[str, Any]]:
+        """Acks and resolves of one incident, in the order they were recorded."""
+        rows = self.conn.execute("SELECT type, by, source, occurred_at, at FROM incident_updates "
+                                 "WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
+        return [dict(zip(("type", "by", "source", "occurred_at", "at"), r, strict=True)) for r in rows]
+
+    def update_since_request(self, action_id: int) -> dict[str, Any] | None:
+        """The first ack/resolve of the action's incident recorded at or after the action was requested."""
+        row = self.conn.execute(
+            "SELECT u.type, u.by, u.source, u.occurred_at, u.at FROM incident_updates u JOIN actions a "
+            "ON a.incident_id = u.incident_id WHERE a.id = ? AND u.at >= a.at ORDER BY u.id LIMIT 1",
+            (action_id,)).fetchone()
+        return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
+
+    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:
+        """action → intent (JSON) of the incident's latest page per pager that went out."""
+        marks = ", ".join("?" for _ in outcomes)
+        rows = self.conn.execute(
+            "SELECT a.action, a.intent FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
+            f"AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id", (incident_id, *outcomes)).fetchall()
+        return {action: intent for action, intent in rows}
+
     def pending_actions(self, now: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Outbox rows with no result whose time has come, oldest first."""
         now = now or self.clock()

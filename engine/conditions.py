@@ -243,7 +243,7 @@ def _compile_leaf(leaf: Leaf, negate: bool) -> dict[str, Any]:
     if leaf.op == "eq":
         return {"$or": [missing, {"$neq": {p: v}}]} if negate else {p: v}
     if leaf.op == "ne":
-        return {p: v} if negate else {"$and": [exists, {"$neq": {p: v}}]}
+        return {"$or": [missing, {p: v}]} if negate else {"$and": [exists, {"$neq": {p: v}}]}
     if leaf.op == "in":
         if negate:
             return {"$or": [missing, {"$and": [{"$neq": {p: x}} for x in v]}]}

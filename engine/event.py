@@ -55,7 +55,7 @@ STANDARD_CONDITIONS = (
 SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
-Number = Annotated[float, Field(allow_inf_nan=False)]
+Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 
 
 class LogLine(BaseModel):

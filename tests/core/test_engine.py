@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from core_util import RULES, SAMPLES
 
 from engine.compile import RULESET, compile_policy
 from engine.decide import Decider
 from engine.durable import EngineFailure, encode
 from engine.event import Event
 from engine.validate import validate
-
-from core_util import RULES, SAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,8 @@ def event(**kw) -> Event:
 
 def test_encode_never_writes_a_signed_exponent() -> None:
     assert encode(1e-05) == "0.00001"
-    assert encode({"a": [1e-7, 1e20, 2.5, True, None, "é"]}) == '{"a":[0.0000001,100000000000000000000,2.5,true,null,"é"]}'
+    want = '{"a":[0.0000001,100000000000000000000,2.5,true,null,"é"]}'
+    assert encode({"a": [1e-7, 1e20, 2.5, True, None, "é"]}) == want
     assert json.loads(encode(1.5e-9)) == 1.5e-9
     with pytest.raises(EngineFailure):
         encode(float("nan"))

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.validate import validate
-
 from core_util import RULES, line_col
+
+from engine.validate import validate
 
 
 def errors(root: Path) -> list:

@@ -1,0 +1,115 @@
+"""The audit log: a real sqlite file, WAL, append-only, every row carrying the rules hash."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from core_util import RULES, SAMPLES
+
+from engine.audit import SCHEMA, Audit
+from engine.compile import compile_policy
+from engine.pipeline import Pipeline
+from engine.validate import validate
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> tuple[Audit, str, str]:
+    policy, _ = validate(RULES)
+    compiled = compile_policy(policy)
+    db = tmp_path / "audit.db"
+    audit = Audit(db)
+    pipe = Pipeline(compiled, audit)
+    for path in sorted(SAMPLES.glob("*.json")):
+        assert pipe.process(path.name, path.read_bytes()).ok
+    from engine.execute import Executor
+
+    Executor(audit, compiled.policy, env={}).run_pending()  # attempts + results rows
+    return audit, str(db), compiled.digest
+
+
+def test_wal_and_tables(filled) -> None:
+    audit, db, _ = filled
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert set(SCHEMA) <= tables
+
+
+def test_every_row_has_the_rules_hash_and_time(filled) -> None:
+    audit, db, digest = filled
+    conn = sqlite3.connect(db)
+    for table, cols in SCHEMA.items():
+        if "rules_hash" not in cols:
+            continue
+        rows = conn.execute(f"SELECT rules_hash, at FROM {table}").fetchall()
+        assert all(h == digest and at for h, at in rows), table
+
+
+def test_decisions_facts_firings_and_outbox(filled) -> None:
+    audit, db, _ = filled
+    conn = sqlite3.connect(db)
+    sev = dict(conn.execute("SELECT event_id, severity FROM decisions").fetchall())
+    assert sev == {"INC-2025-001": "CRITICAL", "INC-2025-002": "MAJOR", "INC-2025-003": "MODERATE",
+                   "INC-2025-004": "NONE"}
+    kinds = conn.execute("SELECT kind, count(*) FROM facts GROUP BY kind").fetchall()
+    assert dict(kinds) == {"event": 4, "severity": 4}
+    firings = [r[0] for r in conn.execute("SELECT rule FROM firings WHERE event_id='INC-2025-001' ORDER BY seq")]
+    assert firings[0] == "severity:service-unavailable"
+    outbox = {(a, k) for a, k in conn.execute("SELECT action, kind FROM actions WHERE event_id='INC-2025-001'")}
+    assert ("failover", "remediate") in outbox and ("pagerduty", "page") in outbox
+
+
+def test_append_only_for_every_table(filled) -> None:
+    _, db, _ = filled
+    conn = sqlite3.connect(db)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+              if not r[0].startswith("sqlite_")]
+    assert set(SCHEMA) <= set(tables)
+    for table in tables:
+        if conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0:
+            conn.execute(f"INSERT INTO {table} DEFAULT VALUES")  # give the triggers a row to protect
+        _assert_refused(conn, table)
+
+
+def _assert_refused(conn: sqlite3.Connection, table: str) -> None:
+    col = conn.execute(f"SELECT * FROM {table} LIMIT 1").description[0][0]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(f"UPDATE {table} SET {col} = {col}")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(f"DELETE FROM {table}")
+    assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+
+
+def test_idempotency_key_is_requested_once_and_result_recorded_once(filled) -> None:
+    from engine.execute import intent_from_json
+
+    audit, db, digest = filled
+    row = sqlite3.connect(db).execute("SELECT id, intent FROM actions ORDER BY id LIMIT 1").fetchone()
+    assert audit.request_actions([intent_from_json(row[1])], "x", digest) == []  # same key: not requested again
+    assert audit.record_result(row[0], "failed", "late", None, digest) is False  # already has its result
+    assert audit.pending_actions() == []
+    outcomes = dict(sqlite3.connect(db).execute("SELECT outcome, count(*) FROM results GROUP BY outcome").fetchall())
+    assert outcomes["not-configured"] > 0 and outcomes["ok"] > 0
+
+
+def test_duplicate_event_is_recorded_not_redecided(filled) -> None:
+    audit, db, _ = filled
+    policy, _ = validate(RULES)
+    pipe = Pipeline(compile_policy(policy), audit)
+    path = SAMPLES / "critical-service-outage.json"
+    result = pipe.process("again.json", path.read_bytes())
+    assert not result.ok and result.code == "duplicate"
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM decisions WHERE event_id='INC-2025-001'").fetchone()[0] == 1
+    assert conn.execute("SELECT outcome FROM intake WHERE file='again.json'").fetchone()[0] == "duplicate"
+
+
+def test_unwritable_audit_log_is_a_clear_error(tmp_path: Path) -> None:
+    from engine.errors import AuditError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(AuditError, match="cannot open audit log"):
+        Audit(blocker / "sub" / "audit.db")
