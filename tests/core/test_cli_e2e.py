@@ -24,7 +24,8 @@ def rules(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def test_run_once_on_the_samples_fills_the_audit_log(tmp_path: Path) -> None:
     db, spool = tmp_path / "audit.db", tmp_path / "spool"
     seeds = sorted(SAMPLES.glob("*.json"))
-    res = rules("run", "--once", "--db", str(db), "--spool", str(spool), *sum((["--enqueue", str(p)] for p in seeds), []))
+    enqueue = [arg for p in seeds for arg in ("--enqueue", str(p))]
+    res = rules("run", "--once", "--db", str(db), "--spool", str(spool), *enqueue)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
     assert f"{len(seeds)} file(s) done, 0 failed, {len(seeds)} decision(s)" in res.stdout
