@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -73,19 +74,38 @@ class _Host(durable_engine.Host):
 
 
 def encode(value: Any) -> str:
-    """JSON for durable-rules: floats without exponent, NaN/inf refused, UTF-8 kept."""
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+    """JSON for durable-rules: floats without exponent, NaN/inf refused, UTF-8 kept.
+
+    The stdlib encoder (C) does the work; only floats that ``repr`` would write with an
+    exponent (|x| < 1e-4 or ≥ 1e16, rare) are swapped for placeholders and written positionally.
+    """
+    swaps: list[str] = []
+    text = json.dumps(_swap_floats(value, swaps), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for i, digits in enumerate(swaps[1:]):  # swaps[0] is this call's random tag
+        text = text.replace(f'"\\u0000{swaps[0]}{i}\\u0000"', digits, 1)
+    return text
+
+
+def _swap_floats(value: Any, swaps: list[str]) -> Any:
+    if type(value) is float:
+        if value != value or value in (_INF, -_INF):
             raise EngineFailure("non-finite number cannot be posted to the engine")
-        text = repr(value)
-        return format(Decimal(text), "f") if ("e" in text or "E" in text) else text
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{encode(v)}" for k, v in value.items()) + "}"
+        if value != 0.0 and not (1e-4 <= abs(value) < 1e16):
+            if not swaps:
+                swaps.append(secrets.token_hex(6))  # event text cannot forge a placeholder
+            swaps.append(format(Decimal(repr(value)), "f"))
+            return f"\x00{swaps[0]}{len(swaps) - 2}\x00"
+        return value
+    if isinstance(value, dict):
+        return {k: _swap_floats(v, swaps) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return "[" + ",".join(encode(v) for v in value) + "]"
+        return [_swap_floats(v, swaps) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
     raise EngineFailure(f"cannot post a {type(value).__name__} to the engine")
+
+
+_INF = float("inf")
 
 
 class Engine:
