@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,14 @@ def _model_columns(decision: Any) -> dict[str, Any]:
     epoch = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() if isinstance(ts, str) else None
     return {"event_epoch": epoch, "model_version": model.get("version"), "model_label": model.get("label"),
             "model_confidence": model.get("confidence")}
+
+
+_INTENT_FIELDS = tuple(f.name for f in fields(Intent))
+
+
+def intent_dict(intent: Intent) -> dict[str, Any]:
+    """The intent as stored in the outbox (a shallow copy: dataclasses.asdict deep-copies, slowly)."""
+    return {name: getattr(intent, name) for name in _INTENT_FIELDS}
 
 
 def _json(value: Any) -> str:
@@ -219,7 +227,7 @@ class Audit:
                 "INSERT OR IGNORE INTO actions (idempotency_key, event_id, incident_id, action, kind, step, due_at, "
                 "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
-                 due(intent) if due else now, _json(asdict(intent)), now, rules_hash))
+                 due(intent) if due else now, _json(intent_dict(intent)), now, rules_hash))
             if cur.rowcount:
                 ids.append(cur.lastrowid)
         return ids

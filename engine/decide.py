@@ -35,6 +35,7 @@ class Decision:
     rules_hash: str
     event_doc: dict[str, Any]
     problems: list[str] = field(default_factory=list)  # e.g. a template that failed at run time
+    suppression: dict[str, Any] | None = None  # what the suppression stage did (engine.suppress)
 
     @property
     def fired_rules(self) -> list[str]:
@@ -55,6 +56,7 @@ class Decision:
             "notifications": self.notifications,
             "rules_hash": self.rules_hash,
             "problems": self.problems,
+            "suppression": self.suppression,
         }
 
 
@@ -83,11 +85,13 @@ class Decider:
                         for r in self.policy.remediation}
         self._owners: dict[str, tuple[Owner, dict[str, Any]]] = {}
 
-    def decide(self, event: Event, incident_id: str | None = None) -> Decision:
+    def decide(self, event: Event, incident_id: str | None = None, severity: str | None = None) -> Decision:
+        """``severity``: forced (a fused incident's combined severity); channels follow that level."""
         doc = event_document(event)
         firings = self.engine.decide(event_fact(doc, self.compiled.event_paths))
-        severity = next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
-                        self.policy.default_severity)
+        forced = severity is not None
+        severity = severity or next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
+                                    self.policy.default_severity)
         incident_id = incident_id or event.event_id
         owner = resolve(self.policy, event.service, event.timestamp)
         level = self.policy.levels[severity]
@@ -110,12 +114,13 @@ class Decider:
             intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
                                   rule_id=remediation["rule"], **common))
         notifications = []
-        for f in firings:
-            if f.meta.stage != "notify":
-                continue
-            message = self._render(f.meta.channel, severity, ctx, problems)
-            notifications.append({"channel": f.meta.channel, "rule": f.meta.name, "message": message})
-            intents.append(Intent(action=f.meta.channel, kind="notify", message=message, rule_id=f.meta.name,
+        notify = [(f.meta.channel, f.meta.name) for f in firings if f.meta.stage == "notify"]
+        if forced:  # the engine notified for its own severity; a forced one uses that level's channels
+            notify = [(ch, f"notify:{severity}:{ch}") for ch in level.channels]
+        for channel, rule_name in notify:
+            message = self._render(channel, severity, ctx, problems)
+            notifications.append({"channel": channel, "rule": rule_name, "message": message})
+            intents.append(Intent(action=channel, kind="notify", message=message, rule_id=rule_name,
                                   **common))
         escalation = {
             "level": level.level, "notify": list(level.notify), "pagers": list(level.pagers),

@@ -8,6 +8,7 @@ run exactly the same code up to the side effects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from engine.audit import Audit
@@ -16,6 +17,8 @@ from engine.decide import Decider, Decision
 from engine.durable import event_fact
 from engine.event import Acknowledgement, Event
 from engine.intake import IntakeError, parse
+from engine.suppress.stage import SuppressionStage
+from engine.suppress.store import Store
 
 MAX_EVENT_BYTES = 1_048_576
 
@@ -37,6 +40,9 @@ class Pipeline:
         self.decider = Decider(compiled)
         self.audit = audit
         self.max_event_bytes = max_event_bytes
+        # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
+        self.suppression = SuppressionStage(compiled.policy.suppression, Store(audit.conn, self.rules_hash),
+                                            self.decider.decide)
 
     @property
     def rules_hash(self) -> str:
@@ -62,6 +68,7 @@ class Pipeline:
             self.audit.commit()
         except BaseException:
             self.audit.rollback()
+            self.suppression.reload()  # its in-memory index must match what was committed
             raise
         if result.duplicates and not result.decisions and not result.acknowledgements:
             result.ok, result.code = False, "duplicate"
@@ -80,9 +87,22 @@ class Pipeline:
                                      reason="event_id already decided", rules_hash=self.rules_hash)
             result.duplicates.append(item.event_id)
             return
-        decision = self.decider.decide(item)
+        verdict = self.suppression.assess(item, self.decider.decide(item))  # may re-decide (incident id)
+        decision = verdict.decision
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
         fact = event_fact(decision.event_doc, self.compiled.event_paths)
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
-        self.audit.record_decision(decision, item.model_dump(mode="json", exclude={"expect"}), facts)
+        self.audit.record_decision(decision, item.model_dump(mode="json", exclude={"expect"}), facts,
+                                   due=verdict.due)
         result.decisions.append(decision)
+
+    def tick(self, now: datetime) -> None:
+        """Expire fusion windows up to ``now`` without an event (the daemon's idle loop may call it)."""
+        self.audit.begin()
+        try:
+            self.suppression.sweep(now.timestamp())
+            self.audit.commit()
+        except BaseException:
+            self.audit.rollback()
+            self.suppression.reload()
+            raise

@@ -98,6 +98,7 @@ class Policy:
     colors: dict[str, str]
     digest: str  # sha256 over the rule files' bytes: the "rules hash" in every audit row
     files: tuple[str, ...] = field(default=())
+    suppression: Any = None  # engine.suppress.config.SuppressionPolicy, from the optional suppression file
 
     def used_actions(self) -> set[str]:
         used = {r.action for r in self.remediation}

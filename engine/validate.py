@@ -32,10 +32,12 @@ from engine.policy import (
     SeverityRule,
     Team,
 )
+from engine.suppress.config import build as build_suppression
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-KINDS = ("severity", "escalation-matrix", "escalation-policy", "remediation", "templates")
-SINGLE = ("escalation-matrix", "escalation-policy", "templates")
+KINDS = ("severity", "escalation-matrix", "escalation-policy", "remediation", "templates", "suppression")
+SINGLE = ("escalation-matrix", "escalation-policy", "templates", "suppression")
+OPTIONAL = ("remediation", "suppression")
 
 
 @cache
@@ -104,7 +106,7 @@ def validate_documents(docs: list[Document], rules_root: str = "rules") -> tuple
                                             f"only one {kind!r} file is allowed (also in {by_kind[kind][0].path})"))
     if any(d.severity == "error" for d in diags):
         return None, diags
-    missing = [k for k in KINDS if k != "remediation" and not by_kind[k]]
+    missing = [k for k in KINDS if k not in OPTIONAL and not by_kind[k]]
     if missing:
         return None, [Diagnostic(rules_root, 1, 1, "missing-kind", f"no valid rule file of kind {k!r}")
                       for k in missing]
@@ -169,6 +171,7 @@ def _build(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic]) -> Po
         colors={**DEFAULT_COLORS, **(tpl.get("colors") or {})},
         digest=digest,
         files=tuple(d.path for d in all_docs),
+        suppression=build_suppression(by_kind["suppression"][0], diags) if by_kind["suppression"] else None,
     )
 
 

@@ -1,0 +1,321 @@
+"""The suppression stage: one decided event in, a :class:`Verdict` (what happens to it) out.
+
+Runs in the pipeline after the decision and before it is recorded. Time is the event's
+timestamp only (no wall clock), so tests drive it with a virtual clock. Checks for a firing
+event, first hit wins: silence → maintenance → flap hold-down → dedup (repeat of an open
+incident) → inhibition → persistence (``for:``) → fusion → grouping → new incident. A
+resolved event closes the fingerprint's incident and requests ``resolve`` from the pagers
+that were paged; one for an incident that never opened is recorded as ``resolved-unknown``.
+
+Suppressed events keep their decision row but lose their intents; repeats and group members
+carry the incident's id and page nobody (a group update goes to the channels only, at most
+once per ``group_interval``/``repeat_interval``). A higher severity on an open incident
+re-decides the event under that incident's id (an upgrade: the pager's dedup key is the
+same). Pages of a held incident (``group_wait``, fusion ``hold``) are requested with
+``due_at`` at the end of the hold; a completed fusion supersedes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actions.base import Intent
+from engine.event import Event, event_document
+from engine.policy import RANK
+from engine.suppress.config import SuppressionPolicy
+from engine.suppress.fusion import FusionJoin
+from engine.suppress.incidents import Incident, Tracker, fingerprint, group_key, iso, matchable, resolve_intents
+from engine.suppress.match import lookup, matches_all
+from engine.suppress.store import Store
+
+
+@dataclass
+class Verdict:
+    outcome: str  # new | repeat | attached | upgraded | fused | held | suppressed | closed | resolved-unknown
+    mechanism: str = ""  # silence | maintenance | flap | dedup | inhibit | persistence | fusion | group | resolve
+    reason: str = ""
+    incident_id: str = ""
+    decision: Any = None
+    due_at: str | None = None
+
+    def due(self, intent: Intent) -> str:
+        return self.due_at or _now_text()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "mechanism": self.mechanism, "reason": self.reason,
+                "incident_id": self.incident_id}
+
+
+def _now_text() -> str:
+    from engine.audit import utcnow  # the audit log's own clock for "due now"
+
+    return utcnow()
+
+
+class SuppressionStage:
+    """In-memory index over the sqlite tables; rebuilt from them on start (:meth:`reload`)."""
+
+    def __init__(self, policy: SuppressionPolicy | None, store: Store, redecide: Callable[..., Any]) -> None:
+        self.policy = policy or SuppressionPolicy()
+        self.store = store
+        self.redecide = redecide  # Decider.decide(event, incident_id=..., severity=...)
+        self.fusion = FusionJoin(self.policy.fusion if self.policy.on("fusion") else ())
+        self.reload()
+
+    def reload(self) -> None:
+        """Rebuild the index from sqlite; re-post open fusion windows' signals with actions off."""
+        self.incidents = {s["incident_id"]: Incident.from_state(s) for s in self.store.open_incidents()}
+        self.by_fp = {fp: i.incident_id for i in self.incidents.values() for fp in i.fingerprints}
+        self.by_group = {i.group_key: i.incident_id for i in self.incidents.values() if i.group_key}
+        self.trackers = {k: Tracker(**v) for k, v in self.store.trackers().items()}
+        for sid in list(self.fusion.windows):
+            self.fusion.close(sid)
+        self.fusion.replaying = True
+        try:
+            for row in self.store.open_windows():
+                fusion = self.fusion.fusions.get(row["fusion_id"])
+                if fusion is None:
+                    continue
+                window = self.fusion.windows.get(row["sid"])
+                if window is None:
+                    window, _ = self.fusion.open(fusion, row["service"], row["at"], row["incident_id"])
+                window.kinds[row["event_id"]] = row["kinds"]
+                self.fusion.post(fusion, row["sid"], json.loads(row["doc"]), row["event_id"])
+        finally:
+            self.fusion.replaying = False
+
+    # -- entry point -------------------------------------------------------------------------
+    def assess(self, event: Event, decision: Any) -> Verdict:
+        now = event.timestamp.timestamp()
+        self.sweep(now, event.event_id)
+        fp = fingerprint(event, self.policy.fingerprint_fields)
+        doc = matchable(event, decision.severity, fp)
+        tracker = self._observe(fp, event.status, now)
+        verdict = (self._resolved(event, decision, fp, now, tracker) if event.status == "resolved"
+                   else self._firing(event, decision, fp, doc, now, tracker))
+        if verdict.decision is None:  # suppressed: recorded, but nobody is paged or notified
+            verdict.decision = decision
+            decision.intents = []
+        verdict.decision.incident_id = verdict.incident_id
+        verdict.decision.suppression = verdict.as_dict()
+        if verdict.outcome != "new":
+            self.store.suppression(event.event_id, verdict.incident_id, verdict.outcome, verdict.mechanism,
+                                   verdict.reason, iso(now))
+        return verdict
+
+    def sweep(self, now: float, event_id: str = "") -> None:
+        """Close fusion windows whose end has passed: their half-matched signals leave durable-rules."""
+        for w in self.fusion.expire(now):
+            missing = ", ".join(w.missing(self.fusion.fusions[w.fusion_id]))
+            self.store.signal(w.sid, w.fusion_id, w.service, "expired", event_id, w.incident_id,
+                              f"missing {missing}", None, now)
+
+    # -- firing ------------------------------------------------------------------------------
+    def _firing(self, event: Event, decision: Any, fp: str, doc: dict[str, Any], now: float,
+                tracker: Tracker) -> Verdict:
+        p, sev = self.policy, decision.severity
+        when = event.timestamp
+        for mech, windows in (("silence", p.silences), ("maintenance", p.maintenance)):
+            active = [s for s in windows if p.on(mech) and s.active(when) and matches_all(s.matchers, doc)]
+            if active:
+                why = "; ".join(f"{s.id} by {s.author}: {s.reason}" for s in active)
+                return Verdict("suppressed", mech, f"{mech} {why}")
+        if p.on("flap") and tracker.hold_until > now:
+            return Verdict("suppressed", "flap", f"fingerprint {fp} is flapping ({len(tracker.changes)} status "
+                                                 f"changes); held down until {iso(tracker.hold_until)}")
+        inc = self.incidents.get(self.by_fp.get(fp, ""))
+        if inc is not None and p.on("dedup") and now - inc.last_at > p.dedup_window:
+            self._close(inc, event.event_id, now, f"no repeat within the dedup window ({p.dedup_window:g}s)")
+            inc = None
+        if inc is not None:
+            inc.repeats += 1
+            return self._join(inc, event, decision, now, "repeat", "dedup",
+                              f"repeat #{inc.repeats} of {fp} on open incident {inc.incident_id}")
+        for rule in p.inhibit if p.on("inhibit") else ():
+            if not matches_all(rule.target, doc):
+                continue
+            for src in self.incidents.values():
+                if matches_all(rule.source, src.doc) and all(lookup(src.doc, f) == lookup(doc, f) for f in rule.equal):
+                    eq = f", equal {'/'.join(rule.equal)}" if rule.equal else ""
+                    return Verdict("suppressed", "inhibit", f"muted by open {src.severity} incident "
+                                   f"{src.incident_id} (rule {rule.id}{eq})")
+        held = self._persistence(fp, doc, sev, now, tracker)
+        if held:
+            return Verdict("suppressed", "persistence", held)
+        for fusion in self.fusion.fusions.values():
+            kinds = self.fusion.kinds(fusion, event_document(event))
+            if kinds and RANK[sev] < RANK[fusion.severity]:
+                return self._fuse(fusion, kinds, event, decision, fp, doc, now)
+        if p.grouping and p.on("group"):
+            key = group_key(doc, p.grouping.group_by)
+            inc = self.incidents.get(self.by_group.get(key, ""))
+            if inc is not None and now - inc.last_at > p.dedup_window and p.on("dedup"):
+                self._close(inc, event.event_id, now, "group idle longer than the dedup window")
+                inc = None
+            if inc is not None:
+                inc.fingerprints.append(fp)
+                self.by_fp[fp] = inc.incident_id
+                inc.members += 1
+                return self._join(inc, event, decision, now, "attached", "group",
+                                  f"member #{inc.members} of group {key} (incident {inc.incident_id})")
+            return self._open(event, decision, fp, doc, now, key, p.grouping.group_wait)
+        return self._open(event, decision, fp, doc, now, "", 0.0)
+
+    def _open(self, event: Event, decision: Any, fp: str, doc: dict[str, Any], now: float, key: str,
+              hold: float) -> Verdict:
+        inc = Incident(event.event_id, event.service, decision.severity, doc, now, now, [fp], key,
+                       hold_until=now + hold, notified_at=now + hold)
+        self.incidents[inc.incident_id] = inc
+        self.by_fp[fp] = inc.incident_id
+        if key:
+            self.by_group[key] = inc.incident_id
+        self._save(inc, "open", event.event_id, now, f"opened by {fp}")
+        return Verdict("new", "", "", inc.incident_id, decision, iso(inc.hold_until) if hold else None)
+
+    def _join(self, inc: Incident, event: Event, decision: Any, now: float, outcome: str, mechanism: str,
+              reason: str) -> Verdict:
+        """A repeat or group member: no page; an upgrade when it is more severe; maybe a group update."""
+        inc.last_at = max(inc.last_at, now)
+        if RANK[decision.severity] > RANK[inc.severity]:
+            return self._upgrade(inc, event, decision.severity, now, f"{reason}; severity {inc.severity} → "
+                                 f"{decision.severity}")
+        decision.intents = []
+        verdict = Verdict(outcome, mechanism, reason, inc.incident_id, decision)
+        g = self.policy.grouping if self.policy.on("group") else None
+        if g and now >= inc.hold_until and inc.update_due <= now:
+            interval = g.group_interval if outcome == "attached" else g.repeat_interval
+            if outcome == "attached" or now - inc.notified_at >= interval:
+                due = max(now, inc.notified_at + interval)
+                inc.updates += 1
+                inc.notified_at = inc.update_due = due
+                again = self.redecide(event, incident_id=inc.incident_id, severity=inc.severity)
+                again.intents = [dataclasses.replace(i, step=inc.updates, rule_id=f"suppression:update:{inc.updates}")
+                                 for i in again.intents if i.kind == "notify"]
+                verdict = Verdict(outcome, mechanism, f"{reason}; update #{inc.updates} due {iso(due)}",
+                                  inc.incident_id, again, iso(due))
+        self._save(inc, outcome, event.event_id, now, reason)
+        return verdict
+
+    def _upgrade(self, inc: Incident, event: Event, severity: str, now: float, reason: str,
+                 op: str = "upgrade") -> Verdict:
+        again = self.redecide(event, incident_id=inc.incident_id, severity=severity)
+        held = now < inc.hold_until and op != "fused"
+        keys = {i.idempotency_key for i in again.intents}
+        if held or op == "fused":  # not sent yet: the new request replaces the pending ones
+            for action_id, key in self.store.pending(inc.incident_id):
+                if key not in keys:
+                    self.store.conn.execute(
+                        "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, at, rules_hash) "
+                        "VALUES (?, 'superseded', ?, 'superseded', ?, ?)",
+                        (action_id, f"superseded by {op} to {severity} ({event.event_id})", iso(now),
+                         self.store.rules_hash))
+        inc.severity = severity
+        inc.doc = {**inc.doc, "severity": severity}
+        self._save(inc, op, event.event_id, now, reason)
+        outcome = "fused" if op == "fused" else "upgraded"
+        return Verdict(outcome, "fusion" if op == "fused" else "", reason, inc.incident_id, again,
+                       iso(inc.hold_until) if held else None)
+
+    def _persistence(self, fp: str, doc: dict[str, Any], sev: str, now: float, tracker: Tracker) -> str:
+        rule = next((r for r in self.policy.persistence if self.policy.on("persistence")
+                     and matches_all(r.match, doc) and RANK[sev] >= RANK[r.min_severity]
+                     and (r.max_severity is None or RANK[sev] <= RANK[r.max_severity])), None)
+        if rule is None:
+            if tracker.streak:
+                tracker.streak, tracker.streak_since = 0, 0.0
+                self.store.tracker(fp, dataclasses.asdict(tracker), iso(now))
+            return ""
+        tracker.streak_since = tracker.streak_since if tracker.streak else now
+        tracker.streak += 1
+        self.store.tracker(fp, dataclasses.asdict(tracker), iso(now))
+        held_for = now - tracker.streak_since
+        if (rule.seconds is not None and held_for >= rule.seconds) or (rule.events and tracker.streak >= rule.events):
+            return ""
+        need = [f"{tracker.streak} of {rule.events} consecutive events"] if rule.events else []
+        need += [f"{held_for:g}s of {rule.seconds:g}s"] if rule.seconds is not None else []
+        return f"{rule.id}: {sev} has held for {' / '.join(need)}"
+
+    def _fuse(self, fusion: Any, kinds: list[str], event: Event, decision: Any, fp: str, doc: dict[str, Any],
+              now: float) -> Verdict:
+        sid = self.fusion.sid(fusion, event.service)
+        window = self.fusion.windows.get(sid)
+        verdict: Verdict
+        if window is None:
+            opened = self._open(event, decision, fp, doc, now, "", fusion.hold)
+            window, evicted = self.fusion.open(fusion, event.service, now, opened.incident_id)
+            if evicted:
+                self.store.signal(evicted.sid, fusion.id, evicted.service, "evicted", event.event_id,
+                                  evicted.incident_id, "max_windows reached", None, now)
+            opened.outcome, opened.mechanism = "held", ""
+            opened.reason = f"fusion {fusion.id}: first signal ({', '.join(kinds)}); pages held until {opened.due_at}"
+            verdict = opened
+        else:
+            inc = self.incidents[window.incident_id]
+            inc.fingerprints.append(fp)
+            self.by_fp[fp] = inc.incident_id
+            inc.members += 1
+            verdict = self._join(inc, event, decision, now, "attached", "fusion",
+                                 f"fusion {fusion.id}: signal {', '.join(kinds)} joins incident {inc.incident_id}")
+        window.kinds[event.event_id] = ",".join(kinds)
+        self.store.signal(sid, fusion.id, event.service, "signal", event.event_id, window.incident_id,
+                          ",".join(kinds), event_document(event), now)
+        bound = self.fusion.post(fusion, sid, event_document(event), event.event_id)
+        if bound is None:
+            return verdict
+        inc = self.incidents[window.incident_id]
+        self.fusion.close(sid)
+        self.store.signal(sid, fusion.id, event.service, "fused", event.event_id, inc.incident_id,
+                          ",".join(bound), None, now)
+        inc.fused = fusion.id
+        reason = f"fusion {fusion.id}: {', '.join(fusion.signals)} within {fusion.window:g}s → {fusion.severity}"
+        return self._upgrade(inc, event, fusion.severity, now, reason, op="fused")
+
+    # -- resolved ----------------------------------------------------------------------------
+    def _resolved(self, event: Event, decision: Any, fp: str, now: float, tracker: Tracker) -> Verdict:
+        tracker.streak, tracker.streak_since = 0, 0.0
+        if self.policy.on("flap") and tracker.hold_until > now:
+            return Verdict("suppressed", "flap", f"fingerprint {fp} is flapping; held down until "
+                                                 f"{iso(tracker.hold_until)}")
+        inc = self.incidents.get(self.by_fp.get(fp, ""))
+        if inc is None:
+            return Verdict("resolved-unknown", "resolve", f"no open incident for {fp} (never opened or closed)")
+        self.by_fp.pop(fp, None)
+        inc.fingerprints = [f for f in inc.fingerprints if f != fp]
+        if inc.fingerprints:
+            self._save(inc, "member-resolved", event.event_id, now, f"{fp} resolved")
+            return Verdict("member-resolved", "resolve", f"{fp} resolved; incident {inc.incident_id} still has "
+                                                         f"{len(inc.fingerprints)} firing", inc.incident_id)
+        intents = self._close(inc, event.event_id, now, f"resolved by {event.source}")
+        decision.intents = intents
+        return Verdict("closed", "resolve", f"{fp} resolved: incident {inc.incident_id} closed", inc.incident_id,
+                       decision)
+
+    def _close(self, inc: Incident, event_id: str, now: float, reason: str) -> list[Intent]:
+        inc.status = "closed"
+        self.incidents.pop(inc.incident_id, None)
+        for fp in inc.fingerprints:
+            if self.by_fp.get(fp) == inc.incident_id:
+                self.by_fp.pop(fp)
+        if self.by_group.get(inc.group_key) == inc.incident_id:
+            self.by_group.pop(inc.group_key)
+        self._save(inc, "close", event_id, now, reason)
+        return resolve_intents(inc, self.store.paged(inc.incident_id), event_id, reason)
+
+    def _observe(self, fp: str, status: str, now: float) -> Tracker:
+        tracker = self.trackers.setdefault(fp, Tracker())
+        flap = self.policy.flap if self.policy.on("flap") else None
+        if flap and tracker.last_status and tracker.last_status != status:
+            tracker.changes = [t for t in tracker.changes if now - t <= flap.window] + [now]
+            if len(tracker.changes) > flap.max_transitions and tracker.hold_until <= now:
+                tracker.hold_until = now + flap.hold_down
+        if tracker.last_status != status or flap:
+            tracker.last_status = status
+            self.store.tracker(fp, dataclasses.asdict(tracker), iso(now))
+        return tracker
+
+    def _save(self, inc: Incident, op: str, event_id: str, now: float, reason: str) -> None:
+        self.store.incident(inc.incident_id, op, event_id, iso(now), inc.severity, reason, inc.state())
