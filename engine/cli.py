@@ -48,6 +48,8 @@ rules_option = click.option("--rules", "rules", metavar="DIR",
                             help="rule files (default ./rules, else the shipped policy)")
 db_option = click.option("--db", envvar="ESCALATION_DB", default="escalation.db", show_default=True,
                          help="audit log sqlite file (env ESCALATION_DB)")
+model_option = click.option("--model", "model", metavar="FILE.skops", envvar="ESCALATION_MODEL",
+                            help="severity model (env ESCALATION_MODEL; default the shipped models/severity.skops)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,7 +86,8 @@ def validate(directory: str | None, rules: str | None, db: str, fmt: str, verbos
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--check", is_flag=True, help="compare with each event's 'expect' block; exit 1 on a mismatch")
-def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, check: bool) -> None:
+@model_option
+def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, check: bool, model: str | None) -> None:
     """Run events through the rules with actions in dry-run and show what would happen.
 
     Example: rules simulate sample-events/ --check
@@ -93,7 +96,7 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
     from engine.simulate import simulate as run_simulate
 
     compiled = load_compiled(rules_dir(rules), quiet_warnings=fmt == "json")
-    outcomes = run_simulate(compiled, list(paths))
+    outcomes = run_simulate(compiled, list(paths), model=model)
     if fmt == "json":
         click.echo(json.dumps([d for o in outcomes for d in o.decisions], indent=2, ensure_ascii=False, default=str))
     else:
@@ -122,9 +125,10 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
 @click.option("--reload-interval", default=2.0, show_default=True,
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
 @click.option("--batch", default=1000, show_default=True, help="files claimed from incoming/ per batch")
+@model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, listen: str | None, retention_days: float, reload_interval: float,
-        batch: int) -> None:
+        batch: int, model: str | None) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -153,7 +157,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         box.write(src.read_bytes(), src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
-    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes), Executor(audit, compiled.policy),
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model),
+                    Executor(audit, compiled.policy),
                     box, config=config, watcher=watcher)
     if not once:
         server = None
@@ -176,6 +181,85 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         outcomes[outcome] = outcomes.get(outcome, 0) + n
     click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
                + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
+
+
+@main.command()
+@click.option("--from", "sources", multiple=True, type=click.Path(path_type=Path), metavar="FILE.jsonl",
+              help='labelled corpus, {"event": ..., "label": ...} per line (repeatable)')
+@click.option("--from-audit", "audit_dbs", multiple=True, type=click.Path(path_type=Path), metavar="DB",
+              help="audit log: train on the incidents confirmed or corrected with 'rules confirm'")
+@click.option("--out", type=click.Path(path_type=Path), metavar="PATH",
+              help="model file to write, with its .sha256 pin (default the shipped models/severity.skops)")
+@click.option("--seed", default=0, show_default=True)
+def train(sources: tuple[Path, ...], audit_dbs: tuple[Path, ...], out: Path | None, seed: int) -> None:
+    """Train the severity model; with no source, on the shipped corpus data/corpus/train.jsonl.
+
+    Example: rules train --from data/corpus/train.jsonl --from-audit escalation.db --out models/severity.skops
+    """
+    from engine.classifier.model import DEFAULT_MODEL_PATH
+    from engine.classifier.train import DEFAULT_CORPUS, TrainingDataError, build
+
+    try:
+        done = build(sources or ([] if audit_dbs else [DEFAULT_CORPUS]), audit_dbs, out or DEFAULT_MODEL_PATH, seed)
+    except TrainingDataError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"trained on {done.records} records (temperature {done.temperature:.3f}); "
+               f"wrote {done.out}, sha256 {done.digest}")
+
+
+@main.command()
+@click.option("--corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.jsonl",
+              help="held-out labelled corpus (default data/corpus/eval.jsonl)")
+@rules_option
+@model_option
+def evaluate(corpus: Path | None, rules: str | None, model: str | None) -> None:
+    """Score the rules alone, the model alone and the combination on a held-out corpus.
+
+    Prints accuracy, per-class precision/recall/F1, the confusion matrix and the false positive
+    rate of each, and the latency the classifier adds in the engine.
+
+    Example: rules evaluate --corpus data/corpus/eval.jsonl
+    """
+    from engine.classifier.train import REPO, TrainingDataError, read_corpus
+    from engine.evaluation import format_evaluation, run_evaluation
+    from engine.intelligence import load_model
+
+    path = corpus or REPO / "data" / "corpus" / "eval.jsonl"
+    try:
+        records = read_corpus(path)
+    except TrainingDataError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    compiled = load_compiled(rules_dir(rules), quiet_warnings=True)
+    click.echo(format_evaluation(run_evaluation(compiled, records, load_model(model), str(path))))
+
+
+@main.command()
+@click.argument("event_id")
+@click.option("--severity", required=True, type=click.Choice(["NONE", "MODERATE", "MAJOR", "CRITICAL"]),
+              help="the severity the incident really had")
+@click.option("--by", "by", required=True, help="who confirms it")
+@click.option("--note", default="", help="why (free text)")
+@db_option
+def confirm(event_id: str, severity: str, by: str, note: str, db: str) -> None:
+    """Record an operator's verdict on a decided event's severity (training data for 'rules train').
+
+    Example: rules confirm INC-2025-002 --severity MODERATE --by alice --note "load test"
+    """
+    from engine.audit import Audit
+    from engine.errors import AuditError
+
+    audit = Audit(db)
+    try:
+        row = audit.record_feedback(event_id, severity, by, note)
+    except AuditError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        audit.close()
+    verb = "confirmed" if row["previous"] == severity else f"corrected from {row['previous']} to"
+    click.echo(f"{event_id}: {verb} {severity} by {by}")
 
 
 def entry() -> None:

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actions.base import Intent
-from engine import conditions, templates
+from engine import conditions, intelligence, templates
 from engine.compile import CompiledPolicy
 from engine.durable import Engine, Firing, event_fact
 from engine.event import Event, event_document
+from engine.history import HistoryProvider
+from engine.intelligence import ModelState
 from engine.resolver import Owner, resolve
 
 
@@ -35,7 +37,17 @@ class Decision:
     rules_hash: str
     event_doc: dict[str, Any]
     problems: list[str] = field(default_factory=list)  # e.g. a template that failed at run time
+    model: dict[str, Any] = field(default_factory=dict)  # {label, confidence, version}; see engine.intelligence
     suppression: dict[str, Any] | None = None  # what the suppression stage did (engine.suppress)
+
+    @property
+    def model_version(self) -> str:
+        return str(self.model.get("version") or "")
+
+    @property
+    def disagrees(self) -> bool:
+        """The model is available and its label differs from the rules' severity."""
+        return self.model.get("label") is not None and self.model["label"] != self.severity
 
     @property
     def fired_rules(self) -> list[str]:
@@ -57,6 +69,7 @@ class Decision:
             "rules_hash": self.rules_hash,
             "problems": self.problems,
             "suppression": self.suppression,
+            "model": self.model,
         }
 
 
@@ -72,10 +85,18 @@ def explain_firing(firing: Firing, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 class Decider:
-    """Compiled policy + engine, ready to decide events one at a time (single thread)."""
+    """Compiled policy + engine, ready to decide events one at a time (single thread).
 
-    def __init__(self, compiled: CompiledPolicy) -> None:
+    ``model``: a :class:`~engine.intelligence.ModelState`, a model path, or None for
+    ``$ESCALATION_MODEL`` / the shipped model (``intelligence.NO_MODEL`` for rules alone).
+    ``history``: where ``history.*`` facts come from (the pipeline passes the audit log's).
+    """
+
+    def __init__(self, compiled: CompiledPolicy, *, model: ModelState | str | None = None,
+                 history: HistoryProvider | None = None) -> None:
         self.compiled = compiled
+        self.model = intelligence.as_state(model)
+        self.history = history
         self.policy = compiled.policy
         self.engine = Engine(compiled)
         self._templates = {ch: {key: templates.MessageTemplate(tree, f"/templates/{ch}/{key}")
@@ -88,6 +109,11 @@ class Decider:
     def decide(self, event: Event, incident_id: str | None = None, severity: str | None = None) -> Decision:
         """``severity``: forced (a fused incident's combined severity); channels follow that level."""
         doc = event_document(event)
+        verdict = intelligence.predict(self.model, event)
+        if verdict is not None:
+            doc["model"] = verdict.fact()
+        if self.history is not None:
+            doc["history"] = self.history(event.service, event.timestamp)
         firings = self.engine.decide(event_fact(doc, self.compiled.event_paths))
         forced = severity is not None
         severity = severity or next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
@@ -97,8 +123,9 @@ class Decider:
         level = self.policy.levels[severity]
         fired_ids = [f.meta.name for f in firings]
         remediation = self._remediation(firings, doc, severity, level.level, incident_id, owner, fired_ids)
+        model = intelligence.model_block(self.model, verdict)
         ctx = templates.context(doc, severity, level.level, self.policy.colors.get(severity, ""), incident_id,
-                                owner.as_dict(), remediation, fired_ids)
+                                owner.as_dict(), remediation, fired_ids, model)
         problems: list[str] = []
         common = dict(incident_id=incident_id, event_id=event.event_id, severity=severity, service=event.service,
                       environment=event.environment, level=level.level, details=_details(doc),
@@ -130,8 +157,9 @@ class Decider:
                   if level.pagers and owner.backup else []),
             ],
         }
-        return Decision(event.event_id, incident_id, event.service, severity, 1.0, firings, owner, escalation,
-                        remediation, notifications, intents, self.policy.digest, doc, problems)
+        return Decision(event.event_id, incident_id, event.service, severity,
+                        intelligence.confidence(verdict, severity), firings, owner, escalation,
+                        remediation, notifications, intents, self.policy.digest, doc, problems, model)
 
     def _remediation(self, firings: list[Firing], doc: dict[str, Any], severity: str, level: str,
                      incident_id: str, owner: Owner, fired: list[str]) -> dict[str, Any] | None:

@@ -16,7 +16,9 @@ from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.durable import event_fact
 from engine.event import Acknowledgement, Event
+from engine.history import AuditHistory
 from engine.intake import IntakeError, parse
+from engine.intelligence import ModelState
 from engine.suppress.stage import SuppressionStage
 from engine.suppress.store import Store
 
@@ -35,9 +37,11 @@ class FileResult:
 
 
 class Pipeline:
-    def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
+                 model: ModelState | str | None = None) -> None:
         self.compiled = compiled
-        self.decider = Decider(compiled)
+        # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
+        self.decider = Decider(compiled, model=model, history=AuditHistory(audit.conn))
         self.audit = audit
         self.max_event_bytes = max_event_bytes
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)

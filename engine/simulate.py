@@ -37,9 +37,10 @@ def event_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def simulate(compiled: CompiledPolicy, paths: list[Path]) -> list[Outcome]:
-    audit = Audit(":memory:")
-    pipeline = Pipeline(compiled, audit)
+def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None = None) -> list[Outcome]:
+    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one)."""
+    audit = Audit(":memory:")  # history.* facts come from it: earlier files count, in file order
+    pipeline = Pipeline(compiled, audit, model=model)
     executor = Executor(audit, compiled.policy)
     outcomes = []
     for path in event_files(paths):
@@ -103,6 +104,16 @@ def compare(expect: dict[str, Any], decision: Decision) -> list[str]:
     return out
 
 
+def _model_line(d: dict[str, Any]) -> str:
+    """Both verdicts: the rules' severity (authoritative) and the model's label."""
+    m = d.get("model") or {}
+    if m.get("label") is None:
+        return f"  verdicts: rules {d['severity']}; model {m.get('version') or 'unavailable'}"
+    agree = "agrees" if m["label"] == d["severity"] else "DISAGREES (audited)"
+    return (f"  verdicts: rules {d['severity']}; model {m['label']} ({m['confidence']:.3f}, version {m['version']}) "
+            f"{agree}; confidence {d['confidence']}")
+
+
 def render_text(outcomes: list[Outcome]) -> str:
     lines = []
     for o in outcomes:
@@ -117,6 +128,7 @@ def render_text(outcomes: list[Outcome]) -> str:
 def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
     owner = d["owner"]
     lines = [f"{file}: {d['event_id']} → {d['severity']} ({d['escalation']['level']}) incident {d['incident_id']}"]
+    lines.append(_model_line(d))
     for f in d["firings"]:
         why = "; ".join(f.get("why", [])) or "-"
         mark = "✔" if f["selected"] else "·"

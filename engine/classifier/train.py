@@ -8,7 +8,12 @@ file at the first bad line, naming it (``data/x.jsonl:17: unknown label 'SEVERE'
 shipped model is refitted on all records with that temperature. Everything is seeded, and the
 stored bytes are canonical, so the same corpus gives the same file and hash.
 
-Run ``python -m engine.classifier.train [--from FILE.jsonl] [--out models/severity.skops]``.
+:func:`read_audit` reads the events an operator confirmed or corrected with ``rules confirm``
+(the audit log's append-only ``severity_feedback`` table; the latest verdict per event wins),
+labelled with that severity; :func:`build` trains from any mix of corpora and audit logs.
+
+Run ``rules train [--from FILE.jsonl ...] [--from-audit DB] [--out PATH]`` (or
+``python -m engine.classifier.train [--from FILE.jsonl] [--out models/severity.skops]``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +39,7 @@ from engine.event import SEVERITIES, Event
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = REPO / "data" / "corpus" / "train.jsonl"
 C = 20.0  # inverse L2 strength; chosen on a split of train.jsonl, never on eval.jsonl
+MIN_PER_LABEL = 5  # so the stratified 20 % calibration split holds every label
 
 
 class TrainingDataError(Exception):
@@ -74,6 +82,56 @@ def _parse_line(line: str, where: str) -> tuple[Event, str]:
     return event, label
 
 
+_FEEDBACK_SQL = (
+    "SELECT f.id, f.severity, e.payload FROM severity_feedback f JOIN events e ON e.event_id = f.event_id "
+    "WHERE f.id = (SELECT MAX(g.id) FROM severity_feedback g WHERE g.event_id = f.event_id) ORDER BY f.id"
+)
+
+
+def read_audit(db: Path | str) -> list[tuple[Event, str]]:
+    """Confirmed or corrected incidents from an audit log, labelled with the operator's severity."""
+    db = Path(db)
+    if not db.is_file():
+        raise TrainingDataError(f"{db}: audit log not found")
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(_FEEDBACK_SQL).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise TrainingDataError(f"{db}: cannot read severity feedback ({exc}); "
+                                "record some with 'rules confirm'") from exc
+    if not rows:
+        raise TrainingDataError(f"{db}: no confirmed incidents; "
+                                "record some with 'rules confirm EVENT_ID --severity ...'")
+    records = []
+    for row_id, severity, payload in rows:
+        where = f"{db}: severity_feedback row {row_id}"
+        records.append(_parse_line(json.dumps({"event": json.loads(payload), "label": severity}), where))
+    return records
+
+
+@dataclass(frozen=True)
+class Trained:
+    records: int
+    temperature: float
+    digest: str
+    out: Path
+
+
+def build(sources: Sequence[Path], audit_dbs: Sequence[Path], out: Path, seed: int = 0) -> Trained:
+    """Read every corpus and audit log, train, write ``out`` and its pinned hash."""
+    records: list[tuple[Event, str]] = []
+    for source in sources:
+        records += read_corpus(source)
+    for db in audit_dbs:
+        records += read_audit(db)
+    model, temperature = fit(records, seed)
+    digest = save(model_bytes(model, temperature), out)
+    return Trained(len(records), temperature, digest, out)
+
+
 def _fit(x, y: np.ndarray, seed: int) -> LogisticRegression:  # noqa: ANN001 (sparse matrix)
     return LogisticRegression(C=C, solver="newton-cg", max_iter=500, random_state=seed).fit(x, y)
 
@@ -98,6 +156,10 @@ def fit(records: Sequence[tuple[Event, str]], seed: int = 0) -> tuple[LogisticRe
     y = np.array([label for _, label in records])
     if len(set(y)) != len(SEVERITIES):
         raise TrainingDataError(f"training needs all four labels; got {sorted(set(y))}")
+    counts = {label: int((y == label).sum()) for label in SEVERITIES}
+    if min(counts.values()) < MIN_PER_LABEL:
+        raise TrainingDataError(f"training needs at least {MIN_PER_LABEL} records of each label "
+                                f"(20 % are held out to calibrate); got {counts}")
     fit_idx, cal_idx = train_test_split(np.arange(len(y)), test_size=0.2, random_state=seed, stratify=y)
     temperature = fit_temperature(_fit(x[fit_idx], y[fit_idx], seed), x[cal_idx], y[cal_idx])
     return _fit(x, y, seed), temperature
