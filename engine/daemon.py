@@ -326,7 +326,9 @@ class Daemon:
     def swap(self, compiled: Any) -> None:
         """New rules, between two files: a new Pipeline (new Decider) and Executor policy."""
         old = self.pipeline
-        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes)
+        # the loaded severity model (if the Decider has one) carries over: a reload is about rules
+        kept = {"model": old.decider.model} if hasattr(old.decider, "model") else {}
+        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes, **kept)
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.health.rules_hash = compiled.digest
 

@@ -59,7 +59,10 @@ class RulesWatcher:
         self.just_rejected = False
         self._next = time.monotonic() + self.interval
         digest = source_hash(self.root)
-        if digest == self.current or (digest == self.rejected and not forced):
+        if digest == self.current:
+            self.rejected = self.last_error = ""  # back to the running set (e.g. a bad edit undone)
+            return None
+        if digest == self.rejected and not forced:
             return None
         from engine import diagnostics as diag
         from engine.compile import compile_policy
