@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import conditions, templates
+from engine.checks_oncall import check_oncall
 from engine.diagnostics import Diagnostic
 from engine.event import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.load import Document, escape
@@ -33,6 +34,7 @@ def check_policy(policy: Policy, by_kind: Mapping[str, list[Document]]) -> list[
     out: list[Diagnostic] = []
     out += _duplicate_ids(policy, docs)
     out += _matrix(policy, matrix)
+    out += check_oncall(policy, matrix)
     out += _actions(policy, pol, docs)
     out += _templates(policy, tpl, pol)
     out += _shadowed(policy, docs)

@@ -86,17 +86,26 @@ def validate(directory: str | None, rules: str | None, db: str, fmt: str, verbos
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--check", is_flag=True, help="compare with each event's 'expect' block; exit 1 on a mismatch")
+@click.option("--script", "script_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="acks/resolves to play on the virtual clock, e.g. [{at: '+4m', ack: bob}] (see engine/timeline.py)")
 @model_option
-def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, check: bool, model: str | None) -> None:
+def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, check: bool, model: str | None,
+             script_file: Path | None) -> None:
     """Run events through the rules with actions in dry-run and show what would happen.
 
-    Example: rules simulate sample-events/ --check
+    Example: rules simulate sample-events/ --check --script acks.yaml
     """
     from engine.simulate import render_text
+    from engine.timeline import load_script
+
+    try:
+        script = load_script(script_file) if script_file else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--script") from None
     from engine.simulate import simulate as run_simulate
 
     compiled = load_compiled(rules_dir(rules), quiet_warnings=fmt == "json")
-    outcomes = run_simulate(compiled, list(paths), model=model)
+    outcomes = run_simulate(compiled, list(paths), model=model, script=script)
     if fmt == "json":
         click.echo(json.dumps([d for o in outcomes for d in o.decisions], indent=2, ensure_ascii=False, default=str))
     else:

@@ -15,6 +15,8 @@ from actions.base import Intent
 from engine import conditions, intelligence, templates
 from engine.compile import CompiledPolicy
 from engine.durable import Engine, Firing, event_fact
+from engine.escalation import page_intents
+from engine.escalation import plan as escalation_plan
 from engine.event import Event, event_document
 from engine.history import HistoryProvider
 from engine.intelligence import ModelState
@@ -131,12 +133,10 @@ class Decider:
                       environment=event.environment, level=level.level, details=_details(doc),
                       links=({"href": event.runbook_url, "text": "Runbook"},) if event.runbook_url else ())
         intents: list[Intent] = []
+        steps = escalation_plan(owner, level)  # every step is an intent now; the outbox holds it until due
         for pager in level.pagers if any(f.meta.stage == "route" for f in firings) else ():
-            targets = tuple(owner.primary) + tuple(level.notify)
-            if pager == "slack" and owner.slack:
-                targets = (owner.slack, *targets)
-            intents.append(Intent(action=pager, kind="page", targets=targets, step=0, rule_id=f"route:{severity}",
-                                  message=self._render(pager, severity, ctx, problems), **common))
+            intents += page_intents(pager, steps, owner, self._render(pager, severity, ctx, problems),
+                                    f"route:{severity}", common)
         if remediation:
             intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
                                   rule_id=remediation["rule"], **common))
@@ -151,11 +151,7 @@ class Decider:
                                   **common))
         escalation = {
             "level": level.level, "notify": list(level.notify), "pagers": list(level.pagers),
-            "steps": [
-                {"step": 0, "after_seconds": 0, "targets": list(owner.primary) + list(level.notify)},
-                *([{"step": 1, "after_seconds": owner.escalation_delay, "targets": list(owner.backup)}]
-                  if level.pagers and owner.backup else []),
-            ],
+            "repeat": level.repeat, "steps": [s.as_dict() for s in steps],
         }
         return Decision(event.event_id, incident_id, event.service, severity,
                         intelligence.confidence(verdict, severity), firings, owner, escalation,

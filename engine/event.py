@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 STANDARD_METRICS = (
     "availability",
@@ -72,8 +73,57 @@ class Traces(BaseModel):
     total_spans: int = Field(0, ge=0)
 
 
+OFFSET = re.compile(r"^\+?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_offset(value: str | float) -> float:
+    """``"+4m"``, ``"+1h30m"``, ``"90s"`` or a number of seconds → seconds. Raises ValueError."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"offset {value!r} must be a finite number of seconds >= 0")
+        return float(value)
+    m = OFFSET.match(str(value).strip())
+    if not m or not any(m.groups()):
+        raise ValueError(f"offset {value!r} is not like '+4m', '+1h30m', '+90s' or a number of seconds")
+    h, mi, s = (int(g or 0) for g in m.groups())
+    return float(h * 3600 + mi * 60 + s)
+
+
+class ScriptStep(BaseModel):
+    """A scripted ack or resolve for `rules simulate`: ``{at: "+4m", ack: "bob@company.com"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str | float = Field(description="time after the event: '+4m', '+1h30m', '+90s' or seconds")
+    ack: str | None = Field(None, min_length=1, max_length=200, description="who acknowledges")
+    resolve: str | None = Field(None, min_length=1, max_length=200, description="who resolves")
+    source: str = Field("manual", max_length=200, description="where the update comes from, e.g. pagerduty")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ScriptStep:
+        parse_offset(self.at)
+        if (self.ack is None) == (self.resolve is None):
+            raise ValueError("a script step has exactly one of 'ack' or 'resolve'")
+        return self
+
+
+class TimelineEntry(BaseModel):
+    """One line of an escalation timeline; in ``expect.timeline`` only the fields given are compared."""
+
+    model_config = ConfigDict(extra="forbid")
+    at_seconds: float = Field(ge=0)
+    kind: Literal["page", "cancelled", "acked", "resolved", "acknowledge", "resolve"]
+    action: str | None = None
+    step: int | None = None
+    targets: list[str] | None = None
+    by: str | None = None
+
+
 class Expectation(BaseModel):
-    """What `rules simulate --check` should see for this event (ignored by the engine)."""
+    """What `rules simulate --check` should see for this event (ignored by the engine).
+
+    ``script`` is the scripted acks/resolves simulate applies to this event (unless ``--script``
+    names one for it) and ``timeline`` the escalation timeline it should then print.
+    """
 
     model_config = ConfigDict(extra="forbid")
     severity: Literal["NONE", "MODERATE", "MAJOR", "CRITICAL"] | None = None
@@ -81,6 +131,8 @@ class Expectation(BaseModel):
     actions: list[str] | None = None
     channels: list[str] | None = None
     fired_rules: list[str] | None = None
+    script: list[ScriptStep] | None = None
+    timeline: list[TimelineEntry] | None = None
 
 
 class Event(BaseModel):

@@ -20,6 +20,7 @@ from actions.base import ActionError, Intent, Request
 from actions.registry import Registry, default_registry
 from actions.retry import RetryPolicy, execute
 from engine.audit import Audit
+from engine.escalation import cancellation
 from engine.policy import Policy
 
 
@@ -28,7 +29,7 @@ class ActionReport:
     action_id: int
     action: str
     kind: str
-    outcome: str  # ok | failed | not-configured
+    outcome: str  # ok | failed | not-configured | cancelled
     detail: str
     attempts: int = 0
 
@@ -54,6 +55,9 @@ class Executor:
     def run_one(self, row: Mapping[str, Any]) -> ActionReport:
         intent = intent_from_json(row["intent"])
         action_id, rules_hash = int(row["id"]), row["rules_hash"]
+        stopped = cancellation(self.audit, action_id, intent.kind)  # acked/resolved since it was requested
+        if stopped:
+            return self._finish(action_id, intent, "cancelled", stopped, None, rules_hash, 0)
         memo = self.audit.memo(intent.incident_id, intent.action)
         if memo:
             intent = _with_params(intent, memo)

@@ -15,6 +15,7 @@ from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.durable import event_fact
+from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event
 from engine.history import AuditHistory
 from engine.intake import IntakeError, parse
@@ -84,6 +85,7 @@ class Pipeline:
             self.audit.record_intake(name, "accepted", event_id=item.event_id, code=item.type,
                                      reason=f"{item.type} of {item.incident_id} by {item.by}",
                                      rules_hash=self.rules_hash)
+            acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
             result.acknowledgements.append(item)
             return
         if self.audit.seen(item.event_id):
@@ -97,7 +99,7 @@ class Pipeline:
         fact = event_fact(decision.event_doc, self.compiled.event_paths)
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
         self.audit.record_decision(decision, item.model_dump(mode="json", exclude={"expect"}), facts,
-                                   due=verdict.due)
+                                   due=due(decision.escalation, verdict.due_at or self.audit.clock()))
         result.decisions.append(decision)
 
     def tick(self, now: datetime) -> None:

@@ -75,6 +75,15 @@ class Team:
 
 
 @dataclass(frozen=True)
+class EscalationStep:
+    """One step of a level's chain: who is paged (``primary``/``backup``/``notify`` or people), and
+    ``delay`` seconds after the previous step (None: the owning team's ``escalation_delay``)."""
+
+    targets: tuple[str, ...]
+    delay: int | None = None
+
+
+@dataclass(frozen=True)
 class Level:
     severity: str
     level: str  # P0..P3
@@ -82,6 +91,7 @@ class Level:
     pagers: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     repeat: int = 0
+    steps: tuple[EscalationStep, ...] = ()  # empty: primary (+ notify), then backup (engine.escalation)
 
 
 @dataclass(frozen=True)

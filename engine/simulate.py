@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine import conditions
+from engine import conditions, timeline
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decision
 from engine.execute import Executor
+from engine.intake import IntakeError, parse
 from engine.pipeline import Pipeline
+from engine.timeline import VirtualClock
 
 
 @dataclass
@@ -37,11 +40,14 @@ def event_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None = None) -> list[Outcome]:
+def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None = None,
+             script: timeline.Script | None = None) -> list[Outcome]:
     """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one)."""
     audit = Audit(":memory:")  # history.* facts come from it: earlier files count, in file order
     pipeline = Pipeline(compiled, audit, model=model)
     executor = Executor(audit, compiled.policy)
+    clock = VirtualClock(datetime.now(UTC))  # escalations play out on it: see engine.timeline
+    audit.clock = clock.now
     outcomes = []
     for path in event_files(paths):
         try:
@@ -49,6 +55,8 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
         except OSError as exc:
             outcomes.append(Outcome(str(path), error=f"cannot read: {exc.strerror}"))
             continue
+        start = _first_time(data) or clock.at
+        clock.set(start)
         result = pipeline.process(str(path), data)
         outcome = Outcome(str(path), error="" if result.ok else result.reason)
         expectations = _expectations(data)
@@ -58,12 +66,27 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
             doc["requests"] = [executor.preview(i) for i in decision.intents]
             outcome.decisions.append(doc)
             expect = expectations.get(decision.event_id)
+            given = timeline.script_for(script, decision.incident_id, decision.event_id)
+            steps = given if given is not None else timeline.parse_script((expect or {}).get("script") or [])["*"]
+            played = timeline.run(pipeline, audit, clock, decision.incident_id, start, steps)
+            doc["escalation"] = {**doc["escalation"], "timeline": played}
             if expect:
                 outcome.checked = True
                 outcome.mismatches += [f"{decision.event_id}: {m}" for m in compare(expect, decision)]
+                if given is None:  # expect.timeline goes with expect.script, not with --script
+                    outcome.mismatches += [f"{decision.event_id}: {m}"
+                                           for m in timeline.compare(expect.get("timeline"), played)]
         outcomes.append(outcome)
     audit.close()
     return outcomes
+
+
+def _first_time(data: bytes) -> datetime | None:
+    """The earliest item time in a file: where the virtual clock starts for it."""
+    try:
+        return min((item.timestamp for item in parse(data)), default=None)
+    except IntakeError:
+        return None
 
 
 def also_matched(compiled: CompiledPolicy, decision: Decision) -> list[str]:
@@ -140,6 +163,9 @@ def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
                  f"backup={','.join(owner['backup'])} escalation_delay={owner['escalation_delay']}s")
     for step in d["escalation"]["steps"]:
         lines.append(f"  escalation step {step['step']} at +{step['after_seconds']}s → {', '.join(step['targets'])}")
+    if d["escalation"].get("timeline"):
+        lines.append("  timeline (virtual clock):")
+        lines += timeline.render(d["escalation"]["timeline"])
     rem = d["remediation"]
     lines.append(f"  remediation: {rem['action']} {json.dumps(rem['params'])} (rule {rem['rule']})" if rem
                  else "  remediation: none")

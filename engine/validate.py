@@ -23,6 +23,7 @@ from engine.diagnostics import Diagnostic
 from engine.load import Document, escape
 from engine.policy import (
     DEFAULT_COLORS,
+    EscalationStep,
     Level,
     Origin,
     Override,
@@ -152,7 +153,8 @@ def _build(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic]) -> Po
     pol = by_kind["escalation-policy"][0].data
     levels = {
         sev: Level(sev, lv["level"], tuple(lv.get("notify", ())), tuple(lv.get("pagers", ())),
-                   tuple(lv.get("channels", ())), lv.get("repeat", 0))
+                   tuple(lv.get("channels", ())), lv.get("repeat", 0),
+                   tuple(EscalationStep(tuple(s["targets"]), s.get("delay")) for s in lv.get("steps", ())))
         for sev, lv in pol["levels"].items()
     }
     tpl = by_kind["templates"][0].data
@@ -162,7 +164,7 @@ def _build(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic]) -> Po
         severity_rules=tuple(sev_rules),
         default_severity=default,
         teams=teams,
-        services=dict(matrix["services"]),
+        services={s: t for s, t in matrix["services"].items() if t},  # no owner: fallback (warned in checks)
         fallback_team=matrix["fallback_team"],
         levels=levels,
         action_config={k: dict(v) for k, v in (pol.get("actions") or {}).items()},
