@@ -98,6 +98,8 @@ class Pipeline:
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
         fact = event_fact(decision.event_doc, self.compiled.event_paths)
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
+        # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
+        # still give the primary the whole escalation_delay before the backup is paged.
         self.audit.record_decision(decision, item.model_dump(mode="json", exclude={"expect"}), facts,
                                    due=due(decision.escalation, verdict.due_at or self.audit.clock()))
         result.decisions.append(decision)
