@@ -4,6 +4,7 @@ pytest_httpserver, a fake clock, a recording ``sleep`` and a sample :class:`Inte
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,10 +75,18 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json.dumps(body), status=status, headers=headers or {}, content_type="application/json")
 
 
+IN_FLIGHT: list[threading.Event] = []  # slow handlers still sleeping; conftest waits for them
+
+
 def slow(seconds: float, then: Response) -> Callable[[Request], Response]:
     def answer(request: Request) -> Response:
-        time.sleep(seconds)
-        return then
+        done = threading.Event()
+        IN_FLIGHT.append(done)
+        try:
+            time.sleep(seconds)
+            return then
+        finally:
+            done.set()
 
     return answer
 
