@@ -96,7 +96,8 @@ def test_signal_already_at_fused_severity_is_not_held(harness):
 
 
 def _time(seconds):
-    from tests.suppression.conftest import T0
     from datetime import timedelta
+
+    from tests.suppression.conftest import T0
 
     return T0 + timedelta(seconds=seconds)
