@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import as_bytes, event_dict
+from intel_kit import as_bytes, event_dict
 
 from engine.audit import Audit
 from engine.history import AuditHistory

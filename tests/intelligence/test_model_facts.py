@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, as_bytes, event_dict, fake_model
+from intel_kit import REPO, as_bytes, event_dict, fake_model
 
 from engine.audit import Audit
 from engine.classifier.model import DEFAULT_MODEL_PATH
