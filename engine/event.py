@@ -133,6 +133,10 @@ class Expectation(BaseModel):
     fired_rules: list[str] | None = None
     script: list[ScriptStep] | None = None
     timeline: list[TimelineEntry] | None = None
+    suppressed: Literal["none", "silence", "maintenance", "flap", "dedup", "inhibit", "persistence", "fusion",
+                        "group", "resolve"] | None = Field(
+        None, description="the suppression mechanism that handled the event ('none': a new incident)")
+    incident_id: str | None = Field(None, description="the incident the event belongs to ('' when suppressed)")
 
 
 class Event(BaseModel):

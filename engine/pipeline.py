@@ -102,6 +102,10 @@ class Pipeline:
         # still give the primary the whole escalation_delay before the backup is paged.
         self.audit.record_decision(decision, item.model_dump(mode="json", exclude={"expect"}), facts,
                                    due=due(decision.escalation, verdict.due_at or self.audit.clock()))
+        if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)
+            closed = Acknowledgement(type="resolve", event_id=item.event_id, incident_id=verdict.incident_id,
+                                     by=item.source, timestamp=item.timestamp, source="monitor", note=verdict.reason)
+            acknowledge(self.audit, closed, self.rules_hash)
         result.decisions.append(decision)
 
     def tick(self, now: datetime) -> None:

@@ -113,6 +113,8 @@ def compare(expect: dict[str, Any], decision: Decision) -> list[str]:
         "actions": [decision.remediation["action"]] if decision.remediation else [],
         "channels": [n["channel"] for n in decision.notifications],
         "fired_rules": decision.fired_rules,
+        "suppressed": (decision.suppression or {}).get("mechanism") or "none",
+        "incident_id": decision.incident_id,
     }
     out = []
     for key, want in expect.items():
@@ -152,6 +154,10 @@ def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
     owner = d["owner"]
     lines = [f"{file}: {d['event_id']} → {d['severity']} ({d['escalation']['level']}) incident {d['incident_id']}"]
     lines.append(_model_line(d))
+    if d.get("suppression"):
+        sup = d["suppression"]
+        lines.append(f"  suppression: {sup['outcome']}" + (f" [{sup['mechanism']}]" if sup["mechanism"] else "")
+                     + (f" — {sup['reason']}" if sup["reason"] else ""))
     for f in d["firings"]:
         why = "; ".join(f.get("why", [])) or "-"
         mark = "✔" if f["selected"] else "·"

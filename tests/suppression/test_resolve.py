@@ -40,3 +40,14 @@ def test_group_closes_when_its_last_member_resolves(harness):
     last = h.send("rb", 20, fingerprint="fb", status="resolved")
     assert first.suppression["outcome"] == "member-resolved" and not first.intents
     assert last.suppression["outcome"] == "closed" and {i.kind for i in last.intents} == {"resolve"}
+
+
+def test_monitor_resolve_cancels_pending_escalation_steps(harness):
+    from engine.escalation import cancellation
+
+    h = harness("dedup: {window: 5m}\n")
+    h.send("e1", 0, fingerprint="fp", **DOWN)
+    h.send("e2", 60, fingerprint="fp", status="resolved", **DOWN)
+    later = h.audit.conn.execute("SELECT id FROM actions WHERE incident_id = 'e1' AND kind = 'page' AND step = 1"
+                                 ).fetchall()
+    assert later and all("resolved" in (cancellation(h.audit, aid, "page") or "") for (aid,) in later)
