@@ -243,6 +243,11 @@ class SuppressionStage:
               now: float) -> Verdict:
         sid = self.fusion.sid(fusion, event.service)
         window = self.fusion.windows.get(sid)
+        if window is not None and window.incident_id not in self.incidents:  # its incident closed meanwhile
+            self.fusion.close(sid)
+            self.store.signal(sid, fusion.id, event.service, "closed", event.event_id, window.incident_id,
+                              "incident closed", None, now)
+            window = None
         verdict: Verdict
         if window is None:
             opened = self._open(event, decision, fp, doc, now, "", fusion.hold)

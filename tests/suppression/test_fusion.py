@@ -101,3 +101,11 @@ def _time(seconds):
     from tests.suppression.conftest import T0
 
     return T0 + timedelta(seconds=seconds)
+
+
+def test_window_whose_incident_closed_starts_over(harness):
+    h = harness(CONFIG)
+    h.send("s0", 0, title="log burst", **LOGS)
+    h.send("s0-ok", 10, title="log burst", status="resolved", **LOGS)  # closes incident s0
+    again = h.send("s1", 20, title="latency", **LATENCY)
+    assert again.incident_id == "s1" and again.suppression["outcome"] == "held"
