@@ -19,7 +19,7 @@ member and which overrides applied, for the audit log and ``rules simulate``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,7 +42,7 @@ class Owner:
     notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict deep-copies, slowly
         d["primary"], d["backup"], d["notes"] = list(self.primary), list(self.backup), list(self.notes)
         return d
 

@@ -28,7 +28,16 @@ from engine.event import Event, event_document
 from engine.policy import RANK
 from engine.suppress.config import SuppressionPolicy
 from engine.suppress.fusion import FusionJoin
-from engine.suppress.incidents import Incident, Tracker, fingerprint, group_key, iso, matchable, resolve_intents
+from engine.suppress.incidents import (
+    Incident,
+    Tracker,
+    fingerprint,
+    group_key,
+    iso,
+    matchable,
+    resolve_intents,
+    shallow,
+)
 from engine.suppress.match import lookup, matches_all
 from engine.suppress.store import Store
 
@@ -227,11 +236,11 @@ class SuppressionStage:
         if rule is None:
             if tracker.streak:
                 tracker.streak, tracker.streak_since = 0, 0.0
-                self.store.tracker(fp, dataclasses.asdict(tracker), iso(now))
+                self.store.tracker(fp, shallow(tracker), iso(now))
             return ""
         tracker.streak_since = tracker.streak_since if tracker.streak else now
         tracker.streak += 1
-        self.store.tracker(fp, dataclasses.asdict(tracker), iso(now))
+        self.store.tracker(fp, shallow(tracker), iso(now))
         held_for = now - tracker.streak_since
         if (rule.seconds is not None and held_for >= rule.seconds) or (rule.events and tracker.streak >= rule.events):
             return ""
@@ -319,7 +328,7 @@ class SuppressionStage:
                 tracker.hold_until = now + flap.hold_down
         if tracker.last_status != status or flap:
             tracker.last_status = status
-            self.store.tracker(fp, dataclasses.asdict(tracker), iso(now))
+            self.store.tracker(fp, shallow(tracker), iso(now))
         return tracker
 
     def _save(self, inc: Incident, op: str, event_id: str, now: float, reason: str) -> None:
