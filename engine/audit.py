@@ -8,7 +8,7 @@ without a result) is found again here after a restart. Tables (see README "Audit
 ``intake``     file, event_id, outcome (accepted | duplicate | failed), code, reason
 ``events``     event_id (unique: the idempotency key), service, status, payload (JSON)
 ``facts``      event_id, kind (event | severity), fact (JSON) as posted to the engine
-``firings``    event_id, seq, rule, stage, selected, bindings (JSON)
+``firings``    event_id, seq, rule, stage, selected, bindings (JSON: alias → the ``facts`` row it bound)
 ``decisions``  event_id, incident_id, severity, confidence, owner, escalation, remediation,
                notifications, fired_rules (JSON), event_epoch (event time, for history),
                model_version ("unavailable: <reason>" without a model), model_label, model_confidence
@@ -89,6 +89,15 @@ _INTENT_FIELDS = tuple(f.name for f in fields(Intent))
 def intent_dict(intent: Intent) -> dict[str, Any]:
     """The intent as stored in the outbox (a shallow copy: dataclasses.asdict deep-copies, slowly)."""
     return {name: getattr(intent, name) for name in _INTENT_FIELDS}
+
+
+def _binding_refs(bindings: dict[str, Any]) -> str:
+    """A firing's bindings as references to this event's ``facts`` rows: ``{"m": {"fact": "event"}}``.
+
+    The bound facts are the ones stored in ``facts`` (kind = the fact's ``t``); repeating their
+    content per firing would multiply the log's size for no information.
+    """
+    return _json({alias: {"fact": fact.get("t")} for alias, fact in bindings.items()})
 
 
 def _json(value: Any) -> str:
@@ -189,7 +198,7 @@ class Audit:
         self.conn.executemany(
             "INSERT INTO firings (event_id, seq, rule, stage, selected, bindings, at, rules_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), _json(f.bindings), now, h)
+            [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), _binding_refs(f.bindings), now, h)
              for f in decision.firings])
         self.insert("decisions", [{
             "event_id": eid, "incident_id": decision.incident_id, "service": decision.service,

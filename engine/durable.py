@@ -124,18 +124,18 @@ class Engine:
         def record(c: Any) -> None:
             run = self._run
             assert run is not None
-            bindings = {alias: dict(getattr(c, alias)._d) for alias in ("m", "sev") if getattr(c, alias) is not None}
+            bindings = c._m  # {alias: fact}, freshly decoded by durable-rules for this firing
             firing = Firing(meta, bindings, len(run.firings))
             if meta.stage == "severity" and run.severity is None:
                 run.severity = meta.severity
                 firing.selected = True
-                fact = c.m._d
+                fact = bindings["m"]
                 self._retract(fact)  # drops every other pending severity activation
                 self._assert({**fact, "t": "severity", "id": "severity", "level": meta.severity})
             elif meta.stage == "remediate" and not run.remediated:
                 run.remediated = True
                 firing.selected = True
-                self._retract(c.sev._d)  # drops the other pending remediation activations
+                self._retract(bindings["sev"])  # drops the other pending remediation activations
             elif meta.stage in ("route", "notify"):
                 firing.selected = True
             run.firings.append(firing)

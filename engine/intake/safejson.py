@@ -75,6 +75,8 @@ def depth(value: Any) -> int:
 
 
 def _check_depth(text: str, max_depth: int) -> None:
+    if text.count("[") + text.count("{") <= max_depth:  # cannot nest deeper than it has openers
+        return
     level = 0
     for match in _TOKENS.finditer(text):
         token = match.group()
