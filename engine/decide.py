@@ -106,12 +106,20 @@ class Decider:
                            for ch, per_sev in self.policy.templates.items()}
         self._params = {r.id: templates.MessageTemplate(r.params, f"remediation {r.id} params")
                         for r in self.policy.remediation}
-        self._owners: dict[str, tuple[Owner, dict[str, Any]]] = {}
+        self._primed: dict[str, intelligence.ModelVerdict | None] = {}
+
+    def prime(self, events: list[Event]) -> None:
+        """Classify a batch at once (vectorised); :meth:`decide` then uses these verdicts."""
+        self._primed = dict(zip((e.event_id for e in events), intelligence.predict_many(self.model, events),
+                                strict=True))
 
     def decide(self, event: Event, incident_id: str | None = None, severity: str | None = None) -> Decision:
         """``severity``: forced (a fused incident's combined severity); channels follow that level."""
         doc = event_document(event)
-        verdict = intelligence.predict(self.model, event)
+        if event.event_id in self._primed:
+            verdict = self._primed[event.event_id]
+        else:
+            verdict = intelligence.predict(self.model, event)
         if verdict is not None:
             doc["model"] = verdict.fact()
         if self.history is not None:

@@ -114,6 +114,20 @@ def predict(state: ModelState, event: Event) -> ModelVerdict | None:
     return ModelVerdict(label, probabilities[label], state.version, probabilities)
 
 
+def predict_many(state: ModelState, events: list[Event]) -> list[ModelVerdict | None]:
+    """Batch form of :func:`predict`: one vectorised pass for a batch of events."""
+    clf = state.classifier
+    if clf is None:
+        return [None] * len(events)
+    many = getattr(clf, "probabilities_many", None)  # a classifier without a batch form: one at a time
+    rows = many(events) if many is not None else [clf.probabilities(e) for e in events]
+    out: list[ModelVerdict | None] = []
+    for probabilities in rows:
+        label = max(probabilities, key=probabilities.__getitem__)
+        out.append(ModelVerdict(label, probabilities[label], state.version, probabilities))
+    return out
+
+
 def confidence(verdict: ModelVerdict | None, severity: str) -> float:
     """Decision confidence: P(final severity) under the model, else 1.0 (see module docstring)."""
     if verdict is None:

@@ -60,25 +60,43 @@ class Pipeline:
         """Parse, decide and record one file. Never raises for bad input.
 
         ``items``: the already parsed ``data`` (the daemon parses a batch first to order it)."""
-        try:
-            items = parse(data, max_bytes=self.max_event_bytes) if items is None else items
-        except IntakeError as exc:
-            self.audit.record_intake(name, "failed", code=exc.code, reason=exc.reason, rules_hash=self.rules_hash)
-            return FileResult(name, False, exc.reason, exc.code)
-        result = FileResult(name, True)
+        return self.process_batch([(name, data, items)])[0]
+
+    def process_batch(self, files: list[tuple[str, bytes, list[Event | Acknowledgement] | None]]) -> list[FileResult]:
+        """Several files in ONE transaction (group commit): all their rows commit together or not at all.
+
+        The batch's events are classified in one vectorised pass. A file that fails intake is recorded
+        as failed and does not affect the others; an exception (a bug, the disk) rolls back the batch.
+        """
+        parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]] = []
+        for name, data, items in files:
+            try:
+                items = parse(data, max_bytes=self.max_event_bytes) if items is None else items
+                parsed.append((name, items, FileResult(name, True)))
+            except IntakeError as exc:
+                parsed.append((name, None, FileResult(name, False, exc.reason, exc.code)))
+        self.decider.prime([i for _, items, _ in parsed for i in items or () if isinstance(i, Event)])
         self.audit.begin()
         try:
-            for item in sorted(items, key=lambda i: i.timestamp):
-                self._one(name, item, result)
+            for name, items, result in parsed:
+                if items is None:
+                    self.audit.record_intake(name, "failed", code=result.code, reason=result.reason,
+                                             rules_hash=self.rules_hash)
+                    continue
+                for item in sorted(items, key=lambda i: i.timestamp):
+                    self._one(name, item, result)
             self.audit.commit()
         except BaseException:
             self.audit.rollback()
             self.suppression.reload()  # its in-memory index must match what was committed
             raise
-        if result.duplicates and not result.decisions and not result.acknowledgements:
-            result.ok, result.code = False, "duplicate"
-            result.reason = f"duplicate event_id {', '.join(result.duplicates)}: already decided, not re-decided"
-        return result
+        finally:
+            self.decider.prime([])
+        for _, _, result in parsed:
+            if result.duplicates and not result.decisions and not result.acknowledgements:
+                result.ok, result.code = False, "duplicate"
+                result.reason = f"duplicate event_id {', '.join(result.duplicates)}: already decided, not re-decided"
+        return [result for _, _, result in parsed]
 
     def _one(self, name: str, item: Event | Acknowledgement, result: FileResult) -> None:
         if isinstance(item, Acknowledgement):

@@ -89,6 +89,13 @@ class Classifier:
         i = int(p.argmax())
         return Prediction(self.labels[i], float(p[i]), self.version)
 
+    def probabilities_many(self, events: Sequence[Event]) -> list[dict[str, float]]:
+        """Batch form of :meth:`probabilities` (one vectorised product for the whole batch)."""
+        if not events:
+            return []
+        p = _softmax(vectorize_many(events) @ np.vstack([self._w_num, self._w_text]) + self._bias)
+        return [dict(zip(self.labels, row, strict=True)) for row in p.tolist()]
+
     def predict_many(self, events: Sequence[Event]) -> list[Prediction]:
         """Batch form of :meth:`predict` (same results, vectorised)."""
         if not events:
