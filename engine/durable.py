@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,12 @@ def encode(value: Any) -> str:
     The stdlib encoder (C) does the work; only floats that ``repr`` would write with an
     exponent (|x| < 1e-4 or ≥ 1e16, rare) are swapped for placeholders and written positionally.
     """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise EngineFailure(f"cannot post to the engine: {exc}") from exc
+    if _EXPONENT.search(text) is None:  # the common case: no float was written with an exponent
+        return text
     swaps: list[str] = []
     text = json.dumps(_swap_floats(value, swaps), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     for i, digits in enumerate(swaps[1:]):  # swaps[0] is this call's random tag
@@ -106,6 +113,7 @@ def _swap_floats(value: Any, swaps: list[str]) -> Any:
 
 
 _INF = float("inf")
+_EXPONENT = re.compile(r"\d[eE][-+]?\d")  # also matches such text inside strings: then the slow path runs
 
 
 class Engine:
