@@ -28,6 +28,7 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from engine.durable import _Host, encode  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.validate import validate  # noqa: E402
 
+START = datetime(2025, 1, 1, tzinfo=UTC)
 SERVICES = ["payment-api", "user-service", "auth-service", "checkout-web", "search-api", "unowned-svc"]
 
 
@@ -62,9 +64,9 @@ def synthetic(n: int, seed: int = 7) -> list[bytes]:
             cond["load_driven" if rng.random() < 0.5 else "crash_loop"] = True
         elif roll < 0.35:
             m["error_rate"] = rng.uniform(0.01, 0.04)
-        ev = {"event_id": f"bench-{seed}-{i}", "timestamp": f"2025-01-01T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:"
-              f"{i % 60:02d}Z", "source": "bench", "service": rng.choice(SERVICES), "title": "synthetic signal",
-              "metrics": m, "conditions": cond,
+        stamp = (START + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")  # one event per second
+        ev = {"event_id": f"bench-{seed}-{i}", "timestamp": stamp, "source": "bench",
+              "service": rng.choice(SERVICES), "title": "synthetic signal", "metrics": m, "conditions": cond,
               "logs": [{"level": "error", "message": "x", "count": rng.randint(0, 30)}],
               "traces": {"error_spans": rng.randint(0, 5), "slow_spans": rng.randint(0, 20), "total_spans": 1000}}
         out.append(json.dumps(ev).encode())
