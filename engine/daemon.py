@@ -4,8 +4,9 @@ One cycle (:meth:`Daemon.run_once`): files left in ``processing/`` by a previous
 then ``incoming/`` in bounded batches (oldest names first, see :mod:`engine.spool`). A batch
 is claimed by rename into ``processing/``, each file is checked (regular file, size limit
 *before* reading) and parsed, the batch is sorted by (earliest event timestamp, name) —
-so events of one service are decided in timestamp order within a batch — and each file is
-decided with all its audit rows and outbox rows in ONE sqlite transaction, then moved to
+so events of one service are decided in timestamp order within a batch — and decided in groups of up to
+``group`` files whose audit rows and outbox rows commit in ONE sqlite transaction (group
+commit; a file's rows are never split across transactions), then each file is moved to
 ``done/`` or ``failed/`` (+ ``.reason.json``). Between batches the outbox is executed.
 
 Crash safety (SIGKILL at any point; the audit log is the source of truth):
@@ -81,6 +82,7 @@ class DaemonConfig:
     interval: float = 0.25  # idle wait between scans of incoming/
     batch: int = 1000  # files claimed per batch
     batch_bytes: int = 64 * 1_048_576  # and at most this many bytes per batch
+    group: int = 32  # files committed per transaction (group commit; 1 = one transaction per file)
     retention_days: float = 7.0
     prune_every: float = 3600.0
 
@@ -202,10 +204,30 @@ class Daemon:
     def _batch(self, files: list[_File], stats: Stats, recovering: bool = False) -> None:
         ready = [f for f in files if self._prepare(f, stats)]
         ready.sort(key=lambda f: (f.key, f.path.name))  # timestamp order within the batch
-        for f in ready:
+        size = max(1, self.config.group)
+        for start in range(0, len(ready), size):
             if self.stop.is_set():
                 return  # still claimed: recovered (decided) on the next start
-            self._decide(f, stats, recovering)
+            self._decide_group(ready[start:start + size], stats, recovering)
+
+    def _decide_group(self, group: list[_File], stats: Stats, recovering: bool) -> None:
+        """Group commit: the files' rows in one transaction, then each file moved. An engine
+        failure rolls the group back; its files are then decided one by one to isolate the bad one."""
+        if len(group) == 1:
+            self._decide(group[0], stats, recovering)
+            return
+        started = time.perf_counter()
+        try:
+            results = self.pipeline.process_batch([(f.path.name, f.data, f.items) for f in group])
+        except (sqlite3.Error, AuditError) as exc:
+            self._db_down(exc)
+        except Exception:
+            for f in group:
+                self._decide(f, stats, recovering)
+            return
+        each = (time.perf_counter() - started) / len(group)
+        for f, result in zip(group, results, strict=True):
+            self._finish(f, result, stats, recovering, each)
 
     def _prepare(self, f: _File, stats: Stats) -> bool:
         """Check and parse one claimed file; a bad one goes to ``failed/`` right away."""
@@ -246,7 +268,10 @@ class Daemon:
             logger.exception("event failed in the engine", extra={"event": "engine-failure", "file": f.path.name})
             self._reject(f, stats, "engine-failure", f"{type(exc).__name__}: {exc}")
             return
-        self.metrics.decision_latency.observe(time.perf_counter() - started)
+        self._finish(f, result, stats, recovering, time.perf_counter() - started)
+
+    def _finish(self, f: _File, result: Any, stats: Stats, recovering: bool, seconds: float) -> None:
+        self.metrics.decision_latency.observe(seconds)
         if f.arrived is not None:
             self.metrics.arrival_latency.observe(max(0.0, time.time() - f.arrived))
         stats.decided += len(result.decisions)

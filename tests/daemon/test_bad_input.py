@@ -116,3 +116,21 @@ def test_fuzzed_inputs_never_stop_the_daemon_and_always_end_in_done_or_failed(ma
         assert os.listdir(spool.incoming) == [] and os.listdir(spool.processing) == []
 
     check()
+
+
+def test_an_engine_failure_fails_only_its_own_file_in_a_group(make_daemon, monkeypatch) -> None:
+    daemon = make_daemon()
+    decide = daemon.pipeline.decider.decide
+
+    def flaky(ev, *args, **kwargs):
+        if ev.event_id == "E000002":
+            raise RuntimeError("engine bug on this event")
+        return decide(ev, *args, **kwargs)
+
+    monkeypatch.setattr(daemon.pipeline.decider, "decide", flaky)
+    for i in range(5):
+        drop(daemon.spool.incoming, f"{i}.json", event(i))
+    stats = daemon.run_once()
+    assert stats.done == 4 and stats.failed == 1
+    assert _reason(daemon.spool.failed, "2.json")["code"] == "engine-failure"
+    assert daemon.audit.count("decisions") == 4

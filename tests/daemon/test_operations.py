@@ -79,3 +79,22 @@ def test_a_large_incoming_is_taken_in_name_order_in_bounded_batches(tmp_path: Pa
     assert [e.name for e in batch] == names[:100]
     assert peak < 512 * 1024, f"{peak} bytes to pick 100 of 20,000 names"
     assert spool.depth() == 20_000
+
+
+def test_an_action_whose_successful_attempt_was_recorded_is_not_sent_again(make_daemon) -> None:
+    """Killed between the attempt row and the result row: the result comes from the attempt."""
+    from types import SimpleNamespace
+
+    daemon = make_daemon()
+    result = daemon.pipeline.process("e.json", json.dumps(event(1, metrics={"error_rate": 0.9})).encode())
+    assert result.ok
+    action_id, rules_hash = daemon.audit.conn.execute("SELECT id, rules_hash FROM actions ORDER BY id").fetchone()
+    attempt = SimpleNamespace(number=1, ok=True, detail="202 accepted", reason=None, retryable=False, status=202,
+                              waited=0.0)
+    daemon.audit.record_attempt(action_id, attempt, rules_hash)
+
+    daemon.run_once()
+
+    rows = daemon.audit.conn.execute("SELECT outcome, detail FROM results WHERE action_id = ?", (action_id,)).fetchall()
+    assert len(rows) == 1 and rows[0][0] == "ok" and "before a restart" in rows[0][1]
+    assert daemon.audit.count("attempts", "action_id = ?", (action_id,)) == 1  # never sent a second time
