@@ -83,6 +83,7 @@ class DaemonConfig:
     batch: int = 1000  # files claimed per batch
     batch_bytes: int = 64 * 1_048_576  # and at most this many bytes per batch
     group: int = 32  # files committed per transaction (group commit; 1 = one transaction per file)
+    outbox_every: float = 0.1  # seconds between outbox scans when nothing new was decided (due steps)
     retention_days: float = 7.0
     prune_every: float = 3600.0
 
@@ -122,7 +123,7 @@ class Daemon:
         self.health = Health(stale_after=max(30.0, 20 * self.config.interval), rules_hash=pipeline.rules_hash)
         self.watcher = watcher
         self.stop, self.wake = threading.Event(), threading.Event()
-        self._next_prune = 0.0
+        self._next_prune = self._next_outbox = 0.0
         self._settled = False
 
     @property
@@ -146,9 +147,11 @@ class Daemon:
                 if not files:
                     break
                 self._batch(files, stats)
-                self._outbox(stats)
+                if len(files) >= self.config.batch:  # a backlog: do not let actions wait for all of it
+                    self._outbox(stats)
                 self.health.beat()
-            self._outbox(stats)
+            if stats.decided or time.monotonic() >= self._next_outbox:  # new requests, or steps come due
+                self._outbox(stats)
             self._check_db()
         except _DbDown:
             pass  # logged where raised; the files stay in processing/ for the next cycle
@@ -321,6 +324,7 @@ class Daemon:
         return len(rows)
 
     def _outbox(self, stats: Stats, limit: int = 500) -> None:
+        self._next_outbox = time.monotonic() + self.config.outbox_every
         while not self.stop.is_set():
             try:
                 rows = self.audit.pending_actions(limit=limit)
