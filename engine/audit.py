@@ -110,6 +110,7 @@ class Audit:
     def __init__(self, path: str | Path, clock: Callable[[], str] = utcnow) -> None:
         self.path = str(path)
         self.clock = clock
+        self._floor = 0  # every action below this id has a result (see pending_actions)
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -296,14 +297,29 @@ class Audit:
         return {action: intent for action, intent in rows}
 
     def pending_actions(self, now: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Outbox rows with no result whose time has come, oldest first."""
+        """Outbox rows with no result whose time has come, oldest first.
+
+        Only ids from a low-water mark up are scanned: every action below it already has a result,
+        and a result is never removed (append-only), so the scan does not grow with the log.
+        """
         now = now or self.clock()
+        floor = self._pending_floor()
         rows = self.conn.execute(
             "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash "
-            "FROM actions a WHERE a.due_at <= ? AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
-            "ORDER BY a.due_at, a.id LIMIT ?", (now, limit)).fetchall()
+            "FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
+            "ORDER BY a.due_at, a.id LIMIT ?", (floor, now, limit)).fetchall()
         keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def _pending_floor(self) -> int:
+        first = self.conn.execute(
+            "SELECT min(a.id) FROM actions a WHERE a.id >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id)", (self._floor,)).fetchone()[0]
+        if first is None:  # nothing pending: start after the newest action
+            first = (self.conn.execute("SELECT max(id) FROM actions").fetchone()[0] or 0) + 1
+        self._floor = first
+        return first
 
     def count(self, table: str, where: str = "", params: tuple[Any, ...] = ()) -> int:
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")

@@ -183,8 +183,12 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         audit.close()
         return
     stats = daemon.run_once()
+    why = dict(audit.conn.execute(  # the reason an adapter could not act: its missing variable
+        "SELECT a.action, r.detail FROM results r JOIN actions a ON a.id = r.action_id "
+        "WHERE r.outcome = 'not-configured' GROUP BY a.action").fetchall())
     for (action, outcome), n in sorted(stats.actions.items()):
-        click.echo(f"  {outcome:<15} {action:<10} {n}")
+        reason = f"  ({why[action]})" if outcome == "not-configured" and action in why else ""
+        click.echo(f"  {outcome:<15} {action:<10} {n:>4}{reason}")
     outcomes: dict[str, int] = {}
     for (_, outcome), n in stats.actions.items():
         outcomes[outcome] = outcomes.get(outcome, 0) + n
