@@ -100,8 +100,15 @@ def _binding_refs(bindings: dict[str, Any]) -> str:
     return _json({alias: {"fact": fact.get("t")} for alias, fact in bindings.items()})
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)  # built once: hot path
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON as every audit table stores it."""
+    return _ENCODER.encode(value)
+
+
+_json = to_json
 
 
 class Audit:

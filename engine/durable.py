@@ -81,13 +81,13 @@ def encode(value: Any) -> str:
     exponent (|x| < 1e-4 or ≥ 1e16, rare) are swapped for placeholders and written positionally.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise EngineFailure(f"cannot post to the engine: {exc}") from exc
     if _EXPONENT.search(text) is None:  # the common case: no float was written with an exponent
         return text
     swaps: list[str] = []
-    text = json.dumps(_swap_floats(value, swaps), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = _ENCODER.encode(_swap_floats(value, swaps))
     for i, digits in enumerate(swaps[1:]):  # swaps[0] is this call's random tag
         text = text.replace(f'"\\u0000{swaps[0]}{i}\\u0000"', digits, 1)
     return text
@@ -113,6 +113,7 @@ def _swap_floats(value: Any, swaps: list[str]) -> Any:
 
 
 _INF = float("inf")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")  # also matches such text inside strings: then the slow path runs
 
 

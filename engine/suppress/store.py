@@ -19,6 +19,8 @@ import json
 import sqlite3
 from typing import Any
 
+from engine.audit import to_json
+
 TABLES = {
     "incidents": "id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, op TEXT, event_id TEXT, at TEXT, "
                  "severity TEXT, reason TEXT, state TEXT, rules_hash TEXT",
@@ -32,7 +34,7 @@ INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_sta
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return to_json(value)
 
 
 class Store:
