@@ -41,6 +41,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -181,6 +182,7 @@ class Daemon:
                 logger.info("cycle", extra={"event": "cycle", "done": stats.done, "failed": stats.failed,
                                             "decided": stats.decided, "actions": sum(stats.actions.values())})
             if not stats.busy:
+                self.pipeline.tick(datetime.now(UTC))  # idle: expire fusion windows that have ended
                 self.wake.wait(self.config.interval)
                 self.wake.clear()
                 self._maybe_reload()
