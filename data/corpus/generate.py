@@ -505,6 +505,9 @@ def make_event(d: Draw, index: int, seed: int) -> dict[str, Any]:
         "traces": traces(d, 0.002, 0.01),
     }
     title, description = _weighted(rng, FAMILIES[target])(d, ev)
+    lower = {"CRITICAL": "MAJOR", "MAJOR": "MODERATE"}.get(target)
+    if lower and rng.random() < 0.5:  # a real outage rarely comes alone: lower-level symptoms too
+        _weighted(rng, FAMILIES[lower])(d, ev)
     if rng.random() < 0.08:  # wording from another class: text and metrics disagree
         other = d.pick([k for k in FAMILIES if k != target])
         title, description = _weighted(rng, FAMILIES[other])(d, {"metrics": {}, "logs": [], "conditions": {}})
