@@ -21,7 +21,7 @@ The template context (one documented type, :func:`context`):
 
 from __future__ import annotations
 
-import json
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,41 +89,59 @@ def render_tree(tree: Any, ctx: Mapping[str, Any], pointer: str = "") -> Any:
     return tree
 
 
-class MessageTemplate:
-    """A whole template tree compiled into ONE Jinja template that renders JSON.
+class _Slot(int):
+    """Position of a rendered leaf in the skeleton of a :class:`MessageTemplate`."""
 
-    Rendering a short Jinja template costs mostly its context set-up, and a Slack message
-    has a dozen leaves; one template per tree renders in a fraction of the time. On any
-    error it falls back to :func:`render_tree` so the message names the failing leaf.
+
+class MessageTemplate:
+    """A whole template tree rendered by ONE Jinja template.
+
+    Rendering a short Jinja template costs mostly its context set-up, and a Slack message has
+    a dozen leaves: the leaves are joined, separated by a per-template random marker, into one
+    template; its output is split back and put into a skeleton of the tree. Static values stay
+    in the skeleton. On any error — or if a leaf's output ever contained the marker — it falls
+    back to :func:`render_tree`, leaf by leaf, so the message names the failing leaf.
     """
 
     def __init__(self, tree: Any, pointer: str = "") -> None:
         self.pointer = pointer
         self.leaves = compile_tree(tree, pointer)  # validates syntax, locates errors
-        self.template = _text_env.from_string(self._source(tree, False))
+        self._sep = f"\x1e{secrets.token_hex(6)}\x1e"
+        sources: list[str] = []
+        self._skeleton = self._skel(tree, False, sources)
+        self._slots = len(sources)
+        self.template = _text_env.from_string(self._sep.join(sources)) if sources else None
 
-    def _source(self, node: Any, html: bool) -> str:
+    def _skel(self, node: Any, html: bool, sources: list[str]) -> Any:
         if isinstance(node, Mapping):
-            items = [f"{{% raw %}}{json.dumps(str(k))}:{{% endraw %}}{self._source(v, html or k == 'html')}"
-                     for k, v in node.items()]
-            return "{% raw %}{{% endraw %}" + "{% raw %},{% endraw %}".join(items) + "{% raw %}}{% endraw %}"
+            return {k: self._skel(v, html or k == "html", sources) for k, v in node.items()}
         if isinstance(node, list):
-            return "{% raw %}[{% endraw %}" + "{% raw %},{% endraw %}".join(self._source(v, html) for v in node) + \
-                "{% raw %}]{% endraw %}"
+            return [self._skel(v, html, sources) for v in node]
         if isinstance(node, str) and _has_syntax(node):
-            inner = f"{{% autoescape true %}}{node}{{% endautoescape %}}" if html else node
-            return f"{{% filter tojson %}}{inner}{{% endfilter %}}"
-        return "{% raw %}" + json.dumps(node) + "{% endraw %}"
+            leaf = node[:-1] if node.endswith("\n") else node  # Jinja drops one trailing newline per template
+            sources.append(f"{{% autoescape true %}}{leaf}{{% endautoescape %}}" if html else leaf)
+            return _Slot(len(sources) - 1)
+        return node
+
+    def _fill(self, node: Any, parts: list[str]) -> Any:
+        if type(node) is _Slot:
+            return parts[node][:MAX_OUTPUT]
+        if isinstance(node, dict):
+            return {k: self._fill(v, parts) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._fill(v, parts) for v in node]
+        return node
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
+        if self.template is None:
+            return self._fill(self._skeleton, [])
         try:
-            out = self.template.render(ctx)
+            parts = self.template.render(ctx).split(self._sep)
         except Exception:  # noqa: BLE001 - re-rendered leaf by leaf for a precise error
             return render_tree(self.leaves, ctx, self.pointer)
-        if len(out) > MAX_OUTPUT * 4:
-            raise TemplateProblem(self.pointer, f"rendered message is {len(out)} characters; the limit is "
-                                                f"{MAX_OUTPUT * 4}")
-        return json.loads(out)
+        if len(parts) != self._slots:  # a leaf's output contained the marker: take the slow, exact path
+            return render_tree(self.leaves, ctx, self.pointer)
+        return self._fill(self._skeleton, parts)
 
 
 def pick(compiled: Mapping[str, Any], channel: str, severity: str) -> tuple[str, Any] | None:

@@ -32,7 +32,7 @@ def test_fast_path_equals_leaf_rendering_and_escapes_html_only_under_html() -> N
     tree = {"text": "{{ severity }}: {{ event.title }} {{ event.metrics.error_rate | pct }}",
             "n": 3, "flag": True, "plain": "no {braces} here",
             "fields": [{"title": "Service", "value": "{{ event.service }}"}],
-            "html": "<p>{{ event.title }}</p>"}
+            "html": "<p>{{ event.title }}</p>", "block": "{{ severity }} on\n{{ event.service }}.\n"}
     t = templates.MessageTemplate(tree)
     fast = t.render(ctx())
     slow = templates.render_tree(templates.compile_tree(tree), ctx())
@@ -40,8 +40,16 @@ def test_fast_path_equals_leaf_rendering_and_escapes_html_only_under_html() -> N
     assert fast["text"] == "MAJOR: <b>down</b> 25.0%"
     assert fast["html"] == "<p>&lt;b&gt;down&lt;/b&gt;</p>"
     assert fast["n"] == 3 and fast["flag"] is True and fast["plain"] == "no {braces} here"
+    assert fast["block"] == "MAJOR on\napi."  # one trailing newline dropped, as Jinja does per template
 
 
 def test_duration_filter() -> None:
     t = templates.MessageTemplate({"d": "{{ 332 | duration }}", "h": "{{ 3700 | duration }}"})
     assert t.render(ctx()) == {"d": "5m 32s", "h": "1h 1m 40s"}
+
+
+def test_event_text_containing_the_leaf_separator_still_renders_exactly() -> None:
+    t = templates.MessageTemplate({"a": "{{ event.title }}", "b": "{{ event.service }}"})
+    c = ctx()
+    c["event"] = {**c["event"], "title": f"x{t._sep}y"}
+    assert t.render(c) == {"a": f"x{t._sep}y", "b": "api"}
