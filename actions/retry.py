@@ -65,6 +65,7 @@ def execute(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Execution:
     """Call ``adapter.send(request)`` until it succeeds, fails permanently or runs out of attempts."""
     policy = policy or RetryPolicy()
@@ -72,6 +73,8 @@ def execute(
     run = Execution(request)
     waited = 0.0
     for number in range(1, policy.max_attempts + 1):
+        if on_start:
+            on_start(number)  # recorded before the side effect: a crash mid-send leaves a trace
         try:
             outcome = adapter.send(request)
         except ActionFailed as exc:

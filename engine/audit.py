@@ -15,6 +15,7 @@ without a result) is found again here after a restart. Tables (see README "Audit
 ``disagreements``  event_id, service, severity (rules), rule, model_label, model_confidence, model_version
 ``severity_feedback``  event_id, incident_id, severity an operator confirmed or corrected, by, note
 ``actions``    the outbox: idempotency_key (unique), action, kind, step, due_at, intent (JSON)
+``starts``     action_id, attempt: an attempt began (written before the side effect)
 ``attempts``   action_id, attempt, ok, detail, reason, retryable, status, waited
 ``results``    action_id (unique), outcome (ok | failed | not-configured | cancelled), detail, reason
 ``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at:
@@ -54,6 +55,7 @@ SCHEMA: dict[str, dict[str, type]] = {
                           "note": T, "at": T},
     "actions": {"id": N, "idempotency_key": T, "event_id": T, "incident_id": T, "action": T, "kind": T,
                 "step": N, "due_at": T, "intent": T, "at": T, "rules_hash": T},
+    "starts": {"id": N, "action_id": N, "attempt": N, "at": T, "rules_hash": T},
     "attempts": {"id": N, "action_id": N, "attempt": N, "ok": N, "detail": T, "reason": T, "retryable": N,
                  "status": N, "waited": F, "at": T, "rules_hash": T},
     "results": {"id": N, "action_id": N, "outcome": T, "detail": T, "reason": T, "memo": T, "at": T,
@@ -64,6 +66,7 @@ SCHEMA: dict[str, dict[str, type]] = {
 PKS = {"events": "event_id", "decisions": "event_id"}
 UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"]}
 INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
+           "starts": ["action_id"],
            "decisions": ["service"], "intake": ["event_id"], "incident_updates": ["incident_id"]}
 # Created with IF NOT EXISTS on every open, so logs written before they existed get them too.
 COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
@@ -248,6 +251,11 @@ class Audit:
             if cur.rowcount:
                 ids.append(cur.lastrowid)
         return ids
+
+    def record_start(self, action_id: int, attempt: int, rules_hash: str) -> None:
+        """An attempt is about to send (its row in ``attempts`` follows when it finishes)."""
+        self.conn.execute("INSERT INTO starts (action_id, attempt, at, rules_hash) VALUES (?, ?, ?, ?)",
+                          (action_id, attempt, self.clock(), rules_hash))
 
     def record_attempt(self, action_id: int, attempt: Any, rules_hash: str) -> None:
         self.insert("attempts", [{"action_id": action_id, "attempt": attempt.number, "ok": int(attempt.ok),

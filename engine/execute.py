@@ -74,6 +74,7 @@ class Executor:
             return self._finish(action_id, intent, "failed", f"cannot render request: {exc}", "clientError",
                                 rules_hash, 0)
         run = execute(adapter, request, self.retry, sleep=self.sleep,
+                      on_start=lambda n: self.audit.record_start(action_id, n, rules_hash),
                       on_attempt=lambda a: self.audit.record_attempt(action_id, a, rules_hash))
         if run.ok and run.outcome is not None:
             memo_out = dict(run.outcome.memo) if run.outcome.memo else None
