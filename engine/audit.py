@@ -86,6 +86,7 @@ def _model_columns(decision: Any) -> dict[str, Any]:
             "model_confidence": model.get("confidence")}
 
 
+_INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}  # INSERT statements by table and columns
 _INTENT_FIELDS = tuple(f.name for f in fields(Intent))
 
 
@@ -179,10 +180,11 @@ class Audit:
     def insert(self, table: str, rows: Iterable[dict[str, Any]]) -> list[int]:
         ids = []
         for row in rows:
-            cols = ", ".join(row)
-            marks = ", ".join("?" for _ in row)
-            cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
-            ids.append(cur.lastrowid)
+            key = (table, tuple(row))
+            sql = _INSERTS.get(key)
+            if sql is None:
+                sql = _INSERTS[key] = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+            ids.append(self.conn.execute(sql, tuple(row.values())).lastrowid)
         return ids
 
     # -- writers ----------------------------------------------------------------------------
@@ -194,7 +196,7 @@ class Audit:
     def seen(self, event_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
-    def record_decision(self, decision: Any, payload: dict[str, Any], facts: list[tuple[str, dict[str, Any]]],
+    def record_decision(self, decision: Any, payload: dict[str, Any] | str, facts: list[tuple[str, dict[str, Any]]],
                         due: Callable[[Intent], str] | None = None) -> list[int]:
         """All rows for one decided event; the caller holds the transaction."""
         now, h, eid = self.clock(), decision.rules_hash, decision.event_id
@@ -202,7 +204,8 @@ class Audit:
         self.insert("events", [{"event_id": eid, "at": now, "timestamp": doc.get("timestamp"),
                                 "source": doc.get("source"), "service": decision.service,
                                 "environment": doc.get("environment"), "status": doc.get("status"),
-                                "payload": _json(payload), "rules_hash": h}])
+                                "payload": payload if isinstance(payload, str) else _json(payload),
+                                "rules_hash": h}])
         self.conn.executemany(
             "INSERT INTO facts (event_id, kind, fact, at, rules_hash) VALUES (?, ?, ?, ?, ?)",
             [(eid, kind, _json(fact), now, h) for kind, fact in facts])

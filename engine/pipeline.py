@@ -118,7 +118,7 @@ class Pipeline:
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
-        self.audit.record_decision(decision, item.model_dump(mode="json", exclude={"expect"}), facts,
+        self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,
                                    due=due(decision.escalation, verdict.due_at or self.audit.clock()))
         if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)
             closed = Acknowledgement(type="resolve", event_id=item.event_id, incident_id=verdict.incident_id,
