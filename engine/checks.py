@@ -36,7 +36,7 @@ def check_policy(policy: Policy, by_kind: Mapping[str, list[Document]]) -> list[
     out += _matrix(policy, matrix)
     out += check_oncall(policy, matrix)
     out += _actions(policy, pol, docs)
-    out += _templates(policy, tpl, pol)
+    out += _templates(policy, tpl, pol, docs)
     out += _shadowed(policy, docs)
     out += _limits(policy, docs)
     return out
@@ -133,7 +133,8 @@ def sample_context(policy: Policy, severity: str) -> dict[str, Any]:
                              {"label": severity, "confidence": 0.9})
 
 
-def _templates(policy: Policy, tpl: Document, pol: Document) -> list[Diagnostic]:
+def _templates(policy: Policy, tpl: Document, pol: Document,
+               docs_by_file: Mapping[str, Document] | None = None) -> list[Diagnostic]:
     out = []
     compiled: dict[str, Any] = {}
     for channel, per_sev in policy.templates.items():
@@ -149,6 +150,14 @@ def _templates(policy: Policy, tpl: Document, pol: Document) -> list[Diagnostic]
                 except templates.TemplateProblem as exc:
                     out.append(tpl.diagnostic(exc.pointer, "template-render", str(exc)))
                     break
+    for rule in policy.remediation:  # string params are templates too: render them the same way
+        doc = docs_by_file.get(rule.origin.file) if docs_by_file else None
+        try:
+            tree = templates.compile_tree(rule.params, f"{rule.origin.pointer}/params")
+            templates.render_tree(tree, sample_context(policy, rule.severity), f"{rule.origin.pointer}/params")
+        except templates.TemplateProblem as exc:
+            if doc is not None:
+                out.append(doc.diagnostic(exc.pointer, "template-render", str(exc)))
     for sev, level in policy.levels.items():
         for i, channel in enumerate(level.channels):
             if channel != "log" and templates.pick(policy.templates, channel, sev) is None:

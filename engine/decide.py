@@ -132,11 +132,11 @@ class Decider:
         owner = resolve(self.policy, event.service, event.timestamp)
         level = self.policy.levels[severity]
         fired_ids = [f.meta.name for f in firings]
-        remediation = self._remediation(firings, doc, severity, level.level, incident_id, owner, fired_ids)
+        problems: list[str] = []
+        remediation = self._remediation(firings, doc, severity, level.level, incident_id, owner, fired_ids, problems)
         model = intelligence.model_block(self.model, verdict)
         ctx = templates.context(doc, severity, level.level, self.policy.colors.get(severity, ""), incident_id,
                                 owner.as_dict(), remediation, fired_ids, model)
-        problems: list[str] = []
         common = dict(incident_id=incident_id, event_id=event.event_id, severity=severity, service=event.service,
                       environment=event.environment, level=level.level, details=_details(doc),
                       links=({"href": event.runbook_url, "text": "Runbook"},) if event.runbook_url else ())
@@ -166,12 +166,16 @@ class Decider:
                         remediation, notifications, intents, self.policy.digest, doc, problems, model)
 
     def _remediation(self, firings: list[Firing], doc: dict[str, Any], severity: str, level: str,
-                     incident_id: str, owner: Owner, fired: list[str]) -> dict[str, Any] | None:
+                     incident_id: str, owner: Owner, fired: list[str], problems: list[str]) -> dict[str, Any] | None:
         chosen = next((f for f in firings if f.meta.stage == "remediate" and f.selected), None)
         if chosen is None:
             return None
         ctx = templates.context(doc, severity, level, "", incident_id, owner.as_dict(), None, fired)
-        params = self._params[chosen.meta.rule_id].render(ctx)
+        try:
+            params = self._params[chosen.meta.rule_id].render(ctx)
+        except templates.TemplateProblem as exc:  # never act on half-rendered parameters
+            problems.append(f"remediation {chosen.meta.rule_id}: {exc}; not requested")
+            return None
         return {"action": chosen.meta.action, "rule": chosen.meta.rule_id, "params": params}
 
     def _render(self, channel: str, severity: str, ctx: dict[str, Any], problems: list[str]) -> dict[str, Any]:

@@ -106,3 +106,14 @@ def test_compiled_ruleset_is_plain_data_and_reusable() -> None:
     assert first == second and first is not second
     Decider(compiled), Decider(compiled)  # two hosts from one compiled policy: no KeyError('run')
     assert Path(RULES).is_dir()
+
+
+def test_remediation_whose_params_fail_to_render_is_not_requested(rules_copy, edit) -> None:
+    edit("remediation.yaml", "      step: 2\n", "      step: \"{{ event.metrics.cpu_utilization * 2 }}\"\n")
+    policy, _ = validate(rules_copy)
+    assert policy is not None  # the sample context has every standard metric
+    d = Decider(compile_policy(policy)).decide(
+        event(metrics={"latency_p99_ms": 1500}, conditions={"load_driven": True}))
+    assert d.severity == "MAJOR" and d.remediation is None
+    assert not [i for i in d.intents if i.kind == "remediate"]
+    assert any("major-load-scale-out" in p and "not requested" in p for p in d.problems)

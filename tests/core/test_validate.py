@@ -179,3 +179,11 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
     assert "Traceback" not in res.stdout + res.stderr
     codes = {line.split("error[")[1].split("]")[0] for line in res.stdout.splitlines() if "error[" in line}
     assert {"yaml-alias-bomb", "yaml-unsafe-tag", "not-utf8", "empty-file", "file-too-large"} <= codes
+
+
+def test_remediation_params_are_rendered_at_validation(rules_copy, edit) -> None:
+    edit("remediation.yaml", 'asg: "{{ event.service }}"', 'asg: "{{ event.servce }}"')
+    (err,) = errors(rules_copy)
+    assert err.code == "template-render" and "servce" in err.message
+    assert err.pointer == "/rules/1/params/asg"
+    assert where(err) == at(rules_copy, "remediation.yaml", '"{{ event.servce }}"')
