@@ -126,14 +126,16 @@ class Decider:
             doc["history"] = self.history(event.service, event.timestamp)
         firings = self.engine.decide(event_fact(doc, self.compiled.event_paths))
         forced = severity is not None
-        severity = severity or next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
-                                    self.policy.default_severity)
+        engine_severity = next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
+                               self.policy.default_severity)
+        severity = severity or engine_severity
         incident_id = incident_id or event.event_id
         owner = resolve(self.policy, event.service, event.timestamp)
         level = self.policy.levels[severity]
         fired_ids = [f.meta.name for f in firings]
         problems: list[str] = []
-        remediation = self._remediation(firings, doc, severity, level.level, incident_id, owner, fired_ids, problems)
+        remediation = self._remediation(firings, doc, severity, level.level, incident_id, owner, fired_ids, problems,
+                                        forced and severity != engine_severity)
         model = intelligence.model_block(self.model, verdict)
         ctx = templates.context(doc, severity, level.level, self.policy.colors.get(severity, ""), incident_id,
                                 owner.as_dict(), remediation, fired_ids, model)
@@ -166,17 +168,27 @@ class Decider:
                         remediation, notifications, intents, self.policy.digest, doc, problems, model)
 
     def _remediation(self, firings: list[Firing], doc: dict[str, Any], severity: str, level: str,
-                     incident_id: str, owner: Owner, fired: list[str], problems: list[str]) -> dict[str, Any] | None:
-        chosen = next((f for f in firings if f.meta.stage == "remediate" and f.selected), None)
+                     incident_id: str, owner: Owner, fired: list[str], problems: list[str],
+                     forced: bool = False) -> dict[str, Any] | None:
+        if forced:
+            # A forced severity (fusion) differs from the engine's: walk that level's decision tree with
+            # the Python evaluator, which has the engine's semantics (tests/core/test_conditions.py).
+            rule = next((r for r in self.policy.remediation
+                         if r.severity == severity and conditions.evaluate(r.when, doc)), None)
+            chosen = (rule.id, rule.action) if rule else None
+        else:
+            hit = next((f for f in firings if f.meta.stage == "remediate" and f.selected), None)
+            chosen = (hit.meta.rule_id, hit.meta.action) if hit else None
         if chosen is None:
             return None
+        rule_id, action = chosen
         ctx = templates.context(doc, severity, level, "", incident_id, owner.as_dict(), None, fired)
         try:
-            params = self._params[chosen.meta.rule_id].render(ctx)
+            params = self._params[rule_id].render(ctx)
         except templates.TemplateProblem as exc:  # never act on half-rendered parameters
-            problems.append(f"remediation {chosen.meta.rule_id}: {exc}; not requested")
+            problems.append(f"remediation {rule_id}: {exc}; not requested")
             return None
-        return {"action": chosen.meta.action, "rule": chosen.meta.rule_id, "params": params}
+        return {"action": action, "rule": rule_id, "params": params}
 
     def _render(self, channel: str, severity: str, ctx: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         picked = templates.pick(self._templates, channel, severity)

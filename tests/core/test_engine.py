@@ -117,3 +117,12 @@ def test_remediation_whose_params_fail_to_render_is_not_requested(rules_copy, ed
     assert d.severity == "MAJOR" and d.remediation is None
     assert not [i for i in d.intents if i.kind == "remediate"]
     assert any("major-load-scale-out" in p and "not requested" in p for p in d.problems)
+
+
+def test_a_forced_severity_takes_that_levels_remediation(decider: Decider) -> None:
+    ev = event(metrics={"latency_p99_ms": 1500}, conditions={"load_driven": True})
+    assert decider.decide(ev).remediation["action"] == "scale-out"  # MAJOR by the engine
+    forced = decider.decide(ev, severity="CRITICAL")  # e.g. fusion's combined severity
+    assert forced.severity == "CRITICAL"
+    assert forced.remediation["action"] == "failover" and forced.remediation["rule"] == "critical-failover"
+    assert {n["channel"] for n in forced.notifications} == {"slack", "teams", "email"}
