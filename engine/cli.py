@@ -18,8 +18,9 @@ import click
 
 from engine import diagnostics as diag
 from engine.errors import RulesError
+from engine.resources import resource
 
-PACKAGED_RULES = Path(__file__).resolve().parent.parent / "rules"
+PACKAGED_RULES = resource("rules")
 
 
 def rules_dir(value: str | None) -> Path:
@@ -234,11 +235,11 @@ def evaluate(corpus: Path | None, rules: str | None, model: str | None) -> None:
 
     Example: rules evaluate --corpus data/corpus/eval.jsonl
     """
-    from engine.classifier.train import REPO, TrainingDataError, read_corpus
+    from engine.classifier.train import TrainingDataError, read_corpus
     from engine.evaluation import format_evaluation, run_evaluation
     from engine.intelligence import load_model
 
-    path = corpus or REPO / "data" / "corpus" / "eval.jsonl"
+    path = corpus or resource("data") / "corpus" / "eval.jsonl"
     try:
         records = read_corpus(path)
     except TrainingDataError as exc:

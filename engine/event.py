@@ -29,10 +29,11 @@ import json
 import math
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+from engine.resources import resource
 
 STANDARD_METRICS = (
     "availability",
@@ -224,7 +225,7 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "event.schema.json"
+SCHEMA_PATH = resource("schemas") / "event.schema.json"
 
 if __name__ == "__main__":  # regenerate schemas/event.schema.json
     SCHEMA_PATH.write_text(json.dumps(json_schema(), indent=2) + "\n")

@@ -33,9 +33,10 @@ from engine.policy import (
     SeverityRule,
     Team,
 )
+from engine.resources import resource
 from engine.suppress.config import build as build_suppression
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = resource("schemas")
 KINDS = ("severity", "escalation-matrix", "escalation-policy", "remediation", "templates", "suppression")
 SINGLE = ("escalation-matrix", "escalation-policy", "templates", "suppression")
 OPTIONAL = ("remediation", "suppression")

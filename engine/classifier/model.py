@@ -34,8 +34,9 @@ from sklearn.linear_model import LogisticRegression
 
 from engine.classifier.features import FEATURE_VERSION, N_FEATURES, NUMERIC_NAMES, event_parts, vectorize_many
 from engine.event import SEVERITIES, Event
+from engine.resources import resource
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = resource("models")
 DEFAULT_MODEL_PATH = MODELS_DIR / "severity.skops"
 FORMAT = "escalation-handlers/severity-classifier"
 TRUSTED_TYPES = (

@@ -35,9 +35,9 @@ from sklearn.model_selection import train_test_split
 from engine.classifier.features import vectorize_many
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier, model_bytes, save
 from engine.event import SEVERITIES, Event
+from engine.resources import resource
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = REPO / "data" / "corpus" / "train.jsonl"
+DEFAULT_CORPUS = resource("data") / "corpus" / "train.jsonl"
 C = 20.0  # inverse L2 strength; chosen on a split of train.jsonl, never on eval.jsonl
 MIN_PER_LABEL = 5  # so the stratified 20 % calibration split holds every label
 
