@@ -8,10 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from werkzeug import Request, Response
 
+from actions import aws
 from actions.base import Intent
 
 FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures"
@@ -110,3 +112,31 @@ def make_intent(**overrides: Any) -> Intent:
     }
     fields.update(overrides)
     return Intent(**fields)
+
+
+class Calls:
+    """Wraps ``aws.client`` to record every API call the adapter makes, and to fail chosen ones."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+        self.fail: dict[int, str] = {}  # index of call -> AWS error code to answer with
+        self._real = aws.client
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        client = self._real(*args, **kwargs)
+        client.meta.events.register("before-parameter-build.*.*", self._record)
+        client.meta.events.register("before-call.*.*", self._maybe_fail)
+        return client
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.made.append((model.name, dict(params)))
+
+    def _maybe_fail(self, **_: Any) -> Any:
+        code = self.fail.pop(len(self.made) - 1, None)
+        if code is None:
+            return None
+        return SimpleNamespace(status_code=400), {"Error": {"Code": code, "Message": "injected"},
+                                                   "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.made]

@@ -6,11 +6,11 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
+from adapter_kit import Calls
 from moto import mock_aws
 
 from actions import aws
@@ -20,34 +20,6 @@ from actions.retry import execute
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-class Calls:
-    """Wraps ``aws.client`` to record every API call the adapter makes, and to fail chosen ones."""
-
-    def __init__(self) -> None:
-        self.made: list[tuple[str, dict[str, Any]]] = []
-        self.fail: dict[int, str] = {}  # index of call -> AWS error code to answer with
-        self._real = aws.client
-
-    def client(self, *args: Any, **kwargs: Any) -> Any:
-        client = self._real(*args, **kwargs)
-        client.meta.events.register("before-parameter-build.*.*", self._record)
-        client.meta.events.register("before-call.*.*", self._maybe_fail)
-        return client
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.made.append((model.name, dict(params)))
-
-    def _maybe_fail(self, **_: Any) -> Any:
-        code = self.fail.pop(len(self.made) - 1, None)
-        if code is None:
-            return None
-        return SimpleNamespace(status_code=400), {"Error": {"Code": code, "Message": "injected"},
-                                                   "ResponseMetadata": {"HTTPStatusCode": 400}}
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.made]
 
 
 @pytest.fixture
