@@ -291,7 +291,8 @@ def lookup(doc: dict[str, Any], path: str) -> Any:
     return _MISSING if rest else value
 
 
-def _leaf_true(leaf: Leaf, actual: Any) -> bool:
+def leaf_true(leaf: Leaf, actual: Any) -> bool:
+    """Is ``leaf`` true for the field value ``actual`` (``_MISSING`` when the event lacks it)?"""
     if leaf.op == "exists":
         return (actual is not _MISSING) == leaf.value
     if actual is _MISSING or actual is None:
@@ -338,7 +339,7 @@ def explain(node: Any, doc: dict[str, Any]) -> tuple[bool, list[str]]:
                 return True, why
         return False, []
     actual = lookup(doc, node.path)
-    ok = _leaf_true(node, actual)
+    ok = leaf_true(node, actual)
     shown = "missing" if actual is _MISSING else repr(actual)
     return ok, ([f"{node.path} {node.op} {node.value!r} (actual {shown})"] if ok else [])
 

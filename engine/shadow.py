@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from engine.conditions import Any_, Leaf, Not
+from engine.conditions import Any_, Leaf, Not, leaf_true
 
 MAX_TERMS = 64
 
@@ -46,7 +46,7 @@ def leaf_implies(b: Any, a: Any) -> bool:
         return a.value is True and not (b.op == "exists" and b.value is False)
     bvals = [b.value] if b.op == "eq" else (list(b.value) if b.op == "in" else None)
     if bvals is not None:
-        return all(_value_satisfies(v, a) for v in bvals)
+        return all(leaf_true(a, v) for v in bvals)
     if a.op in ("gt", "gte") and b.op in ("gt", "gte") and _num(a.value) and _num(b.value):
         return b.value > a.value or (b.value == a.value and (a.op == "gte" or b.op == "gt"))
     if a.op in ("lt", "lte") and b.op in ("lt", "lte") and _num(a.value) and _num(b.value):
@@ -58,21 +58,6 @@ def leaf_implies(b: Any, a: Any) -> bool:
 
 def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _value_satisfies(v: Any, a: Leaf) -> bool:
-    op, w = a.op, a.value
-    if op == "eq":
-        return v == w
-    if op == "ne":
-        return v != w
-    if op == "in":
-        return v in w
-    if op == "contains":
-        return isinstance(v, str) and w in v
-    if _num(v) and _num(w):
-        return {"gt": v > w, "gte": v >= w, "lt": v < w, "lte": v <= w}.get(op, False)
-    return False
 
 
 def term_implies(b: frozenset[Any], a: frozenset[Any]) -> bool:
