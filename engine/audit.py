@@ -101,7 +101,7 @@ def _binding_refs(bindings: dict[str, Any]) -> str:
     The bound facts are the ones stored in ``facts`` (kind = the fact's ``t``); repeating their
     content per firing would multiply the log's size for no information.
     """
-    return _json({alias: {"fact": fact.get("t")} for alias, fact in bindings.items()})
+    return to_json({alias: {"fact": fact.get("t")} for alias, fact in bindings.items()})
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)  # built once: hot path
@@ -111,8 +111,6 @@ def to_json(value: Any) -> str:
     """Compact JSON as every audit table stores it."""
     return _ENCODER.encode(value)
 
-
-_json = to_json
 
 
 class Audit:
@@ -204,11 +202,11 @@ class Audit:
         self.insert("events", [{"event_id": eid, "at": now, "timestamp": doc.get("timestamp"),
                                 "source": doc.get("source"), "service": decision.service,
                                 "environment": doc.get("environment"), "status": doc.get("status"),
-                                "payload": payload if isinstance(payload, str) else _json(payload),
+                                "payload": payload if isinstance(payload, str) else to_json(payload),
                                 "rules_hash": h}])
         self.conn.executemany(
             "INSERT INTO facts (event_id, kind, fact, at, rules_hash) VALUES (?, ?, ?, ?, ?)",
-            [(eid, kind, _json(fact), now, h) for kind, fact in facts])
+            [(eid, kind, to_json(fact), now, h) for kind, fact in facts])
         self.conn.executemany(
             "INSERT INTO firings (event_id, seq, rule, stage, selected, bindings, at, rules_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -217,9 +215,9 @@ class Audit:
         self.insert("decisions", [{
             "event_id": eid, "incident_id": decision.incident_id, "service": decision.service,
             "severity": decision.severity, "confidence": decision.confidence,
-            "owner": _json(decision.owner.as_dict()), "escalation": _json(decision.escalation),
-            "remediation": _json(decision.remediation), "notifications": _json(decision.notifications),
-            "fired_rules": _json(decision.fired_rules), "problems": _json(decision.problems), "at": now,
+            "owner": to_json(decision.owner.as_dict()), "escalation": to_json(decision.escalation),
+            "remediation": to_json(decision.remediation), "notifications": to_json(decision.notifications),
+            "fired_rules": to_json(decision.fired_rules), "problems": to_json(decision.problems), "at": now,
             "rules_hash": h, **_model_columns(decision)}])
         if getattr(decision, "disagrees", False):
             selected = next((f.meta.name for f in decision.firings if f.meta.stage == "severity" and f.selected), "")
@@ -250,7 +248,7 @@ class Audit:
                 "INSERT OR IGNORE INTO actions (idempotency_key, event_id, incident_id, action, kind, step, due_at, "
                 "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
-                 due(intent) if due else now, _json(intent_dict(intent)), now, rules_hash))
+                 due(intent) if due else now, to_json(intent_dict(intent)), now, rules_hash))
             if cur.rowcount:
                 ids.append(cur.lastrowid)
         return ids
@@ -272,7 +270,7 @@ class Audit:
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, memo, at, rules_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (action_id, outcome, detail[:2000], reason, _json(memo) if memo else None, self.clock(), rules_hash))
+            (action_id, outcome, detail[:2000], reason, to_json(memo) if memo else None, self.clock(), rules_hash))
         return bool(cur.rowcount)
 
     def memo(self, incident_id: str, action: str) -> dict[str, Any]:

@@ -110,6 +110,9 @@ class Decider:
 
     def prime(self, events: list[Event]) -> None:
         """Classify a batch at once (vectorised); :meth:`decide` then uses these verdicts."""
+        if not events:
+            self._primed = {}
+            return
         self._primed = dict(zip((e.event_id for e in events), intelligence.predict_many(self.model, events),
                                 strict=True))
 

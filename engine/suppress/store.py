@@ -33,10 +33,6 @@ TABLES = {
 INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_state": "key", "fusion_signals": "sid"}
 
 
-def _json(value: Any) -> str:
-    return to_json(value)
-
-
 class Store:
     """Writer/reader of the suppression tables on the audit log's connection."""
 
@@ -54,7 +50,7 @@ class Store:
                  state: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO incidents (incident_id, op, event_id, at, severity, reason, state, rules_hash) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                          (incident_id, op, event_id, at, severity, reason, _json(state), self.rules_hash))
+                          (incident_id, op, event_id, at, severity, reason, to_json(state), self.rules_hash))
 
     def suppression(self, event_id: str, incident_id: str, outcome: str, mechanism: str, reason: str,
                     at: str) -> None:
@@ -63,13 +59,13 @@ class Store:
                           (event_id, incident_id, outcome, mechanism, reason, at, self.rules_hash))
 
     def tracker(self, key: str, state: dict[str, Any], at: str) -> None:
-        self.conn.execute("INSERT INTO suppress_state (key, state, at) VALUES (?, ?, ?)", (key, _json(state), at))
+        self.conn.execute("INSERT INTO suppress_state (key, state, at) VALUES (?, ?, ?)", (key, to_json(state), at))
 
     def signal(self, sid: str, fusion_id: str, service: str, op: str, event_id: str, incident_id: str,
                kinds: str, doc: dict[str, Any] | None, at: float) -> None:
         self.conn.execute("INSERT INTO fusion_signals (sid, fusion_id, service, op, event_id, incident_id, kinds, doc, "
                           "at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (sid, fusion_id, service, op, event_id, incident_id, kinds, _json(doc) if doc else None,
+                          (sid, fusion_id, service, op, event_id, incident_id, kinds, to_json(doc) if doc else None,
                            at, self.rules_hash))
 
     # -- rebuild ---------------------------------------------------------------------------
