@@ -351,7 +351,3 @@ def _describe(node: Any) -> str:
         return f"not({_describe(node.item)})"
     joiner = " and " if isinstance(node, All) else " or "
     return "(" + joiner.join(_describe(i) for i in node.items) + ")"
-
-
-def describe(node: Any) -> str:
-    return "always" if node == TRUE else _describe(node)
