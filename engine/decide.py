@@ -8,7 +8,8 @@ itself: no I/O, so ``simulate`` and ``run`` share it unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actions.base import Intent
@@ -41,6 +42,8 @@ class Decision:
     problems: list[str] = field(default_factory=list)  # e.g. a template that failed at run time
     model: dict[str, Any] = field(default_factory=dict)  # {label, confidence, version}; see engine.intelligence
     suppression: dict[str, Any] | None = None  # what the suppression stage did (engine.suppress)
+    fact: dict[str, Any] = field(default_factory=dict, repr=False)  # the event fact posted to the engine
+    render: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)  # see Decider.finish
 
     @property
     def model_version(self) -> str:
@@ -73,6 +76,14 @@ class Decision:
             "suppression": self.suppression,
             "model": self.model,
         }
+
+
+class Deferred(dict):  # type: ignore[type-arg]
+    """A channel message not rendered yet (``Decider.decide(render=False)``); empty until then."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__()
+        self.channel = channel
 
 
 def explain_firing(firing: Firing, doc: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +127,14 @@ class Decider:
         self._primed = dict(zip((e.event_id for e in events), intelligence.predict_many(self.model, events),
                                 strict=True))
 
-    def decide(self, event: Event, incident_id: str | None = None, severity: str | None = None) -> Decision:
-        """``severity``: forced (a fused incident's combined severity); channels follow that level."""
+    def decide(self, event: Event, incident_id: str | None = None, severity: str | None = None, *,
+               render: bool = True) -> Decision:
+        """``severity``: forced (a fused incident's combined severity); channels follow that level.
+
+        ``render=False`` leaves the channel messages as :class:`Deferred` placeholders; :meth:`finish`
+        renders them once suppression has said which requests remain (a deduplicated repeat renders
+        nothing). Remediation parameters are always rendered here: the decision records them.
+        """
         doc = event_document(event)
         if event.event_id in self._primed:
             verdict = self._primed[event.event_id]
@@ -127,7 +144,8 @@ class Decider:
             doc["model"] = verdict.fact()
         if self.history is not None:
             doc["history"] = self.history(event.service, event.timestamp)
-        firings = self.engine.decide(event_fact(doc, self.compiled.event_paths))
+        fact = event_fact(doc, self.compiled.event_paths)
+        firings = self.engine.decide(fact)
         forced = severity is not None
         engine_severity = next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
                                self.policy.default_severity)
@@ -145,11 +163,18 @@ class Decider:
         common = dict(incident_id=incident_id, event_id=event.event_id, severity=severity, service=event.service,
                       environment=event.environment, level=level.level, details=_details(doc),
                       links=({"href": event.runbook_url, "text": "Runbook"},) if event.runbook_url else ())
+        rendered: dict[str, dict[str, Any]] = {}
+
+        def message(channel: str) -> dict[str, Any]:  # one render per channel, however many intents use it
+            if channel not in rendered:
+                rendered[channel] = self._render(channel, severity, ctx, problems)
+            return rendered[channel]
+
+        msg: Callable[[str], Mapping[str, Any]] = message if render else Deferred
         intents: list[Intent] = []
         steps = escalation_plan(owner, level)  # every step is an intent now; the outbox holds it until due
         for pager in level.pagers if any(f.meta.stage == "route" for f in firings) else ():
-            intents += page_intents(pager, steps, owner, self._render(pager, severity, ctx, problems),
-                                    f"route:{severity}", common)
+            intents += page_intents(pager, steps, owner, msg(pager), f"route:{severity}", common)
         if remediation:
             intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
                                   rule_id=remediation["rule"], **common))
@@ -158,17 +183,35 @@ class Decider:
         if forced:  # the engine notified for its own severity; a forced one uses that level's channels
             notify = [(ch, f"notify:{severity}:{ch}") for ch in level.channels]
         for channel, rule_name in notify:
-            message = self._render(channel, severity, ctx, problems)
-            notifications.append({"channel": channel, "rule": rule_name, "message": message})
-            intents.append(Intent(action=channel, kind="notify", message=message, rule_id=rule_name,
-                                  **common))
+            text = msg(channel)
+            notifications.append({"channel": channel, "rule": rule_name, "message": text})
+            intents.append(Intent(action=channel, kind="notify", message=text, rule_id=rule_name, **common))
         escalation = {
             "level": level.level, "notify": list(level.notify), "pagers": list(level.pagers),
             "repeat": level.repeat, "steps": [s.as_dict() for s in steps],
         }
         return Decision(event.event_id, incident_id, event.service, severity,
                         intelligence.confidence(verdict, severity), firings, owner, escalation,
-                        remediation, notifications, intents, self.policy.digest, doc, problems, model)
+                        remediation, notifications, intents, self.policy.digest, doc, problems, model,
+                        fact=fact, render=None if render else message)
+
+    @staticmethod
+    def finish(decision: Decision) -> Decision:
+        """Render what ``decide(render=False)`` deferred, for the requests that are still wanted.
+
+        A notification whose request was dropped (a suppressed repeat) keeps ``message: null``:
+        nothing was rendered because nothing is sent.
+        """
+        message, decision.render = decision.render, None
+        if message is None:
+            return decision
+        decision.intents = [replace(i, message=message(i.message.channel)) if type(i.message) is Deferred else i
+                            for i in decision.intents]
+        sent = {i.action for i in decision.intents if i.kind == "notify"}
+        decision.notifications = [
+            {**n, "message": message(n["channel"]) if n["channel"] in sent else None}
+            if type(n["message"]) is Deferred else n for n in decision.notifications]
+        return decision
 
     def _remediation(self, firings: list[Firing], doc: dict[str, Any], severity: str, level: str,
                      incident_id: str, owner: Owner, fired: list[str], problems: list[str],

@@ -8,11 +8,11 @@ How durable-rules really behaves (measured; see docs/durable-rules.md in the pro
   1,024 live sids. Every event therefore gets a fresh sid, every message an explicit ``id``,
   and the sid is deleted as soon as the event is decided: nothing accumulates per event.
 * The Host starts two background threads that run actions and timers. :class:`_Host`
-  disables them (``_run``); the engine is pumped from the caller's thread only, and
-  actions only *record* the firing (:class:`Firing`) — side effects run later, from the
+  disables them (``_run``); :class:`Engine` runs the activations itself from the caller's
+  thread and only *records* each firing (:class:`Firing`) — side effects run later, from the
   audit log's outbox.
-* Exceptions raised in actions never reach the caller; they land in the returned state as
-  ``exception``. :meth:`Engine.decide` checks for it and raises.
+* Exceptions raised in durable-rules' own action dispatcher never reach the caller (they land
+  in the session state); :class:`Engine` does not use that dispatcher, so nothing is swallowed.
 * A float with a signed exponent (``1e-05``, as ``json.dumps`` writes it) is rejected by
   the engine's JSON parser, so facts are serialized here with positional floats.
 * Its compile errors are bare numbers and some limits hang the process: the compiler and
@@ -29,11 +29,12 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import durable_rules_engine
+import orjson
 from durable import engine as durable_engine
 
 from engine.compile import RULESET, CompiledPolicy, RuleMeta
@@ -52,14 +53,6 @@ class Firing:
     bindings: dict[str, dict[str, Any]]
     seq: int
     selected: bool = False  # decided the stage (first severity / first remediation)
-
-
-@dataclass
-class _Run:
-    sid: str
-    firings: list[Firing] = field(default_factory=list)
-    severity: str | None = None
-    remediated: bool = False
 
 
 class _Host(durable_engine.Host):
@@ -118,71 +111,74 @@ _EXPONENT = re.compile(r"\d[eE][-+]?\d")  # also matches such text inside string
 
 
 class Engine:
-    """One compiled policy loaded into durable-rules. Not thread-safe: one caller thread."""
+    """One compiled policy loaded into durable-rules. Not thread-safe: one caller thread.
+
+    Runs the activations itself on the C API (``start_action_for_state`` /
+    ``complete_and_start_action``) instead of durable-rules' Python dispatcher: that one builds
+    a ``Closure``, reads the clock twice and re-serialises the session state per firing, none of
+    which a recording action needs, and it swallows exceptions raised in actions. Here an action
+    that raises abandons the activation and surfaces as :class:`EngineFailure`.
+    """
 
     def __init__(self, compiled: CompiledPolicy) -> None:
         self.compiled = compiled
         self._sids = itertools.count(1)
-        self._run: _Run | None = None
-        actions = {name: self._recorder(meta) for name, meta in compiled.rules.items()}
-        self._host = _Host(actions, compiled.definition())
-        self._ruleset = self._host.get_ruleset(RULESET)
-
-    def _recorder(self, meta: RuleMeta) -> Callable[[Any], None]:
-        # Exactly one parameter: durable-rules treats a two-parameter callable as async.
-        def record(c: Any) -> None:
-            run = self._run
-            assert run is not None
-            bindings = c._m  # {alias: fact}, freshly decoded by durable-rules for this firing
-            firing = Firing(meta, bindings, len(run.firings))
-            if meta.stage == "severity" and run.severity is None:
-                run.severity = meta.severity
-                firing.selected = True
-                fact = bindings["m"]
-                self._retract(fact)  # drops every other pending severity activation
-                self._assert({**fact, "t": "severity", "id": "severity", "level": meta.severity})
-            elif meta.stage == "remediate" and not run.remediated:
-                run.remediated = True
-                firing.selected = True
-                self._retract(bindings["sev"])  # drops the other pending remediation activations
-            elif meta.stage in ("route", "notify"):
-                firing.selected = True
-            run.firings.append(firing)
-
-        return record
-
-    # Inside an action, Closure.assert_fact/retract_fact would json.dumps the fact (and a float
-    # such as 1e-05 breaks the engine's parser), so the wrapper posts its own encoding.
-    def _assert(self, fact: Mapping[str, Any]) -> None:
-        self._ruleset._handle_result(durable_rules_engine.assert_fact(self._ruleset._handle, encode(fact)), fact)
-
-    def _retract(self, fact: Mapping[str, Any]) -> None:
-        self._ruleset._handle_result(durable_rules_engine.retract_fact(self._ruleset._handle, encode(fact)), fact)
+        self._host = _Host({name: _never for name in compiled.rules}, compiled.definition())
+        self._handle = self._host.get_ruleset(RULESET)._handle
+        self._meta = compiled.rules
 
     def decide(self, fact: Mapping[str, Any]) -> list[Firing]:
         """Assert one event fact, run every activation to completion, forget the session."""
         sid = str(next(self._sids))
-        self._run = run = _Run(sid)
-        payload = encode({**fact, "t": "event", "id": "event", "sid": sid})
-        errors: list[Any] = []
-        state: list[Any] = []
+        body = encode(fact)[:-1]  # "{...": the stage facts below share the event's encoding
+        sep = "," if len(body) > 1 else ""
+        event = f'{body}{sep}"t":"event","id":"event","sid":"{sid}"}}'
+        firings: list[Firing] = []
+        severity: str | None = None
+        severity_fact = ""
+        remediated = False
+        handle = self._handle
         try:
-            result = durable_rules_engine.assert_fact(self._ruleset._handle, payload)
-            handle = self._ruleset._handle_result(result, fact)
-            self._ruleset.do_actions(handle, lambda e, s: (errors.append(e) if e else None, state.append(s)))
-        except durable_engine.MessageNotHandledException:
-            pass  # impossible while severity:default exists; kept for clarity
+            state = _check(durable_rules_engine.assert_fact(handle, event))
+            started = durable_rules_engine.start_action_for_state(handle, state)
+            message = started[1] if started else None
+            while message:
+                name, bindings = next(iter(orjson.loads(message).items()))
+                meta = self._meta[name]
+                firing = Firing(meta, bindings, len(firings))
+                if meta.stage == "severity" and severity is None:
+                    severity = meta.severity
+                    firing.selected = True
+                    # retracting the event fact drops every other pending severity activation
+                    _check(durable_rules_engine.retract_fact(handle, event))
+                    severity_fact = f'{body}{sep}"t":"severity","id":"severity","sid":"{sid}","level":"{severity}"}}'
+                    _check(durable_rules_engine.assert_fact(handle, severity_fact))
+                elif meta.stage == "remediate" and not remediated:
+                    remediated = firing.selected = True
+                    _check(durable_rules_engine.retract_fact(handle, severity_fact))  # drops the other remediations
+                elif meta.stage in ("route", "notify"):
+                    firing.selected = True
+                firings.append(firing)
+                message = durable_rules_engine.complete_and_start_action(handle, state)
         except durable_rules_engine.error as exc:
             raise EngineFailure(f"engine rejected the event: {exc}") from exc
         finally:
-            self._run = None
             with contextlib.suppress(Exception):  # a sid with no state left is not an error
-                self._host.delete_state(RULESET, sid)
-        if errors:
-            raise EngineFailure(f"engine action failed: {errors[0]}")
-        if state and isinstance(state[-1], dict) and state[-1].get("exception"):
-            raise EngineFailure(f"engine action raised: {state[-1]['exception']}")
-        return run.firings
+                durable_rules_engine.delete_state(handle, sid)
+        return firings
+
+
+def _never(c: Any) -> None:  # Engine runs activations itself; durable-rules' dispatcher never calls this
+    raise EngineFailure("durable-rules dispatched an action the engine runs itself")
+
+
+def _check(result: tuple[int, int]) -> int:
+    """The state handle of an assert/retract; durable-rules' result codes as errors."""
+    code, state = result
+    if code in (0, 3):  # 3: handled, nothing pending for this state (durable-rules then uses handle 0)
+        return state if code == 0 else 0
+    raise EngineFailure(f"engine refused the message (code {code}: "
+                        f"{'not handled' if code == 1 else 'already observed' if code == 2 else 'unknown'})")
 
 
 def event_fact(doc: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:

@@ -111,10 +111,11 @@ class Pipeline:
                                      reason="event_id already decided", rules_hash=self.rules_hash)
             result.duplicates.append(item.event_id)
             return
-        verdict = self.suppression.assess(item, self.decider.decide(item))  # may re-decide (incident id)
-        decision = verdict.decision
+        # messages are rendered after suppression, only for the requests it lets through
+        verdict = self.suppression.assess(item, self.decider.decide(item, render=False))  # may re-decide
+        decision = self.decider.finish(verdict.decision)
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
-        fact = event_fact(decision.event_doc, self.compiled.event_paths)
+        fact = decision.fact or event_fact(decision.event_doc, self.compiled.event_paths)
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
