@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -75,7 +76,14 @@ COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedba
 
 
 def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now, RFC 3339 UTC to the millisecond (formatted once per millisecond: several rows share it)."""
+    ms = time.time_ns() // 1_000_000
+    if ms != _last[0]:
+        _last[:] = [ms, datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"]
+    return str(_last[1])
+
+
+_last: list[Any] = [0, ""]
 
 
 def _model_columns(decision: Any) -> dict[str, Any]:
@@ -124,6 +132,7 @@ class Audit:
         self.path = str(path)
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
+        self._later: dict[str, list[tuple[Any, ...]]] = {}  # see _defer
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -173,11 +182,26 @@ class Audit:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        self._flush()
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._later.clear()
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+    def _defer(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Rows nothing reads back while deciding (intake, facts, firings): written by one
+        ``executemany`` per statement when the transaction commits, in the order they came."""
+        if not self.conn.in_transaction:
+            self.conn.executemany(sql, rows)
+            return
+        self._later.setdefault(sql, []).extend(rows)
+
+    def _flush(self) -> None:
+        later, self._later = self._later, {}
+        for sql, rows in later.items():
+            self.conn.executemany(sql, rows)
 
     def insert(self, table: str, rows: Iterable[dict[str, Any]]) -> list[int]:
         ids = []
@@ -192,8 +216,8 @@ class Audit:
     # -- writers ----------------------------------------------------------------------------
     def record_intake(self, file: str, outcome: str, *, event_id: str = "", code: str = "", reason: str = "",
                       rules_hash: str = "") -> None:
-        self.insert("intake", [{"at": self.clock(), "file": file, "event_id": event_id, "outcome": outcome,
-                                "code": code, "reason": reason, "rules_hash": rules_hash}])
+        self._defer("INSERT INTO intake (at, file, event_id, outcome, code, reason, rules_hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", [(self.clock(), file, event_id, outcome, code, reason, rules_hash)])
 
     def seen(self, event_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
@@ -208,10 +232,10 @@ class Audit:
                                 "environment": doc.get("environment"), "status": doc.get("status"),
                                 "payload": payload if isinstance(payload, str) else to_json(payload),
                                 "rules_hash": h}])
-        self.conn.executemany(
+        self._defer(
             "INSERT INTO facts (event_id, kind, fact, at, rules_hash) VALUES (?, ?, ?, ?, ?)",
             [(eid, kind, to_json(fact), now, h) for kind, fact in facts])
-        self.conn.executemany(
+        self._defer(
             "INSERT INTO firings (event_id, seq, rule, stage, selected, bindings, at, rules_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), _binding_refs(f.bindings), now, h)

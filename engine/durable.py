@@ -24,6 +24,7 @@ How durable-rules really behaves (measured; see docs/durable-rules.md in the pro
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import re
@@ -183,13 +184,31 @@ def _check(result: tuple[int, int]) -> int:
 
 def event_fact(doc: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
     """Only the fields the rules reference, nested as in the event (bounded, small)."""
+    tops, nested = _plan(paths)
     fact: dict[str, Any] = {}
+    for head in tops:
+        value = doc.get(head)
+        if value is not None:
+            fact[head] = value
+    for head, rests in nested:
+        value = doc.get(head)
+        if isinstance(value, Mapping):
+            picked = {rest: value[rest] for rest in rests if rest in value}
+            if picked:
+                fact[head] = picked
+    return fact
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(paths: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """``("service", "metrics.cpu", "metrics.mem")`` → ``(("service",), (("metrics", ("cpu", "mem")),))``."""
+    tops: list[str] = []
+    nested: dict[str, list[str]] = {}
     for path in paths:
         head, _, rest = path.partition(".")
-        value = doc.get(head)
         if rest:
-            if isinstance(value, Mapping) and rest in value:
-                fact.setdefault(head, {})[rest] = value[rest]
-        elif value is not None:
-            fact[head] = value
-    return fact
+            nested.setdefault(head, []).append(rest)
+        elif head not in tops:
+            tops.append(head)
+    # a field posted whole already carries its nested paths
+    return tuple(tops), tuple((h, tuple(r)) for h, r in nested.items() if h not in tops)

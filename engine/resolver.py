@@ -19,7 +19,7 @@ member and which overrides applied, for the audit log and ``rules simulate``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,9 +42,9 @@ class Owner:
     notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict deep-copies, slowly
-        d["primary"], d["backup"], d["notes"] = list(self.primary), list(self.backup), list(self.notes)
-        return d
+        return {"team": self.team, "primary": list(self.primary), "backup": list(self.backup),
+                "escalation_delay": self.escalation_delay, "fallback": self.fallback, "slack": self.slack,
+                "notes": list(self.notes)}
 
 
 def parse_time(text: str) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.resolver import resolve
+from engine.resolver import Owner, resolve
 from engine.validate import validate
 
 ROTATION = '''    primary: ["alice@company.com", "bob@company.com"]
@@ -60,3 +60,12 @@ def test_unowned_service_goes_to_the_fallback_team_flagged(rules_copy):
         assert (owner.team, owner.fallback, owner.primary) == ("sre", True, ("sre-oncall@company.com",))
         assert owner.as_dict()["fallback"] is True
     assert resolve(p, "payment-api").fallback is False
+
+
+def test_owner_as_dict_carries_every_field() -> None:
+    import dataclasses
+
+    owner = Owner("payments", ("alice",), ("bob",), 300, fallback=True, slack="#pay", notes=("n",))
+    out = owner.as_dict()
+    assert set(out) == {f.name for f in dataclasses.fields(Owner)}
+    assert out["primary"] == ["alice"] and out["backup"] == ["bob"] and out["notes"] == ["n"]
