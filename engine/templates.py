@@ -111,6 +111,9 @@ class MessageTemplate:
         self._skeleton = self._skel(tree, False, sources)
         self._slots = len(sources)
         self.template = _text_env.from_string(self._sep.join(sources)) if sources else None
+        # Template.render copies its globals (a ChainMap, slow to iterate) into a fresh context on
+        # every call; render() passes a flat copy made once, as a shared context, instead.
+        self._globals = dict(self.template.globals) if self.template is not None else {}
 
     def _skel(self, node: Any, html: bool, sources: list[str]) -> Any:
         if isinstance(node, Mapping):
@@ -135,8 +138,10 @@ class MessageTemplate:
     def render(self, ctx: Mapping[str, Any]) -> Any:
         if self.template is None:
             return self._fill(self._skeleton, [])
+        t = self.template
         try:
-            parts = self.template.render(ctx).split(self._sep)
+            text = _text_env.concat(t.root_render_func(t.new_context({**self._globals, **ctx}, shared=True)))
+            parts = text.split(self._sep)
         except Exception:  # noqa: BLE001 - re-rendered leaf by leaf for a precise error
             return render_tree(self.leaves, ctx, self.pointer)
         if len(parts) != self._slots:  # a leaf's output contained the marker: take the slow, exact path

@@ -53,3 +53,13 @@ def test_event_text_containing_the_leaf_separator_still_renders_exactly() -> Non
     c = ctx()
     c["event"] = {**c["event"], "title": f"x{t._sep}y"}
     assert t.render(c) == {"a": f"x{t._sep}y", "b": "api"}
+
+
+def test_fast_path_keeps_jinja_globals_and_does_not_fall_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fallback(*a: object, **k: object) -> None:
+        raise AssertionError("fell back to leaf-by-leaf rendering")
+
+    monkeypatch.setattr(templates, "render_tree", no_fallback)
+    t = templates.MessageTemplate({"a": "{{ range(3) | list | length }}", "b": "{{ severity | lower }}"})
+    assert t.render(ctx()) == {"a": "3", "b": "major"}
+    assert t.render(ctx(severity="CRITICAL")) == {"a": "3", "b": "critical"}  # nothing leaks between renders
