@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,7 @@ class FusionJoin:
         # (end, opening order, window) of every window opened; closed ones are skipped when they come up
         self._ends: list[tuple[float, int, Window]] = []
         self._order = itertools.count()
+        self._open_count: Counter[str] = Counter()  # fusion id → windows open
         if fusions:
             actions: dict[str, Callable[[Any], None]] = {f"fusion:{f.id}": self._recorder(f) for f in fusions}
             actions["fusion:$open"] = lambda c: None
@@ -129,11 +131,12 @@ class FusionJoin:
     def open(self, fusion: Fusion, service: str, now: float, incident_id: str) -> tuple[Window, Window | None]:
         """A new window; also returns the window evicted to stay under ``max_windows``, if any."""
         evicted = None
-        mine = [w for w in self.windows.values() if w.fusion_id == fusion.id]
-        if len(mine) >= fusion.max_windows:
-            evicted = min(mine, key=lambda w: w.started)
+        if self._open_count[fusion.id] >= fusion.max_windows:
+            evicted = min((w for w in self.windows.values() if w.fusion_id == fusion.id), key=lambda w: w.started)
             self.close(evicted.sid)
         window = Window(fusion.id, service, self.sid(fusion, service), now, incident_id)
+        if window.sid not in self.windows:
+            self._open_count[fusion.id] += 1
         self.windows[window.sid] = window
         heapq.heappush(self._ends, (now + fusion.window, next(self._order), window))
         self._opened += 1
@@ -145,6 +148,8 @@ class FusionJoin:
     def close(self, sid: str) -> Window | None:
         """Forget a window and delete its sid: the half-matched events go with it."""
         window = self.windows.pop(sid, None)
+        if window is not None:
+            self._open_count[window.fusion_id] -= 1
         if self._host is not None:
             with contextlib.suppress(Exception):  # a sid never posted to has no state
                 self._host.delete_state(RULESET, sid)

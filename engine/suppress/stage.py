@@ -92,7 +92,7 @@ class InhibitSources:
         self.by_key: dict[tuple[str, ...], dict[str, int]] = {}  # equal values → {incident id: rank}
 
     def key(self, doc: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(lookup(doc, f) for f in self.rule.equal)
+        return tuple([lookup(doc, f) for f in self.rule.equal])
 
     def add(self, inc: Incident, rank: int) -> None:
         if matches_all(self.rule.source, inc.doc):
