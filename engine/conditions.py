@@ -316,7 +316,14 @@ def leaf_true(leaf: Leaf, actual: Any) -> bool:
 
 
 def evaluate(node: Any, doc: dict[str, Any]) -> bool:
-    return explain(node, doc)[0]
+    """``explain(node, doc)[0]`` without building the reasons (the suppression stage asks per event)."""
+    if isinstance(node, Not):
+        return not evaluate(node.item, doc)
+    if isinstance(node, All):
+        return all(evaluate(item, doc) for item in node.items)
+    if isinstance(node, Any_):
+        return any(evaluate(item, doc) for item in node.items)
+    return leaf_true(node, lookup(doc, node.path))
 
 
 def explain(node: Any, doc: dict[str, Any]) -> tuple[bool, list[str]]:

@@ -24,6 +24,9 @@ Guard-rails (see the durable-rules notes, §2.4 and §7):
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +81,10 @@ class FusionJoin:
         self._completed: list[dict[str, Any]] = []
         self._host: Any = None
         self._opened = 0
+        # (end, opening order, window) of every window opened; closed ones are skipped when they come up
+        self._ends: list[tuple[float, int, Window]] = []
+        self._order = itertools.count()
+        self._open_count: Counter[str] = Counter()  # fusion id → windows open
         if fusions:
             actions: dict[str, Callable[[Any], None]] = {f"fusion:{f.id}": self._recorder(f) for f in fusions}
             actions["fusion:$open"] = lambda c: None
@@ -95,7 +102,8 @@ class FusionJoin:
 
     def kinds(self, fusion: Fusion, doc: Mapping[str, Any]) -> list[str]:
         """The signal kinds this event carries (same semantics as the compiled conditions)."""
-        return [k for k, cond in fusion.signals.items() if conditions.evaluate(cond, dict(doc))]
+        doc = doc if isinstance(doc, dict) else dict(doc)
+        return [k for k, cond in fusion.signals.items() if conditions.evaluate(cond, doc)]
 
     @staticmethod
     def sid(fusion: Fusion, service: str) -> str:
@@ -123,12 +131,14 @@ class FusionJoin:
     def open(self, fusion: Fusion, service: str, now: float, incident_id: str) -> tuple[Window, Window | None]:
         """A new window; also returns the window evicted to stay under ``max_windows``, if any."""
         evicted = None
-        mine = [w for w in self.windows.values() if w.fusion_id == fusion.id]
-        if len(mine) >= fusion.max_windows:
-            evicted = min(mine, key=lambda w: w.started)
+        if self._open_count[fusion.id] >= fusion.max_windows:
+            evicted = min((w for w in self.windows.values() if w.fusion_id == fusion.id), key=lambda w: w.started)
             self.close(evicted.sid)
         window = Window(fusion.id, service, self.sid(fusion, service), now, incident_id)
+        if window.sid not in self.windows:
+            self._open_count[fusion.id] += 1
         self.windows[window.sid] = window
+        heapq.heappush(self._ends, (now + fusion.window, next(self._order), window))
         self._opened += 1
         marker = {"t": "open", "sid": window.sid, "id": f"open-{self._opened}"}
         self._ruleset.do_actions(self._ruleset._handle_result(
@@ -138,6 +148,8 @@ class FusionJoin:
     def close(self, sid: str) -> Window | None:
         """Forget a window and delete its sid: the half-matched events go with it."""
         window = self.windows.pop(sid, None)
+        if window is not None:
+            self._open_count[window.fusion_id] -= 1
         if self._host is not None:
             with contextlib.suppress(Exception):  # a sid never posted to has no state
                 self._host.delete_state(RULESET, sid)
@@ -145,7 +157,12 @@ class FusionJoin:
 
     def expire(self, now: float) -> list[Window]:
         """Close every window whose end (start + window) is before ``now``; the end itself is inside."""
-        gone = [w for w in self.windows.values() if now > w.started + self.fusions[w.fusion_id].window]
+        ended: list[tuple[int, Window]] = []  # the caller sweeps on every event: usually none
+        while self._ends and now > self._ends[0][0]:
+            _, order, window = heapq.heappop(self._ends)
+            if self.windows.get(window.sid) is window:
+                ended.append((order, window))
+        gone = [w for _, w in sorted(ended, key=lambda ow: ow[0])]  # in opening order
         for w in gone:
             self.close(w.sid)
         return gone

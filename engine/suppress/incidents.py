@@ -1,13 +1,15 @@
 """Incidents and per-fingerprint trackers as the suppression stage keeps them in memory.
 
-Plain dataclasses that round-trip through JSON (the ``incidents`` and ``suppress_state``
-tables store them whole), plus the helpers that derive an event's fingerprint, group key
+Plain dataclasses that round-trip through JSON (the ``incidents`` table stores an incident
+whole, or only the fields a repeat or an attach changed; ``suppress_state`` stores trackers
+whole), plus the helpers that derive an event's fingerprint, group key
 and matchable document, and :func:`resolve_intents` — the pager requests that close an
 incident, shared with anything else that closes one (an operator's resolve, for example).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -57,9 +59,22 @@ class Tracker:
     streak_since: float = 0.0
     streak: int = 0
 
+    def state(self) -> dict[str, Any]:
+        return shallow(self)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything that is persisted, comparable: the stage writes a row only when this changes."""
+        return self.last_status, tuple(self.changes), self.hold_until, self.streak_since, self.streak
+
 
 def shallow(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    """The dataclass's fields as a dict, not copied (``dataclasses.asdict`` deep-copies)."""
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def matchable(event: Event, severity: str, fingerprint: str) -> dict[str, Any]:
@@ -84,6 +99,7 @@ def group_key(doc: dict[str, Any], group_by: Iterable[str]) -> str:
     return "|".join(f"{f}={lookup(doc, f)}" for f in group_by)
 
 
+@functools.lru_cache(maxsize=256)  # an event's time is formatted for several rows
 def iso(seconds: float) -> str:
     """Event-clock seconds → the audit log's time format (comparable as text with ``due_at``)."""
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -18,6 +18,7 @@ same). Pages of a held incident (``group_wait``, fusion ``hold``) are requested 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 from actions.base import Intent
 from engine.event import Event, event_document
 from engine.policy import RANK
-from engine.suppress.config import SuppressionPolicy
+from engine.suppress.config import Inhibit, SuppressionPolicy
 from engine.suppress.fusion import FusionJoin
 from engine.suppress.incidents import (
     Incident,
@@ -36,10 +37,16 @@ from engine.suppress.incidents import (
     iso,
     matchable,
     resolve_intents,
-    shallow,
 )
 from engine.suppress.match import lookup, matches_all
-from engine.suppress.store import Store
+from engine.suppress.store import FULL_EVERY, Store
+
+# What a plain repeat or attach changes on its incident: its row carries only these (store.py).
+REPEAT_FIELDS = ("last_at", "repeats")
+ATTACH_FIELDS = ("last_at", "members", "fingerprints")
+UPDATE_FIELDS = ("updates", "notified_at", "update_due")  # when the repeat or attach also sends a group update
+# Keys Decider.decide adds to event_document(event) in decision.event_doc (fusion sees the event alone).
+DECISION_KEYS = frozenset({"model", "history"})
 
 
 @dataclass
@@ -65,6 +72,44 @@ def _now_text() -> str:
     return utcnow()
 
 
+def event_doc(event: Event, decision: Any) -> dict[str, Any]:
+    """``event_document(event)``, taken from the decision's copy instead of serialising the event again."""
+    doc = getattr(decision, "event_doc", None)
+    if doc is None:
+        return event_document(event)
+    return {k: v for k, v in doc.items() if k not in DECISION_KEYS}
+
+
+class InhibitSources:
+    """The open incidents an inhibit rule's ``source`` matches, by the values of its ``equal`` fields.
+
+    Finds the muting incident of an event without testing every open incident; when several
+    qualify, the lowest rank (the stage's incident order) wins, as the first one in a scan would.
+    """
+
+    def __init__(self, rule: Inhibit) -> None:
+        self.rule = rule
+        self.by_key: dict[tuple[str, ...], dict[str, int]] = {}  # equal values → {incident id: rank}
+
+    def key(self, doc: dict[str, Any]) -> tuple[str, ...]:
+        return tuple([lookup(doc, f) for f in self.rule.equal])
+
+    def add(self, inc: Incident, rank: int) -> None:
+        if matches_all(self.rule.source, inc.doc):
+            self.by_key.setdefault(self.key(inc.doc), {})[inc.incident_id] = rank
+
+    def discard(self, inc: Incident) -> None:
+        """Call before the incident's document changes (it is found by its current values)."""
+        key = self.key(inc.doc)
+        bucket = self.by_key.get(key)
+        if bucket is not None and bucket.pop(inc.incident_id, None) is not None and not bucket:
+            del self.by_key[key]
+
+    def first(self, doc: dict[str, Any]) -> str | None:
+        bucket = self.by_key.get(self.key(doc))
+        return min(bucket, key=bucket.__getitem__) if bucket else None
+
+
 class SuppressionStage:
     """In-memory index over the sqlite tables; rebuilt from them on start (:meth:`reload`)."""
 
@@ -73,11 +118,24 @@ class SuppressionStage:
         self.store = store
         self.redecide = redecide  # Decider.decide(event, incident_id=..., severity=...)
         self.fusion = FusionJoin(self.policy.fusion if self.policy.on("fusion") else ())
+        p = self.policy  # the mechanisms switched on, resolved once
+        mutes = (("silence", p.silences), ("maintenance", p.maintenance))
+        self._silences = tuple((mech, windows) for mech, windows in mutes if p.on(mech) and windows)
+        self._flap = p.flap if p.on("flap") else None
+        self._dedup = p.on("dedup")
+        self._inhibit = p.inhibit if p.on("inhibit") else ()
+        self._persistence_rules = p.persistence if p.on("persistence") else ()
+        self._grouping = p.grouping if p.on("group") else None
         self.reload()
 
     def reload(self) -> None:
         """Rebuild the index from sqlite; re-post open fusion windows' signals with actions off."""
-        self.incidents = {s["incident_id"]: Incident.from_state(s) for s in self.store.open_incidents()}
+        self.incidents: dict[str, Incident] = {}
+        self._rank: dict[str, int] = {}  # incident id → order of self.incidents (inhibit picks the first)
+        self._ranks = itertools.count()
+        self._sources = [InhibitSources(rule) for rule in self._inhibit]
+        for state in self.store.open_incidents():
+            self._add(Incident.from_state(state))
         self.by_fp = {fp: i.incident_id for i in self.incidents.values() for fp in i.fingerprints}
         self.by_group = {i.group_key: i.incident_id for i in self.incidents.values() if i.group_key}
         self.trackers = {k: Tracker(**v) for k, v in self.store.trackers().items()}
@@ -103,9 +161,15 @@ class SuppressionStage:
         self.sweep(now, event.event_id)
         fp = fingerprint(event, self.policy.fingerprint_fields)
         doc = matchable(event, decision.severity, fp)
-        tracker = self._observe(fp, event.status, now)
+        tracker = self.trackers.get(fp)
+        if tracker is None:
+            tracker = self.trackers[fp] = Tracker()
+        before = tracker.snapshot()
+        self._observe(tracker, event.status, now)
         verdict = (self._resolved(event, decision, fp, now, tracker) if event.status == "resolved"
                    else self._firing(event, decision, fp, doc, now, tracker))
+        if tracker.snapshot() != before:  # one row when the tracker changed, none when it did not
+            self.store.tracker(fp, tracker.state(), iso(now))
         if verdict.decision is None:  # suppressed: recorded, but nobody is paged or notified
             verdict.decision = decision
             decision.intents = []
@@ -128,41 +192,45 @@ class SuppressionStage:
                 tracker: Tracker) -> Verdict:
         p, sev = self.policy, decision.severity
         when = event.timestamp
-        for mech, windows in (("silence", p.silences), ("maintenance", p.maintenance)):
-            active = [s for s in windows if p.on(mech) and s.active(when) and matches_all(s.matchers, doc)]
+        for mech, windows in self._silences:
+            active = [s for s in windows if matches_all(s.matchers, doc) and s.active(when)]
             if active:
                 why = "; ".join(f"{s.id} by {s.author}: {s.reason}" for s in active)
                 return Verdict("suppressed", mech, f"{mech} {why}")
-        if p.on("flap") and tracker.hold_until > now:
+        if self._flap and tracker.hold_until > now:
             return Verdict("suppressed", "flap", f"fingerprint {fp} is flapping ({len(tracker.changes)} status "
                                                  f"changes); held down until {iso(tracker.hold_until)}")
         inc = self.incidents.get(self.by_fp.get(fp, ""))
-        if inc is not None and p.on("dedup") and now - inc.last_at > p.dedup_window:
+        if inc is not None and self._dedup and now - inc.last_at > p.dedup_window:
             self._close(inc, event.event_id, now, f"no repeat within the dedup window ({p.dedup_window:g}s)")
             inc = None
         if inc is not None:
             inc.repeats += 1
             return self._join(inc, event, decision, now, "repeat", "dedup",
-                              f"repeat #{inc.repeats} of {fp} on open incident {inc.incident_id}")
-        for rule in p.inhibit if p.on("inhibit") else ():
+                              f"repeat #{inc.repeats} of {fp} on open incident {inc.incident_id}", REPEAT_FIELDS)
+        for rule, sources in zip(self._inhibit, self._sources, strict=True):
             if not matches_all(rule.target, doc):
                 continue
-            for src in self.incidents.values():
-                if matches_all(rule.source, src.doc) and all(lookup(src.doc, f) == lookup(doc, f) for f in rule.equal):
-                    eq = f", equal {'/'.join(rule.equal)}" if rule.equal else ""
-                    return Verdict("suppressed", "inhibit", f"muted by open {src.severity} incident "
-                                   f"{src.incident_id} (rule {rule.id}{eq})")
-        held = self._persistence(fp, doc, sev, now, tracker)
+            muting = sources.first(doc)
+            if muting is not None:
+                src = self.incidents[muting]
+                eq = f", equal {'/'.join(rule.equal)}" if rule.equal else ""
+                return Verdict("suppressed", "inhibit", f"muted by open {src.severity} incident "
+                               f"{src.incident_id} (rule {rule.id}{eq})")
+        held = self._persistence(doc, sev, now, tracker)
         if held:
             return Verdict("suppressed", "persistence", held)
-        for fusion in self.fusion.fusions.values():
-            kinds = self.fusion.kinds(fusion, event_document(event))
-            if kinds and RANK[sev] < RANK[fusion.severity]:
-                return self._fuse(fusion, kinds, event, decision, fp, doc, now)
-        if p.grouping and p.on("group"):
-            key = group_key(doc, p.grouping.group_by)
+        if self.fusion.fusions:
+            signal = event_doc(event, decision)
+            for fusion in self.fusion.fusions.values():
+                kinds = self.fusion.kinds(fusion, signal)
+                if kinds and RANK[sev] < RANK[fusion.severity]:
+                    return self._fuse(fusion, kinds, event, signal, decision, fp, doc, now)
+        g = self._grouping
+        if g:
+            key = group_key(doc, g.group_by)
             inc = self.incidents.get(self.by_group.get(key, ""))
-            if inc is not None and now - inc.last_at > p.dedup_window and p.on("dedup"):
+            if inc is not None and now - inc.last_at > p.dedup_window and self._dedup:
                 self._close(inc, event.event_id, now, "group idle longer than the dedup window")
                 inc = None
             if inc is not None:
@@ -170,15 +238,15 @@ class SuppressionStage:
                 self.by_fp[fp] = inc.incident_id
                 inc.members += 1
                 return self._join(inc, event, decision, now, "attached", "group",
-                                  f"member #{inc.members} of group {key} (incident {inc.incident_id})")
-            return self._open(event, decision, fp, doc, now, key, p.grouping.group_wait)
+                                  f"member #{inc.members} of group {key} (incident {inc.incident_id})", ATTACH_FIELDS)
+            return self._open(event, decision, fp, doc, now, key, g.group_wait)
         return self._open(event, decision, fp, doc, now, "", 0.0)
 
     def _open(self, event: Event, decision: Any, fp: str, doc: dict[str, Any], now: float, key: str,
               hold: float) -> Verdict:
         inc = Incident(event.event_id, event.service, decision.severity, doc, now, now, [fp], key,
                        hold_until=now + hold, notified_at=now + hold)
-        self.incidents[inc.incident_id] = inc
+        self._add(inc)
         self.by_fp[fp] = inc.incident_id
         if key:
             self.by_group[key] = inc.incident_id
@@ -186,15 +254,17 @@ class SuppressionStage:
         return Verdict("new", "", "", inc.incident_id, decision, iso(inc.hold_until) if hold else None)
 
     def _join(self, inc: Incident, event: Event, decision: Any, now: float, outcome: str, mechanism: str,
-              reason: str) -> Verdict:
-        """A repeat or group member: no page; an upgrade when it is more severe; maybe a group update."""
+              reason: str, changed: tuple[str, ...]) -> Verdict:
+        """A repeat or group member: no page; an upgrade when it is more severe; maybe a group update.
+
+        ``changed``: the incident's fields the caller changed, plus ``last_at`` (what its row carries)."""
         inc.last_at = max(inc.last_at, now)
         if RANK[decision.severity] > RANK[inc.severity]:
             return self._upgrade(inc, event, decision.severity, now, f"{reason}; severity {inc.severity} → "
                                  f"{decision.severity}")
         decision.intents = []
         verdict = Verdict(outcome, mechanism, reason, inc.incident_id, decision)
-        g = self.policy.grouping if self.policy.on("group") else None
+        g = self._grouping
         if g and now >= inc.hold_until and inc.update_due <= now:
             interval = g.group_interval if outcome == "attached" else g.repeat_interval
             if outcome == "attached" or now - inc.notified_at >= interval:
@@ -206,7 +276,8 @@ class SuppressionStage:
                                  for i in again.intents if i.kind == "notify"]
                 verdict = Verdict(outcome, mechanism, f"{reason}; update #{inc.updates} due {iso(due)}",
                                   inc.incident_id, again, iso(due))
-        self._save(inc, outcome, event.event_id, now, reason)
+                changed = (*changed, *UPDATE_FIELDS)
+        self._save(inc, outcome, event.event_id, now, reason, changed)
         return verdict
 
     def _upgrade(self, inc: Incident, event: Event, severity: str, now: float, reason: str,
@@ -222,25 +293,27 @@ class SuppressionStage:
                         "VALUES (?, 'superseded', ?, 'superseded', ?, ?)",
                         (action_id, f"superseded by {op} to {severity} ({event.event_id})", iso(now),
                          self.store.rules_hash))
+        for sources in self._sources:
+            sources.discard(inc)
         inc.severity = severity
         inc.doc = {**inc.doc, "severity": severity}
+        for sources in self._sources:
+            sources.add(inc, self._rank[inc.incident_id])
         self._save(inc, op, event.event_id, now, reason)
         outcome = "fused" if op == "fused" else "upgraded"
         return Verdict(outcome, "fusion" if op == "fused" else "", reason, inc.incident_id, again,
                        iso(inc.hold_until) if held else None)
 
-    def _persistence(self, fp: str, doc: dict[str, Any], sev: str, now: float, tracker: Tracker) -> str:
-        rule = next((r for r in self.policy.persistence if self.policy.on("persistence")
-                     and matches_all(r.match, doc) and RANK[sev] >= RANK[r.min_severity]
+    def _persistence(self, doc: dict[str, Any], sev: str, now: float, tracker: Tracker) -> str:
+        rule = next((r for r in self._persistence_rules
+                     if matches_all(r.match, doc) and RANK[sev] >= RANK[r.min_severity]
                      and (r.max_severity is None or RANK[sev] <= RANK[r.max_severity])), None)
         if rule is None:
             if tracker.streak:
                 tracker.streak, tracker.streak_since = 0, 0.0
-                self.store.tracker(fp, shallow(tracker), iso(now))
             return ""
         tracker.streak_since = tracker.streak_since if tracker.streak else now
         tracker.streak += 1
-        self.store.tracker(fp, shallow(tracker), iso(now))
         held_for = now - tracker.streak_since
         if (rule.seconds is not None and held_for >= rule.seconds) or (rule.events and tracker.streak >= rule.events):
             return ""
@@ -248,8 +321,9 @@ class SuppressionStage:
         need += [f"{held_for:g}s of {rule.seconds:g}s"] if rule.seconds is not None else []
         return f"{rule.id}: {sev} has held for {' / '.join(need)}"
 
-    def _fuse(self, fusion: Any, kinds: list[str], event: Event, decision: Any, fp: str, doc: dict[str, Any],
-              now: float) -> Verdict:
+    def _fuse(self, fusion: Any, kinds: list[str], event: Event, signal: dict[str, Any], decision: Any, fp: str,
+              doc: dict[str, Any], now: float) -> Verdict:
+        """``signal``: the event's document (what the fusion conditions see); ``doc``: its matchable form."""
         sid = self.fusion.sid(fusion, event.service)
         window = self.fusion.windows.get(sid)
         if window is not None and window.incident_id not in self.incidents:  # its incident closed meanwhile
@@ -273,11 +347,12 @@ class SuppressionStage:
             self.by_fp[fp] = inc.incident_id
             inc.members += 1
             verdict = self._join(inc, event, decision, now, "attached", "fusion",
-                                 f"fusion {fusion.id}: signal {', '.join(kinds)} joins incident {inc.incident_id}")
+                                 f"fusion {fusion.id}: signal {', '.join(kinds)} joins incident {inc.incident_id}",
+                                 ATTACH_FIELDS)
         window.kinds[event.event_id] = ",".join(kinds)
         self.store.signal(sid, fusion.id, event.service, "signal", event.event_id, window.incident_id,
-                          ",".join(kinds), event_document(event), now)
-        bound = self.fusion.post(fusion, sid, event_document(event), event.event_id)
+                          ",".join(kinds), signal, now)
+        bound = self.fusion.post(fusion, sid, signal, event.event_id)
         if bound is None:
             return verdict
         inc = self.incidents[window.incident_id]
@@ -291,7 +366,7 @@ class SuppressionStage:
     # -- resolved ----------------------------------------------------------------------------
     def _resolved(self, event: Event, decision: Any, fp: str, now: float, tracker: Tracker) -> Verdict:
         tracker.streak, tracker.streak_since = 0, 0.0
-        if self.policy.on("flap") and tracker.hold_until > now:
+        if self._flap and tracker.hold_until > now:
             return Verdict("suppressed", "flap", f"fingerprint {fp} is flapping; held down until "
                                                  f"{iso(tracker.hold_until)}")
         inc = self.incidents.get(self.by_fp.get(fp, ""))
@@ -311,6 +386,9 @@ class SuppressionStage:
     def _close(self, inc: Incident, event_id: str, now: float, reason: str) -> list[Intent]:
         inc.status = "closed"
         self.incidents.pop(inc.incident_id, None)
+        self._rank.pop(inc.incident_id, None)
+        for sources in self._sources:
+            sources.discard(inc)
         for fp in inc.fingerprints:
             if self.by_fp.get(fp) == inc.incident_id:
                 self.by_fp.pop(fp)
@@ -319,17 +397,28 @@ class SuppressionStage:
         self._save(inc, "close", event_id, now, reason)
         return resolve_intents(inc, self.store.paged(inc.incident_id), event_id, reason)
 
-    def _observe(self, fp: str, status: str, now: float) -> Tracker:
-        tracker = self.trackers.setdefault(fp, Tracker())
-        flap = self.policy.flap if self.policy.on("flap") else None
+    def _observe(self, tracker: Tracker, status: str, now: float) -> None:
+        """Status changes for flap detection (:meth:`assess` writes the tracker if it changed)."""
+        flap = self._flap
         if flap and tracker.last_status and tracker.last_status != status:
             tracker.changes = [t for t in tracker.changes if now - t <= flap.window] + [now]
             if len(tracker.changes) > flap.max_transitions and tracker.hold_until <= now:
                 tracker.hold_until = now + flap.hold_down
-        if tracker.last_status != status or flap:
-            tracker.last_status = status
-            self.store.tracker(fp, shallow(tracker), iso(now))
-        return tracker
+        tracker.last_status = status
 
-    def _save(self, inc: Incident, op: str, event_id: str, now: float, reason: str) -> None:
-        self.store.incident(inc.incident_id, op, event_id, iso(now), inc.severity, reason, inc.state())
+    def _add(self, inc: Incident) -> None:
+        """A newly open (or reloaded) incident into the index, last in order."""
+        self.incidents[inc.incident_id] = inc
+        rank = self._rank[inc.incident_id] = next(self._ranks)
+        for sources in self._sources:
+            sources.add(inc, rank)
+
+    def _save(self, inc: Incident, op: str, event_id: str, now: float, reason: str,
+              changed: tuple[str, ...] = ()) -> None:
+        """A row for the change. ``changed``: only these fields changed, and the row carries just them
+        (a full row every FULL_EVERY repeats + members, so a rebuild reads a bounded number of rows)."""
+        if changed and (inc.repeats + inc.members) % FULL_EVERY:
+            state = {name: getattr(inc, name) for name in changed}
+        else:
+            state = inc.state()
+        self.store.incident(inc.incident_id, op, event_id, iso(now), inc.severity, reason, state)

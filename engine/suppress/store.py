@@ -1,13 +1,16 @@
 """Suppression state in the audit log: four append-only tables, read back on start.
 
 ``incidents``       one row per change of an incident (open, repeat, attach, upgrade, update,
-                    fused, close) with the incident's full state after the change (JSON);
-                    the newest row per incident is its current state
+                    fused, close) with its state after the change (JSON): the full state, or
+                    for a plain repeat or attach only the fields that changed (``last_at``,
+                    ``repeats`` / ``members``, ``fingerprints``; a full row at least every
+                    :data:`FULL_EVERY` changes); the current state is the newest full row with
+                    the later rows applied over it
 ``suppressions``    one row per event the stage did not treat as a plain new incident:
                     outcome, mechanism (silence, maintenance, flap, dedup, inhibit,
                     persistence, group, fusion, resolve) and the human reason
-``suppress_state``  per-fingerprint trackers (flap transitions, persistence streaks): newest
-                    row per key wins
+``suppress_state``  per-fingerprint trackers (flap transitions, persistence streaks), written
+                    when one changes: newest row per key wins
 ``fusion_signals``  every fusion signal and window close (signal | fused | expired | evicted);
                     the open windows are rebuilt by re-posting their signals
 Rows are written inside the pipeline's transaction, so they commit with the decision.
@@ -31,6 +34,7 @@ TABLES = {
                       "event_id TEXT, incident_id TEXT, kinds TEXT, doc TEXT, at REAL, rules_hash TEXT",
 }
 INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_state": "key", "fusion_signals": "sid"}
+FULL_EVERY = 100  # a partial incidents row is followed by a full one within this many rows (bounds a rebuild)
 
 
 class Store:
@@ -70,10 +74,30 @@ class Store:
 
     # -- rebuild ---------------------------------------------------------------------------
     def open_incidents(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT state FROM incidents WHERE id IN "
-                                 "(SELECT max(id) FROM incidents GROUP BY incident_id) ORDER BY id").fetchall()
-        states = [json.loads(r[0]) for r in rows]
+        """The state of every open incident, in the order of their newest rows."""
+        heads = self.conn.execute("SELECT incident_id FROM incidents WHERE id IN "
+                                  "(SELECT max(id) FROM incidents GROUP BY incident_id) AND op != 'close' "
+                                  "ORDER BY id").fetchall()
+        states = [self.incident_state(incident_id) for (incident_id,) in heads]
         return [s for s in states if s.get("status") == "open"]
+
+    def incident_state(self, incident_id: str) -> dict[str, Any]:
+        """The newest full row of an incident with the partial rows after it applied, oldest first."""
+        partial: list[dict[str, Any]] = []
+        state: dict[str, Any] = {}
+        rows = self.conn.execute("SELECT state FROM incidents WHERE incident_id = ? ORDER BY id DESC", (incident_id,))
+        try:
+            for (text,) in rows:
+                row = json.loads(text)
+                if "incident_id" in row:
+                    state = row
+                    break
+                partial.append(row)  # only what a repeat or an attach changed
+        finally:
+            rows.close()
+        for row in reversed(partial):
+            state.update(row)
+        return state
 
     def trackers(self) -> dict[str, dict[str, Any]]:
         rows = self.conn.execute("SELECT key, state FROM suppress_state WHERE id IN "

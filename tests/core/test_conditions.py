@@ -99,6 +99,17 @@ def test_engine_and_python_evaluator_agree(raw: dict, ev: dict) -> None:
     assert durable_matches(expr, doc) == conditions.evaluate(node, doc), (raw, doc, expr)
 
 
+@settings(max_examples=300, deadline=None)
+@given(raw=condition_strategy(), ev=event_strategy())
+def test_evaluate_gives_explains_verdict(raw: dict, ev: dict) -> None:
+    try:
+        node = conditions.parse(raw)
+    except conditions.ConditionError:
+        return
+    doc = to_doc(ev)
+    assert conditions.evaluate(node, doc) == conditions.explain(node, doc)[0], (raw, doc)
+
+
 @pytest.mark.parametrize("pattern, yes, no", [
     (r"db-\d+", ["db-1", "db-42"], ["db-", "db-x", "xdb-1"]),
     (r"api\.example\.com", ["api.example.com"], ["apixexample.com"]),

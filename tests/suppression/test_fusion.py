@@ -109,3 +109,22 @@ def test_window_whose_incident_closed_starts_over(harness):
     h.send("s0-ok", 10, title="log burst", status="resolved", **LOGS)  # closes incident s0
     again = h.send("s1", 20, title="latency", **LATENCY)
     assert again.incident_id == "s1" and again.suppression["outcome"] == "held"
+
+
+def test_windows_ending_together_expire_in_opening_order(harness):
+    h = harness(CONFIG + """
+  - id: quick
+    window: 1m
+    severity: CRITICAL
+    signals:
+      cpu: {metrics.cpu_utilization: {gte: 0.9}}
+      memory: {metrics.memory_utilization: {gte: 0.9}}
+""")
+    h.send("slow", 0, service="a-api", title="latency", **LATENCY)  # degradation: its window ends at +300
+    h.send("fast", 10, service="b-api", title="cpu", metrics={"cpu_utilization": 0.95})  # quick: ends at +70
+    assert sorted(h.pipeline.suppression.fusion.windows) == ["degradation|a-api", "quick|b-api"]
+    h.pipeline.tick(_time(60))  # nothing has ended yet
+    assert h.audit.count("fusion_signals", "op = 'expired'") == 0
+    h.pipeline.tick(_time(400))  # both have: the rows follow the order the windows opened in
+    expired = h.audit.conn.execute("SELECT sid FROM fusion_signals WHERE op = 'expired' ORDER BY id").fetchall()
+    assert expired == [("degradation|a-api",), ("quick|b-api",)]
