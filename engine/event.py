@@ -229,7 +229,7 @@ def derive(event: Event) -> dict[str, float]:
 
 
 _ERROR_LEVELS = frozenset(("error", "critical", "fatal"))
-# The JSON form of an Event, built field by field: model_dump(mode="json") costs ~6 µs an event.
+# The JSON form of an Event, built from its fields: model_dump(mode="json") costs ~6 µs an event.
 # Used only while Event has exactly these fields (a test compares the two on many events).
 _DOCUMENT_FIELDS = ("event_id", "timestamp", "status", "source", "service", "environment", "title", "description",
                     "fingerprint", "metrics", "logs", "traces", "conditions", "labels", "runbook_url", "expect")
@@ -245,16 +245,16 @@ def event_document(event: Event) -> dict[str, Any]:
     if stamp is None:
         doc = event.model_dump(mode="json", exclude={"expect"})
     else:
+        doc = event.__dict__.copy()  # the fields, in declaration order; then the non-JSON ones replaced
+        doc.pop("expect", None)
+        doc["timestamp"] = stamp
+        doc["metrics"] = doc["metrics"].copy()
+        doc["logs"] = [{"level": x.level, "message": x.message, "count": x.count} for x in event.logs]
         traces = event.traces
-        doc = {
-            "event_id": event.event_id, "timestamp": stamp, "status": event.status, "source": event.source,
-            "service": event.service, "environment": event.environment, "title": event.title,
-            "description": event.description, "fingerprint": event.fingerprint, "metrics": event.metrics.copy(),
-            "logs": [{"level": x.level, "message": x.message, "count": x.count} for x in event.logs],
-            "traces": {"error_spans": traces.error_spans, "slow_spans": traces.slow_spans,
-                       "total_spans": traces.total_spans},
-            "conditions": event.conditions.copy(), "labels": event.labels.copy(), "runbook_url": event.runbook_url,
-        }
+        doc["traces"] = {"error_spans": traces.error_spans, "slow_spans": traces.slow_spans,
+                         "total_spans": traces.total_spans}
+        doc["conditions"] = doc["conditions"].copy()
+        doc["labels"] = doc["labels"].copy()
     doc["derived"] = derive(event)
     return doc
 
