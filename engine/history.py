@@ -15,18 +15,20 @@ count once, at their severity. Windows are half-open, ``(t - window, t]``: an in
 one hour before the event is outside ``_1h``. Events stamped after the current one (arrived
 out of order) are not counted. sqlite is the truth, so the counts survive a restart.
 
-Cost: the counts are kept incrementally in memory per service (a deque and a counter of
-distinct incidents per severity and window, evicted as event time advances), caught up from
-the ``decisions`` rows added since the last call (``rowid > last``: the same connection sees the
-current transaction's rows; a rollback is noticed because ``max(rowid)`` went down, and the cache
-is rebuilt). An event older than the newest one seen for its service is answered exactly by the
-two SQL queries below instead, which is what the in-memory path reproduces.
+Cost: the counts are kept incrementally in memory per service (a deque and a count of distinct
+incidents per severity and window, evicted as event time advances; the facts dict is kept current,
+so a call copies it), caught up from the ``decisions`` rows added since the last call with ONE query
+per call: ``rowid >= anchor``, the anchor being the newest row applied. The same connection sees the
+current transaction's rows; a rollback is noticed because the anchor row is gone or different (its
+rowid may have been reused), and the cache is rebuilt. An event older than the newest one seen for
+its service is answered exactly by the two SQL queries below instead, which is what the in-memory
+path reproduces.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -52,35 +54,68 @@ _NAMES = [f"{sev.lower()}_{name}" for name, _ in WINDOWS for sev in COUNTED]
 
 
 _SPAN = WINDOWS[-1][1]
+_INF = float("inf")
+# Eviction is checked exactly (``epoch <= now - window``) but only once ``now`` is within a second of the
+# oldest entry's expiry: the margin keeps the shortcut safe against float rounding at any real epoch.
+_MARGIN = 1.0
+_ROWS_FROM = ("SELECT rowid, service, severity, incident_id, event_epoch FROM decisions "
+              "WHERE rowid >= ? ORDER BY rowid")
+_NEWEST_ROW = "SELECT rowid, service, severity, incident_id, event_epoch FROM decisions ORDER BY rowid DESC LIMIT 1"
+_NO_ROW = (0, None, None, None, None)  # the anchor of an empty table (rowids start at 1)
 
 
 class _Window:
     """Distinct incidents of one severity within one window, for one service (event time only advances)."""
 
-    __slots__ = ("seconds", "entries", "distinct")
+    __slots__ = ("seconds", "name", "entries", "distinct", "expires")
 
-    def __init__(self, seconds: int) -> None:
+    def __init__(self, seconds: int, name: str) -> None:
         self.seconds = seconds
+        self.name = name  # its fact, e.g. "major_24h"
         self.entries: deque[tuple[float, str]] = deque()
-        self.distinct: Counter[str] = Counter()
+        self.distinct: dict[str, int] = {}  # incident -> entries held
+        self.expires = _INF  # no eviction can happen before this event time
 
-    def add(self, epoch: float, incident: str) -> None:
+    def add(self, epoch: float, incident: str) -> bool:
+        """Hold one more row; True when it is a new distinct incident."""
+        if not self.entries:
+            self.expires = epoch + self.seconds - _MARGIN
         self.entries.append((epoch, incident))
-        self.distinct[incident] += 1
+        held = self.distinct.get(incident, 0)
+        self.distinct[incident] = held + 1
+        return not held
 
-    def count(self, now: float) -> int:
+    def evict(self, now: float) -> int:
+        """Drop rows outside ``(now - seconds, now]``; return how many distinct incidents left."""
         cutoff = now - self.seconds
-        while self.entries and self.entries[0][0] <= cutoff:
-            _, incident = self.entries.popleft()
-            self.distinct[incident] -= 1
-            if not self.distinct[incident]:
-                del self.distinct[incident]
-        return len(self.distinct)
+        entries, distinct, gone = self.entries, self.distinct, 0
+        while entries and entries[0][0] <= cutoff:
+            _, incident = entries.popleft()
+            held = distinct[incident] - 1
+            if held:
+                distinct[incident] = held
+            else:
+                del distinct[incident]
+                gone += 1
+        self.expires = entries[0][0] + self.seconds - _MARGIN if entries else _INF
+        return gone
 
 
 class _Service:
+    """One service's windows and their counts, kept current as rows arrive and event time advances."""
+
+    __slots__ = ("windows", "by_severity", "counts", "expires", "latest", "last")
+
     def __init__(self) -> None:
-        self.windows = {(sev, name): _Window(secs) for name, secs in WINDOWS for sev in COUNTED}
+        self.windows: list[_Window] = []  # in _NAMES order
+        self.by_severity: dict[str, list[_Window]] = {sev: [] for sev in COUNTED}
+        for name, secs in WINDOWS:
+            for sev in COUNTED:
+                window = _Window(secs, f"{sev.lower()}_{name}")
+                self.windows.append(window)
+                self.by_severity[sev].append(window)
+        self.counts: dict[str, int] = dict.fromkeys(_NAMES, 0)  # the facts, in _NAMES order
+        self.expires = _INF  # the earliest expiry over the windows
         self.latest = float("-inf")  # newest event time seen (any severity)
         self.last: tuple[str, float] | None = None  # newest incident: (severity, epoch)
 
@@ -89,18 +124,35 @@ class _Service:
         if epoch < self.latest:
             return False
         self.latest = epoch
-        if severity in COUNTED:
-            for name, _ in WINDOWS:
-                self.windows[(severity, name)].add(epoch, incident)
+        windows = self.by_severity.get(severity)
+        if windows is not None:
+            for w in windows:
+                if w.add(epoch, incident):
+                    self.counts[w.name] += 1
+                if w.expires < self.expires:
+                    self.expires = w.expires
             self.last = (severity, epoch)
         return True
 
     def facts(self, now: float) -> dict[str, Any]:
-        out: dict[str, Any] = {f"{sev.lower()}_{name}": w.count(now) for (sev, name), w in self.windows.items()}
+        if now >= self.expires:
+            self._evict(now)
+        out: dict[str, Any] = self.counts.copy()
         if self.last is not None:
             out["last_severity"] = self.last[0]
             out["seconds_since_last"] = round(now - self.last[1], 3)
         return out
+
+    def _evict(self, now: float) -> None:
+        expires = _INF
+        for w in self.windows:
+            if now >= w.expires:
+                gone = w.evict(now)
+                if gone:
+                    self.counts[w.name] -= gone
+            if w.expires < expires:
+                expires = w.expires
+        self.expires = expires
 
 
 class AuditHistory:
@@ -108,7 +160,8 @@ class AuditHistory:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._seen_rowid: int | None = None  # None: cache not built
+        # The newest row applied to the cache, as read (rowid first); None: cache not built.
+        self._anchor: tuple[Any, ...] | None = None
         self._services: dict[str, _Service] = {}
 
     def __call__(self, service: str, at: datetime) -> dict[str, Any]:
@@ -117,22 +170,35 @@ class AuditHistory:
         held = self._services.get(service)
         if held is None:
             held = self._services[service] = self._load(service, now)
-        if held is not None and now >= held.latest:
-            return {k: v for k, v in held.facts(now).items()}
+        if now >= held.latest:
+            return held.facts(now)
         return self._query(service, now)
 
     def _catch_up(self) -> None:
-        top = self.conn.execute("SELECT max(rowid) FROM decisions").fetchone()[0] or 0
-        if self._seen_rowid is None or top < self._seen_rowid:  # first call, or a rollback removed rows
+        """Apply the rows added since the anchor, in one query that also re-reads the anchor row.
+
+        If the anchor row is gone or changed, a rollback removed rows (their rowids may be reused):
+        the cache is dropped and rebuilt from sqlite per service on next use.
+        """
+        anchor = self._anchor
+        if anchor is None:  # first call
             self._services.clear()
-        elif top > self._seen_rowid:
-            rows = self.conn.execute("SELECT service, severity, incident_id, event_epoch FROM decisions "
-                                     "WHERE rowid > ? ORDER BY rowid", (self._seen_rowid,))
-            for service, severity, incident, epoch in rows:
-                held = self._services.get(service)
-                if held is not None and epoch is not None and not held.add(severity, incident, epoch):
-                    del self._services[service]  # out-of-order row: rebuilt from sqlite on next use
-        self._seen_rowid = top
+            self._anchor = self.conn.execute(_NEWEST_ROW).fetchone() or _NO_ROW
+            return
+        rows = self.conn.execute(_ROWS_FROM, (anchor[0],)).fetchall()
+        if anchor[0] and (not rows or rows[0] != anchor):  # a rollback removed the anchor
+            self._services.clear()
+            self._anchor = rows[-1] if rows else self.conn.execute(_NEWEST_ROW).fetchone() or _NO_ROW
+            return
+        if len(rows) == (1 if anchor[0] else 0):
+            return  # nothing new
+        services = self._services
+        for row in rows[1:] if anchor[0] else rows:
+            _, service, severity, incident, epoch = row
+            held = services.get(service)
+            if held is not None and epoch is not None and not held.add(severity, incident, epoch):
+                del services[service]  # out-of-order row: rebuilt from sqlite on next use
+        self._anchor = rows[-1]
 
     def _load(self, service: str, now: float) -> _Service:
         held = _Service()

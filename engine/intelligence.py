@@ -119,6 +119,12 @@ def predict_many(state: ModelState, events: list[Event]) -> list[ModelVerdict | 
     clf = state.classifier
     if clf is None:
         return [None] * len(events)
+    array = getattr(clf, "probabilities_array", None)
+    if array is not None and events:  # the label is the first most probable one, as max() over the dict picks
+        p = array(events)
+        labels, version = clf.labels, state.version
+        return [ModelVerdict(labels[i], row[i], version, dict(zip(labels, row, strict=True)))
+                for row, i in zip(p.tolist(), p.argmax(axis=1).tolist(), strict=True)]
     many = getattr(clf, "probabilities_many", None)  # a classifier without a batch form: one at a time
     rows = many(events) if many is not None else [clf.probabilities(e) for e in events]
     out: list[ModelVerdict | None] = []

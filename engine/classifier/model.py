@@ -78,6 +78,7 @@ class Classifier:
         weights = np.ascontiguousarray(model.coef_.T / self.temperature)  # (n_features, n_classes)
         n_num = len(NUMERIC_NAMES)
         self._w_num, self._w_text = weights[:n_num], weights[n_num:]
+        self._weights = np.vstack([self._w_num, self._w_text])  # the batch form's (same values, built once)
         self._bias = model.intercept_ / self.temperature
 
     def probabilities(self, event: Event) -> dict[str, float]:
@@ -92,17 +93,20 @@ class Classifier:
 
     def probabilities_many(self, events: Sequence[Event]) -> list[dict[str, float]]:
         """Batch form of :meth:`probabilities` (one vectorised product for the whole batch)."""
+        labels = self.labels
+        return [dict(zip(labels, row, strict=True)) for row in self.probabilities_array(events).tolist()]
+
+    def probabilities_array(self, events: Sequence[Event]) -> np.ndarray:
+        """Batch probabilities as an ``n × len(labels)`` array (columns in :attr:`labels` order)."""
         if not events:
-            return []
-        p = _softmax(vectorize_many(events) @ np.vstack([self._w_num, self._w_text]) + self._bias)
-        return [dict(zip(self.labels, row, strict=True)) for row in p.tolist()]
+            return np.zeros((0, len(self.labels)))
+        return _softmax(vectorize_many(events) @ self._weights + self._bias)
 
     def predict_many(self, events: Sequence[Event]) -> list[Prediction]:
         """Batch form of :meth:`predict` (same results, vectorised)."""
         if not events:
             return []
-        scores = vectorize_many(events) @ np.vstack([self._w_num, self._w_text]) + self._bias
-        p = _softmax(scores)
+        p = self.probabilities_array(events)
         best = p.argmax(axis=1)
         return [Prediction(self.labels[i], float(p[r, i]), self.version) for r, i in enumerate(best)]
 

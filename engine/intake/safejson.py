@@ -11,7 +11,16 @@ Checks run cheapest first, so hostile input is rejected before it costs anything
 6. numbers: ``NaN``/``Infinity`` and floats that overflow (``1e999``) → ``non-finite-number``;
    integers longer than 100 digits → ``invalid-json`` (Python refuses >4300 digits anyway).
 
-Duplicate object keys follow the stdlib (the last one wins).
+Duplicate object keys follow the stdlib (the last one wins, at the key's first position).
+
+Fast path: a document is first handed to ``orjson`` (about 7x faster than :mod:`json`). Its result
+is used only when it is what the checks above would return: orjson rejects NaN/Infinity,
+overflowing floats and invalid UTF-8 itself, parses floats to the same (correctly rounded) values
+and resolves duplicate keys like the stdlib. It does NOT keep integers outside 64 bits (it turns
+them into floats), so a document with a run of 19 or more digits that may be an integer literal
+skips the fast path, and so does one nested deeper than ``max_depth``. Whenever orjson rejects a
+document or the fast path is skipped, the stdlib path above runs, so every rejection keeps its
+code and reason.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from engine.intake.errors import IntakeError
 
 MAX_DEPTH = 64
@@ -28,6 +39,17 @@ MAX_INT_DIGITS = 100
 _BOM = b"\xef\xbb\xbf"
 # A JSON string (unterminated strings run to the end, so no position is rescanned) or a bracket.
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+# A run of 19+ digits that starts a digit run and is not followed by a fraction or an exponent: an
+# integer literal orjson may not keep exact (it also matches inside strings and exponents; harmless).
+_LONG_INT = re.compile(rb"(?<![0-9.])[0-9]{19,}(?![0-9.eE])")
+# Cheap pre-filters (a regex scan costs ~5 µs an event) work on a mask of the document: digits become
+# "0", "." stays, "]" and "}" become "]", everything else " ". A long integer needs a run of 19 "0"s
+# at the start or after " " (so after "[", ":", ",", "-", whitespace...). A valid document nests no
+# deeper than it has closers, counted as "]".
+_MASK = bytes(48 if 48 <= b <= 57 else b if b == 46 else 93 if b in (93, 125) else 32 for b in range(256))
+_RUN = b"0" * 19
+_SPACE_RUN = re.compile(b" " + _RUN)  # a literal: re searches it faster than ``in`` does here
+_SKIP = object()  # the fast path declined: use the stdlib path
 
 
 def load(data: bytes, *, max_bytes: int = 1_048_576, max_depth: int = MAX_DEPTH) -> Any:
@@ -37,15 +59,44 @@ def load(data: bytes, *, max_bytes: int = 1_048_576, max_depth: int = MAX_DEPTH)
             f"file is {len(data)} bytes; the limit is {max_bytes} (--max-event-bytes)", "too-large"
         )
     offset = len(_BOM) if data.startswith(_BOM) else 0
+    body = data[offset:] if offset else data
+    value = _fast(body, max_depth)
+    if value is not _SKIP:
+        return value
     try:
-        text = data[offset:].decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise IntakeError(f"not valid UTF-8 at byte {exc.start + offset}", "not-utf8") from exc
-    return loads(text, max_depth=max_depth)
+    return _strict_loads(text, max_depth=max_depth)
 
 
 def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Decode JSON text (already size-checked and decoded); also used for JSON nested in a string."""
+    try:
+        value = _fast(text.encode("utf-8"), max_depth)
+    except UnicodeEncodeError:  # a lone surrogate: orjson refuses it, the stdlib keeps it
+        value = _SKIP
+    if value is not _SKIP:
+        return value
+    return _strict_loads(text, max_depth=max_depth)
+
+
+def _fast(doc: bytes, max_depth: int) -> Any:
+    """orjson's value for ``doc`` when the stdlib path would return the same value, else ``_SKIP``."""
+    masked = doc.translate(_MASK)
+    if _RUN in masked and (masked.startswith(_RUN) or _SPACE_RUN.search(masked)) and _LONG_INT.search(doc):
+        return _SKIP  # orjson would turn an integer beyond 64 bits into a float
+    try:
+        value = orjson.loads(doc)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        return _SKIP
+    if masked.count(b"]") > max_depth and depth(value) > max_depth:
+        return _SKIP  # the stdlib path says too-deep
+    return value
+
+
+def _strict_loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """The stdlib path: every check in the module docstring, with its code and reason."""
     if not text.strip():
         raise IntakeError("empty file", "empty")
     _check_depth(text, max_depth)

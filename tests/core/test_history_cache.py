@@ -35,3 +35,38 @@ def test_incremental_counts_equal_sql_with_out_of_order_events_and_rollbacks() -
         severity = rng.choice(["NONE", "MODERATE", "MODERATE", "MAJOR", "CRITICAL"])
         incident = f"inc-{rng.randint(0, 40)}"
         conn.execute("INSERT INTO decisions VALUES (?, ?, ?, ?)", (service, severity, incident, at))
+
+
+def test_rollback_then_more_rows_than_were_rolled_back_is_noticed() -> None:
+    """Rowids are reused after a rollback: new rows past the old newest rowid must not hide it."""
+    conn = make_db()
+    cached, exact = AuditHistory(conn), AuditHistory(conn)
+    t = 1_700_000_000.0
+    conn.execute("INSERT INTO decisions VALUES ('a', 'MODERATE', 'real-0', ?)", (t,))
+    when = datetime.fromtimestamp(t + 10, UTC)
+    assert cached("a", when)["moderate_1h"] == 1
+    conn.execute("BEGIN")
+    for i in range(3):
+        conn.execute("INSERT INTO decisions VALUES ('a', 'CRITICAL', ?, ?)", (f"ghost-{i}", t + 1 + i))
+    assert cached("a", when)["critical_1h"] == 3
+    conn.execute("ROLLBACK")
+    for i in range(5):  # rowids 2..6: past the ghosts' 2..4
+        conn.execute("INSERT INTO decisions VALUES ('a', 'MAJOR', ?, ?)", (f"real-{i + 1}", t + 1 + i))
+    later = datetime.fromtimestamp(t + 20, UTC)
+    assert cached("a", later) == exact._query("a", later.timestamp())
+    assert (cached("a", later)["critical_1h"], cached("a", later)["major_1h"]) == (0, 5)
+
+
+def test_window_edges_with_fractional_epochs_equal_sql() -> None:
+    """Events land exactly on (and a hair either side of) each window's edge, with fractional seconds."""
+    rng = random.Random(5)
+    conn = make_db()
+    cached, exact = AuditHistory(conn), AuditHistory(conn)
+    base = 1_700_000_000.1
+    stamps = sorted(base + k * secs + d for k in range(1, 4) for secs in (3600, 86400, 604800)
+                    for d in (-0.3, -1e-6, 0.0, 1e-6, 0.2))
+    for i, at in enumerate(stamps):
+        when = datetime.fromtimestamp(at, UTC)
+        assert cached("a", when) == exact._query("a", when.timestamp()), i
+        severity = rng.choice(["MODERATE", "MAJOR", "CRITICAL"])
+        conn.execute("INSERT INTO decisions VALUES ('a', ?, ?, ?)", (severity, f"inc-{i % 7}", at))
