@@ -133,6 +133,8 @@ class Audit:
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
         self._later: dict[str, list[tuple[Any, ...]]] = {}  # see _defer
+        # (rowid, service, severity, incident_id, event_epoch) of the last decisions row written
+        self.last_decision: tuple[Any, ...] | None = None
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -240,13 +242,14 @@ class Audit:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), _binding_refs(f.bindings), now, h)
              for f in decision.firings])
-        self.insert("decisions", [{
+        self.last_decision = (self.insert("decisions", [{
             "event_id": eid, "incident_id": decision.incident_id, "service": decision.service,
             "severity": decision.severity, "confidence": decision.confidence,
             "owner": to_json(decision.owner.as_dict()), "escalation": to_json(decision.escalation),
             "remediation": to_json(decision.remediation), "notifications": to_json(decision.notifications),
             "fired_rules": to_json(decision.fired_rules), "problems": to_json(decision.problems), "at": now,
-            "rules_hash": h, **_model_columns(decision)}])
+            "rules_hash": h, **(model := _model_columns(decision))}])[0],
+            decision.service, decision.severity, decision.incident_id, model["event_epoch"])
         if getattr(decision, "disagrees", False):
             selected = next((f.meta.name for f in decision.firings if f.meta.stage == "severity" and f.selected), "")
             self.insert("disagreements", [{

@@ -163,10 +163,31 @@ class AuditHistory:
         # The newest row applied to the cache, as read (rowid first); None: cache not built.
         self._anchor: tuple[Any, ...] | None = None
         self._services: dict[str, _Service] = {}
+        self._told = False  # the writer reports every row it adds (see recorded): no catch-up query
+
+    def recorded(self, row: tuple[Any, ...]) -> None:
+        """The single writer's report of the ``decisions`` row it just added (``_ROWS_FROM``'s columns).
+
+        Once the writer reports its rows, calls skip the catch-up query. The writer must call
+        :meth:`reset` when its transaction rolls back (the pipeline does).
+        """
+        if self._anchor is None:  # not built yet: the next call reads sqlite, this row included
+            return
+        _, service, severity, incident, epoch = row
+        held = self._services.get(service)
+        if held is not None and epoch is not None and not held.add(severity, incident, epoch):
+            del self._services[service]  # out-of-order row: rebuilt from sqlite on next use
+        self._anchor, self._told = row, True
+
+    def reset(self) -> None:
+        """Forget the cache (a rollback removed rows): rebuilt from sqlite on next use."""
+        self._anchor, self._told = None, False
+        self._services.clear()
 
     def __call__(self, service: str, at: datetime) -> dict[str, Any]:
         now = at.timestamp()
-        self._catch_up()
+        if not self._told:
+            self._catch_up()
         held = self._services.get(service)
         if held is None:
             held = self._services[service] = self._load(service, now)

@@ -42,7 +42,8 @@ class Pipeline:
                  model: ModelState | str | None = None) -> None:
         self.compiled = compiled
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
-        self.decider = Decider(compiled, model=model, history=AuditHistory(audit.conn))
+        self.history = AuditHistory(audit.conn)
+        self.decider = Decider(compiled, model=model, history=self.history)
         self.audit = audit
         self.max_event_bytes = max_event_bytes
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
@@ -89,6 +90,7 @@ class Pipeline:
         except BaseException:
             self.audit.rollback()
             self.suppression.reload()  # its in-memory index must match what was committed
+            self.history.reset()
             raise
         finally:
             self.decider.prime([])
@@ -121,6 +123,8 @@ class Pipeline:
         # still give the primary the whole escalation_delay before the backup is paged.
         self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,
                                    due=due(decision.escalation, verdict.due_at or self.audit.clock()))
+        if self.audit.last_decision is not None:
+            self.history.recorded(self.audit.last_decision)  # the only writer: history needs no re-read
         if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)
             closed = Acknowledgement(type="resolve", event_id=item.event_id, incident_id=verdict.incident_id,
                                      by=item.source, timestamp=item.timestamp, source="monitor", note=verdict.reason)

@@ -70,3 +70,40 @@ def test_window_edges_with_fractional_epochs_equal_sql() -> None:
         assert cached("a", when) == exact._query("a", when.timestamp()), i
         severity = rng.choice(["MODERATE", "MAJOR", "CRITICAL"])
         conn.execute("INSERT INTO decisions VALUES ('a', ?, ?, ?)", (severity, f"inc-{i % 7}", at))
+
+
+def test_rows_reported_by_the_writer_equal_sql_without_re_reading_and_reset_after_rollback() -> None:
+    """The pipeline reports each row it writes (``recorded``); answers stay exact, rollbacks via ``reset``."""
+    rng = random.Random(5)
+    conn = make_db()
+    told, exact = AuditHistory(conn), AuditHistory(conn)
+    t = 1_700_000_000.0
+    for i in range(400):
+        t += rng.choice([1, 30, 600, 3600])
+        at = t - rng.choice([0, 0, 0, 5000])
+        service = rng.choice(["a", "b"])
+        when = datetime.fromtimestamp(at, UTC)
+        assert told(service, when) == exact._query(service, at), i
+        if rng.random() < 0.05:  # the writer's transaction fails after reporting a row
+            conn.execute("BEGIN")
+            rowid = conn.execute("INSERT INTO decisions VALUES (?, 'CRITICAL', 'ghost', ?)", (service, at)).lastrowid
+            told.recorded((rowid, service, "CRITICAL", "ghost", at))
+            conn.execute("ROLLBACK")
+            told.reset()
+            continue
+        severity = rng.choice(["NONE", "MODERATE", "MAJOR", "CRITICAL"])
+        incident = f"inc-{rng.randint(0, 30)}"
+        rowid = conn.execute("INSERT INTO decisions VALUES (?, ?, ?, ?)", (service, severity, incident, at)).lastrowid
+        told.recorded((rowid, service, severity, incident, at))
+
+
+def test_a_reported_row_is_counted_without_a_query() -> None:
+    conn = make_db()
+    history = AuditHistory(conn)
+    t = 1_700_000_000.0
+    assert history("a", datetime.fromtimestamp(t, UTC))["major_1h"] == 0
+    rowid = conn.execute("INSERT INTO decisions VALUES ('a', 'MAJOR', 'i1', ?)", (t,)).lastrowid
+    history.recorded((rowid, "a", "MAJOR", "i1", t))
+    # a row written behind the writer's back is not seen: the writer is the only one reporting
+    conn.execute("INSERT INTO decisions VALUES ('a', 'MAJOR', 'other', ?)", (t,))
+    assert history("a", datetime.fromtimestamp(t + 1, UTC))["major_1h"] == 1
