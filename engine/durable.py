@@ -74,11 +74,17 @@ def encode(value: Any) -> str:
     The stdlib encoder (C) does the work; only floats that ``repr`` would write with an
     exponent (|x| < 1e-4 or ≥ 1e16, rare) are swapped for placeholders and written positionally.
     """
+    try:  # orjson first (~10x the stdlib here); it writes NaN/inf as null, so null means "check"
+        text = orjson.dumps(value).decode()
+        if "null" not in text and _EXPONENT.search(text) is None:
+            return text  # the common case: no null and no float written with an exponent
+    except TypeError:
+        pass  # e.g. an int beyond 64 bits: the stdlib path below decides
     try:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise EngineFailure(f"cannot post to the engine: {exc}") from exc
-    if _EXPONENT.search(text) is None:  # the common case: no float was written with an exponent
+    if _EXPONENT.search(text) is None:
         return text
     swaps: list[str] = []
     text = _ENCODER.encode(_swap_floats(value, swaps))

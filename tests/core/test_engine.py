@@ -34,6 +34,11 @@ def test_encode_never_writes_a_signed_exponent() -> None:
     assert json.loads(encode(1.5e-9)) == 1.5e-9
     with pytest.raises(EngineFailure):
         encode(float("nan"))
+    with pytest.raises(EngineFailure):
+        encode({"deep": [1.0, float("inf")]})  # orjson would write null: the check catches it
+    assert encode({"big": 2**70, "s": "null", "x": None}) == '{"big":1180591620717411303424,"s":"null","x":null}'
+    assert encode({"k": "a\u0001b", "t": "1e-5 in text"}) == json.dumps({"k": "a\u0001b", "t": "1e-5 in text"},
+                                                                        separators=(",", ":"))
 
 
 def test_highest_severity_wins_then_file_order(decider: Decider) -> None:
