@@ -224,6 +224,16 @@ class Audit:
     def seen(self, event_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
+    def seen_many(self, event_ids: list[str]) -> set[str]:
+        """Which of these event ids were already decided (one query per 500 ids)."""
+        out: set[str] = set()
+        for i in range(0, len(event_ids), 500):
+            chunk = event_ids[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            out.update(r[0] for r in self.conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})",
+                                                       chunk))
+        return out
+
     def record_decision(self, decision: Any, payload: dict[str, Any] | str, facts: list[tuple[str, dict[str, Any]]],
                         due: Callable[[Intent], str] | None = None) -> list[int]:
         """All rows for one decided event; the caller holds the transaction."""

@@ -46,6 +46,7 @@ class Pipeline:
         self.decider = Decider(compiled, model=model, history=self.history)
         self.audit = audit
         self.max_event_bytes = max_event_bytes
+        self._decided: set[str] = set()  # event ids decided before or within the current batch
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
         self.suppression = SuppressionStage(compiled.policy.suppression, Store(audit.conn, self.rules_hash),
                                             self.decider.decide)
@@ -79,6 +80,9 @@ class Pipeline:
         self.decider.prime([i for _, items, _ in parsed for i in items or () if isinstance(i, Event)])
         self.audit.begin()
         try:
+            # decided before this batch; the batch adds its own as it goes (a repeat within it is a duplicate)
+            self._decided = self.audit.seen_many([i.event_id for _, items, _ in parsed for i in items or ()
+                                                  if isinstance(i, Event)])
             for name, items, result in parsed:
                 if items is None:
                     self.audit.record_intake(name, "failed", code=result.code, reason=result.reason,
@@ -108,12 +112,13 @@ class Pipeline:
             acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
             result.acknowledgements.append(item)
             return
-        if self.audit.seen(item.event_id):
+        if item.event_id in self._decided:
             self.audit.record_intake(name, "duplicate", event_id=item.event_id, code="duplicate",
                                      reason="event_id already decided", rules_hash=self.rules_hash)
             result.duplicates.append(item.event_id)
             return
         # messages are rendered after suppression, only for the requests it lets through
+        self._decided.add(item.event_id)
         verdict = self.suppression.assess(item, self.decider.decide(item, render=False))  # may re-decide
         decision = self.decider.finish(verdict.decision)
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)

@@ -106,6 +106,20 @@ def test_duplicate_event_is_recorded_not_redecided(filled) -> None:
     assert conn.execute("SELECT outcome FROM intake WHERE file='again.json'").fetchone()[0] == "duplicate"
 
 
+def test_duplicate_within_one_batch_is_decided_once(tmp_path: Path) -> None:
+    policy, _ = validate(RULES)
+    audit = Audit(tmp_path / "audit.db")
+    pipe = Pipeline(compile_policy(policy), audit)
+    data = (SAMPLES / "moderate-degradation.json").read_bytes()
+    first, second = pipe.process_batch([("a.json", data, None), ("b.json", data, None)])
+    assert first.ok and first.decisions
+    assert not second.ok and second.code == "duplicate" and not second.decisions
+    conn = sqlite3.connect(tmp_path / "audit.db")
+    assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 1
+    assert conn.execute("SELECT file, outcome FROM intake ORDER BY id").fetchall() == [("a.json", "accepted"),
+                                                                                       ("b.json", "duplicate")]
+
+
 def test_unwritable_audit_log_is_a_clear_error(tmp_path: Path) -> None:
     from engine.errors import AuditError
 
