@@ -157,7 +157,9 @@ class FusionJoin:
 
     def expire(self, now: float) -> list[Window]:
         """Close every window whose end (start + window) is before ``now``; the end itself is inside."""
-        ended: list[tuple[int, Window]] = []  # the caller sweeps on every event: usually none
+        if not self._ends or now <= self._ends[0][0]:  # the caller sweeps on every event: usually nothing ended
+            return []
+        ended: list[tuple[int, Window]] = []
         while self._ends and now > self._ends[0][0]:
             _, order, window = heapq.heappop(self._ends)
             if self.windows.get(window.sid) is window:

@@ -2,10 +2,11 @@
 
 ``incidents``       one row per change of an incident (open, repeat, attach, upgrade, update,
                     fused, close) with its state after the change (JSON): the full state, or
-                    for a plain repeat or attach only the fields that changed (``last_at``,
-                    ``repeats`` / ``members``, ``fingerprints``; a full row at least every
-                    :data:`FULL_EVERY` changes); the current state is the newest full row with
-                    the later rows applied over it
+                    for a repeat or attach that did not upgrade only the fields it changed
+                    (``last_at``, ``repeats`` or ``members`` + ``fingerprints``, and the update
+                    fields when it sent a group update; no ``incident_id``), with a full row at
+                    least every :data:`FULL_EVERY` rows; the current state is the newest full
+                    row with the later partial rows applied over it
 ``suppressions``    one row per event the stage did not treat as a plain new incident:
                     outcome, mechanism (silence, maintenance, flap, dedup, inhibit,
                     persistence, group, fusion, resolve) and the human reason
