@@ -75,6 +75,7 @@ def drain(work: Path, files: int, profile: bool) -> None:
     daemon.pipeline.process_batch = _timed(daemon.pipeline.process_batch, inside, "pipeline")  # type: ignore
     daemon.executor.run_one = _timed(daemon.executor.run_one, inside, "outbox")  # type: ignore
     prof = cProfile.Profile() if profile else None
+    daemon.freeze_heap()  # as `rules run` does before its loop
     started, cpu = time.perf_counter(), time.process_time()
     if prof:
         prof.enable()

@@ -133,3 +133,26 @@ def test_a_claim_or_move_never_replaces_a_file(tmp_path: Path, monkeypatch, rena
     (spool.done / "a.json~2").write_text("earlier")
     assert spool.finish(claimed[0], True) == str(spool.done / "a.json~2~1")
     assert (spool.done / "a.json~2").read_text() == "earlier" and (spool.done / "a.json~2~1").read_text() == "new"
+
+
+def test_the_frozen_heap_does_not_keep_the_old_rules_after_a_reload(make_daemon, rules_copy: Path) -> None:
+    import gc
+    import weakref
+
+    daemon = make_daemon(watcher=True)
+    try:
+        daemon.freeze_heap()  # as run_forever does before its loop
+        assert gc.get_freeze_count() > 0
+        engine = getattr(daemon.pipeline.decider, "engine", None)  # durable-rules' Host is in reference cycles
+        assert engine is not None, "this test watches Decider.engine"
+        old_pipeline, old_engine = weakref.ref(daemon.pipeline), weakref.ref(engine)
+        del engine
+        path = rules_copy / "severity.yaml"
+        path.write_text(path.read_text() + "\n# edited\n")
+        drop(daemon.spool.incoming, _name(1), event(1))
+        daemon.run_once()  # reloads between files
+        assert daemon.audit.count("decisions") == 1 and daemon.pipeline is not old_pipeline()
+        gc.collect()
+        assert old_engine() is None, "frozen cyclic garbage: the heap must be unfrozen and collected on a reload"
+    finally:
+        gc.unfreeze()
