@@ -126,7 +126,8 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
 @db_option
 @click.option("--spool", default="spool", show_default=True, help="spool root (incoming/ processing/ done/ failed/)")
 @click.option("--once", is_flag=True, help="drain the spool and the outbox once, then exit")
-@click.option("--interval", default=0.25, show_default=True, help="idle seconds between spool scans")
+@click.option("--interval", default=0.05, show_default=True,
+              help="longest idle wait between spool scans (1 ms after work, doubling while idle)")
 @click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="copy these event files (or directories) into incoming/ first")
 @click.option("--max-event-bytes", default=1_048_576, show_default=True, help="size limit per file and HTTP body")
@@ -134,7 +135,8 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
 @click.option("--retention-days", default=7.0, show_default=True, help="prune done/ files older than this")
 @click.option("--reload-interval", default=2.0, show_default=True,
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
-@click.option("--batch", default=1000, show_default=True, help="files claimed from incoming/ per batch")
+@click.option("--batch", default=1000, show_default=True,
+              help="most files claimed from incoming/ per batch (a batch is what is waiting)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, listen: str | None, retention_days: float, reload_interval: float,

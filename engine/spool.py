@@ -7,15 +7,22 @@ name order, so time-sortable names (``<unix-ns>-<uuid>.json``, as the HTTP intak
 keep arrival order. Only regular files are read; symlinks and directories go to ``failed/``.
 
 Every move is one ``rename()`` (atomic on one filesystem). A name already taken in the
-target directory gets a ``~N`` suffix instead of overwriting: nothing is lost.
+target directory gets a ``~N`` suffix instead of overwriting: nothing is lost. On Linux the
+claim and the move to ``done/`` are one ``renameat2(RENAME_NOREPLACE)`` each (the kernel refuses
+to replace, so no separate existence check and no check-then-rename race); elsewhere, or on a
+filesystem without that flag, an ``lstat`` before a plain ``rename``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import heapq
 import json
 import os
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,35 +49,40 @@ class Spool:
         for d in (self.incoming, self.processing, self.done, self.failed):
             d.mkdir(parents=True, exist_ok=True)
 
-    def oldest(self, limit: int, directory: Path | None = None) -> list[os.DirEntry[str]]:
-        """The ``limit`` first entries by name, in one ``scandir`` pass: O(limit) memory, however
-        many files are waiting (a burst of 100,000 is never listed into one structure)."""
+    def scan(self, limit: int, directory: Path | None = None) -> list[str]:
+        """The ``limit`` first names in ``incoming/`` (or ``directory``), sorted, in one ``scandir``
+        pass: O(limit) memory however many files are waiting (100,000 names are never held at once)."""
         with os.scandir(directory or self.incoming) as it:
-            return heapq.nsmallest(limit, (e for e in it if not is_temporary(e.name)), key=lambda e: e.name)
+            return heapq.nsmallest(limit, (e.name for e in it if not is_temporary(e.name)))
 
     def depth(self) -> int:
         """Files waiting in ``incoming/`` (one ``scandir`` pass; counted, not listed)."""
         with os.scandir(self.incoming) as it:
             return sum(1 for e in it if not is_temporary(e.name))
 
-    def claim(self, entry: os.DirEntry[str]) -> Path | None:
-        target = _free_name(self.processing / entry.name)
+    def claim(self, name: str) -> tuple[str, os.stat_result] | None:
+        """Move ``incoming/<name>`` into ``processing/``: its new path, and its ``lstat`` taken just
+        before (``st_ctime`` is the producer's rename into ``incoming/``). None if it is gone."""
+        src = os.path.join(self.incoming, name)
         try:
-            os.rename(entry.path, target)
+            st = os.lstat(src)
+            return _move(src, os.fspath(self.processing), name), st
         except FileNotFoundError:
             return None  # the producer took it back
-        return target
 
-    def finish(self, path: Path, ok: bool, reason: str = "", code: str = "") -> Path:
+    def finish(self, path: str | Path, ok: bool, reason: str = "", code: str = "") -> str:
         """Move a processed file to ``done/``, or to ``failed/`` after writing its reason file."""
-        target = _free_name((self.done if ok else self.failed) / path.name)
-        if not ok:
-            info = {"file": path.name, "code": code, "reason": " ".join(reason.split()), "at": utcnow()}
-            tmp = self.failed / f".{target.name}{REASON_SUFFIX}.tmp"
-            tmp.write_text(json.dumps(info) + "\n")
-            os.rename(tmp, self.failed / f"{target.name}{REASON_SUFFIX}")
+        path = os.fspath(path)
+        name = os.path.basename(path)
+        if ok:
+            return _move(path, os.fspath(self.done), name)
+        target = _free_name(self.failed / name)
+        info = {"file": name, "code": code, "reason": " ".join(reason.split()), "at": utcnow()}
+        tmp = self.failed / f".{target.name}{REASON_SUFFIX}.tmp"
+        tmp.write_text(json.dumps(info) + "\n")
+        os.rename(tmp, self.failed / f"{target.name}{REASON_SUFFIX}")
         os.rename(path, target)
-        return target
+        return os.fspath(target)
 
     def prune_done(self, retention_days: float, now: float | None = None) -> int:
         """Delete files in ``done/`` moved there more than ``retention_days`` ago (by ctime,
@@ -107,3 +119,44 @@ def _free_name(path: Path) -> Path:
     while os.path.lexists(f"{path}~{n}"):
         n += 1
     return Path(f"{path}~{n}")
+
+
+def _move(src: str, directory: str, name: str) -> str:
+    """Rename ``src`` to ``directory/name``, or ``name~1``, ``name~2`` … if taken; the path used."""
+    target, n = os.path.join(directory, name), 0
+    while True:
+        try:
+            rename_noreplace(src, target)
+            return target
+        except FileExistsError:
+            n += 1
+            target = os.path.join(directory, f"{name}~{n}")
+
+
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28; without it, lstat + rename
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_RENAMEAT2 = _renameat2()
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def rename_noreplace(src: str, dst: str) -> None:
+    """``rename(src, dst)`` that raises ``FileExistsError`` rather than replace an existing ``dst``."""
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):  # EINVAL: this filesystem has no RENAME_NOREPLACE
+            raise OSError(err, os.strerror(err), src, None, dst)
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), src, None, dst)
+    os.rename(src, dst)

@@ -58,14 +58,14 @@ def make_daemon(tmp_path: Path, rules_copy: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(key, raising=False)
     made: list[Audit] = []
 
-    def build(*, watcher: bool = False, max_event_bytes: int = 1_048_576, batch: int = 1000) -> Daemon:
+    def build(*, watcher: bool = False, max_event_bytes: int = 1_048_576, batch: int = 1000, **config: Any) -> Daemon:
         compiled = load_compiled(rules_copy, quiet_warnings=True)
         audit = Audit(tmp_path / "audit.db")
         made.append(audit)
         spool = Spool(tmp_path / "spool")
         watch = RulesWatcher(rules_copy, interval=1e-6) if watcher else None
         return Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes), Executor(audit, compiled.policy),
-                      spool, config=DaemonConfig(interval=0.01, batch=batch), watcher=watch)
+                      spool, config=DaemonConfig(**{"interval": 0.01, "batch": batch, **config}), watcher=watch)
 
     yield build
     for audit in made:
