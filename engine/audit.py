@@ -104,13 +104,12 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
     return {name: getattr(intent, name) for name in _INTENT_FIELDS}
 
 
-def _binding_refs(bindings: dict[str, Any]) -> str:
-    """A firing's bindings as references to this event's ``facts`` rows: ``{"m": {"fact": "event"}}``.
-
-    The bound facts are the ones stored in ``facts`` (kind = the fact's ``t``); repeating their
-    content per firing would multiply the log's size for no information.
-    """
-    return to_json({alias: {"fact": fact.get("t")} for alias, fact in bindings.items()})
+# A firing's bindings as references to this event's ``facts`` rows: repeating the facts' content per
+# firing would multiply the log's size for no information. The compiler binds one fact per rule: a
+# severity rule the event fact as ``m``, every later stage the severity fact as ``sev``
+# (engine/compile.py; tests/core/test_audit.py checks these against the engine's own bindings).
+def binding_refs(stage: str) -> str:
+    return '{"m":{"fact":"event"}}' if stage == "severity" else '{"sev":{"fact":"severity"}}'
 
 
 _ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
@@ -250,7 +249,7 @@ class Audit:
         self._defer(
             "INSERT INTO firings (event_id, seq, rule, stage, selected, bindings, at, rules_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), _binding_refs(f.bindings), now, h)
+            [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), binding_refs(f.meta.stage), now, h)
              for f in decision.firings])
         self.last_decision = (self.insert("decisions", [{
             "event_id": eid, "incident_id": decision.incident_id, "service": decision.service,

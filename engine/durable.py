@@ -51,9 +51,14 @@ class Firing:
     """One rule firing: which rule, in which stage, and the facts bound to it."""
 
     meta: RuleMeta
-    bindings: dict[str, dict[str, Any]]
+    message: str  # durable-rules' activation, as JSON: {rule name: {alias: fact}}
     seq: int
     selected: bool = False  # decided the stage (first severity / first remediation)
+
+    @property
+    def bindings(self) -> dict[str, dict[str, Any]]:
+        """``{alias: fact}`` as durable-rules bound them (decoded on demand: the audit log does not need it)."""
+        return dict(next(iter(orjson.loads(self.message).values())))
 
 
 class _Host(durable_engine.Host):
@@ -150,9 +155,8 @@ class Engine:
             started = durable_rules_engine.start_action_for_state(handle, state)
             message = started[1] if started else None
             while message:
-                name, bindings = next(iter(orjson.loads(message).items()))
-                meta = self._meta[name]
-                firing = Firing(meta, bindings, len(firings))
+                meta = self._meta.get(message[2:message.find('"', 2)]) or self._meta[next(iter(orjson.loads(message)))]
+                firing = Firing(meta, message, len(firings))
                 if meta.stage == "severity" and severity is None:
                     severity = meta.severity
                     firing.selected = True

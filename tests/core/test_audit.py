@@ -127,3 +127,22 @@ def test_unwritable_audit_log_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(AuditError, match="cannot open audit log"):
         Audit(blocker / "sub" / "audit.db")
+
+
+def test_firing_binding_refs_name_the_facts_the_engine_really_bound(tmp_path: Path) -> None:
+    """The audit log's ``firings.bindings`` (derived from the stage) match durable-rules' activations."""
+    import json
+
+    from engine.audit import binding_refs
+
+    policy, _ = validate(RULES)
+    audit = Audit(tmp_path / "audit.db")
+    pipe = Pipeline(compile_policy(policy), audit)
+    stages = set()
+    for path in sorted(SAMPLES.glob("*.json")):
+        for decision in pipe.process(path.name, path.read_bytes()).decisions:
+            for firing in decision.firings:
+                real = {alias: {"fact": fact["t"]} for alias, fact in firing.bindings.items()}
+                assert json.loads(binding_refs(firing.meta.stage)) == real, firing.meta.name
+                stages.add(firing.meta.stage)
+    assert stages == {"severity", "route", "notify", "remediate"}
