@@ -108,6 +108,13 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
 # firing would multiply the log's size for no information. The compiler binds one fact per rule: a
 # severity rule the event fact as ``m``, every later stage the severity fact as ``sev``
 # (engine/compile.py; tests/core/test_audit.py checks these against the engine's own bindings).
+_EVENTS_SQL = ("INSERT INTO events (event_id, at, timestamp, source, service, environment, status, payload, "
+               "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_DECISIONS_SQL = ("INSERT INTO decisions (event_id, incident_id, service, severity, confidence, owner, escalation, "
+                  "remediation, notifications, fired_rules, problems, at, rules_hash, event_epoch, model_version, "
+                  "model_label, model_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 def binding_refs(stage: str) -> str:
     return '{"m":{"fact":"event"}}' if stage == "severity" else '{"sev":{"fact":"severity"}}'
 
@@ -183,7 +190,7 @@ class Audit:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        self._flush()
+        self.flush()
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
@@ -192,14 +199,16 @@ class Audit:
             self.conn.execute("ROLLBACK")
 
     def _defer(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Rows nothing reads back while deciding (intake, facts, firings): written by one
-        ``executemany`` per statement when the transaction commits, in the order they came."""
+        """Rows written by one ``executemany`` per statement when the transaction commits, in the
+        order they came (intake, events, facts, firings, decisions). A reader of those tables inside
+        the transaction calls :meth:`flush` first (``seen``, ``record_feedback``, engine.history)."""
         if not self.conn.in_transaction:
             self.conn.executemany(sql, rows)
             return
         self._later.setdefault(sql, []).extend(rows)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the deferred rows now (still inside the transaction)."""
         later, self._later = self._later, {}
         for sql, rows in later.items():
             self.conn.executemany(sql, rows)
@@ -221,10 +230,12 @@ class Audit:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", [(self.clock(), file, event_id, outcome, code, reason, rules_hash)])
 
     def seen(self, event_id: str) -> bool:
+        self.flush()
         return self.conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
     def seen_many(self, event_ids: list[str]) -> set[str]:
         """Which of these event ids were already decided (one query per 500 ids)."""
+        self.flush()
         out: set[str] = set()
         for i in range(0, len(event_ids), 500):
             chunk = event_ids[i:i + 500]
@@ -238,11 +249,9 @@ class Audit:
         """All rows for one decided event; the caller holds the transaction."""
         now, h, eid = self.clock(), decision.rules_hash, decision.event_id
         doc = decision.event_doc
-        self.insert("events", [{"event_id": eid, "at": now, "timestamp": doc.get("timestamp"),
-                                "source": doc.get("source"), "service": decision.service,
-                                "environment": doc.get("environment"), "status": doc.get("status"),
-                                "payload": payload if isinstance(payload, str) else to_json(payload),
-                                "rules_hash": h}])
+        self._defer(_EVENTS_SQL, [(eid, now, doc.get("timestamp"), doc.get("source"), decision.service,
+                                   doc.get("environment"), doc.get("status"),
+                                   payload if isinstance(payload, str) else to_json(payload), h)])
         self._defer(
             "INSERT INTO facts (event_id, kind, fact, at, rules_hash) VALUES (?, ?, ?, ?, ?)",
             [(eid, kind, to_json(fact), now, h) for kind, fact in facts])
@@ -251,14 +260,14 @@ class Audit:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), binding_refs(f.meta.stage), now, h)
              for f in decision.firings])
-        self.last_decision = (self.insert("decisions", [{
-            "event_id": eid, "incident_id": decision.incident_id, "service": decision.service,
-            "severity": decision.severity, "confidence": decision.confidence,
-            "owner": to_json(decision.owner.as_dict()), "escalation": to_json(decision.escalation),
-            "remediation": to_json(decision.remediation), "notifications": to_json(decision.notifications),
-            "fired_rules": to_json(decision.fired_rules), "problems": to_json(decision.problems), "at": now,
-            "rules_hash": h, **(model := _model_columns(decision))}])[0],
-            decision.service, decision.severity, decision.incident_id, model["event_epoch"])
+        model = _model_columns(decision)
+        self._defer(_DECISIONS_SQL, [(
+            eid, decision.incident_id, decision.service, decision.severity, decision.confidence,
+            to_json(decision.owner.as_dict()), to_json(decision.escalation), to_json(decision.remediation),
+            to_json(decision.notifications), to_json(decision.fired_rules), to_json(decision.problems), now, h,
+            model["event_epoch"], model["model_version"], model["model_label"], model["model_confidence"])])
+        # for engine.history (rowid: not known until the rows are written at commit)
+        self.last_decision = (None, decision.service, decision.severity, decision.incident_id, model["event_epoch"])
         if getattr(decision, "disagrees", False):
             selected = next((f.meta.name for f in decision.firings if f.meta.stage == "severity" and f.selected), "")
             self.insert("disagreements", [{
@@ -269,6 +278,7 @@ class Audit:
 
     def record_feedback(self, event_id: str, severity: str, by: str, note: str = "") -> dict[str, Any]:
         """An operator confirms or corrects the severity of a decided event (append-only)."""
+        self.flush()
         row = self.conn.execute("SELECT incident_id, severity FROM decisions WHERE event_id = ?",
                                 (event_id,)).fetchone()
         if row is None:

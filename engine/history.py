@@ -158,8 +158,10 @@ class _Service:
 class AuditHistory:
     """A :data:`HistoryProvider` reading the audit log's ``decisions`` table."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, before_read: Callable[[], None] | None = None) -> None:
         self.conn = conn
+        # called before any query: the audit log writes a transaction's rows late (engine.audit.Audit.flush)
+        self._before_read = before_read or (lambda: None)
         # The newest row applied to the cache, as read (rowid first); None: cache not built.
         self._anchor: tuple[Any, ...] | None = None
         self._services: dict[str, _Service] = {}
@@ -187,12 +189,15 @@ class AuditHistory:
     def __call__(self, service: str, at: datetime) -> dict[str, Any]:
         now = at.timestamp()
         if not self._told:
+            self._before_read()
             self._catch_up()
         held = self._services.get(service)
         if held is None:
+            self._before_read()
             held = self._services[service] = self._load(service, now)
         if now >= held.latest:
             return held.facts(now)
+        self._before_read()
         return self._query(service, now)
 
     def _catch_up(self) -> None:

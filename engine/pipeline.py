@@ -42,7 +42,7 @@ class Pipeline:
                  model: ModelState | str | None = None) -> None:
         self.compiled = compiled
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
-        self.history = AuditHistory(audit.conn)
+        self.history = AuditHistory(audit.conn, before_read=audit.flush)
         self.decider = Decider(compiled, model=model, history=self.history)
         self.audit = audit
         self.max_event_bytes = max_event_bytes

@@ -100,3 +100,24 @@ def test_repeats_grouped_into_one_incident_count_once(pipeline: Pipeline) -> Non
     assert decide(pipeline, "g3", "2025-03-01T10:30:00Z")[0] == "MODERATE"
     history = AuditHistory(pipeline.audit.conn)
     assert history("checkout", datetime.fromisoformat("2025-03-01T10:29:00+00:00"))["moderate_1h"] == 1
+
+
+def test_history_inside_one_batch_sees_the_batch_own_decisions(pipeline: Pipeline) -> None:
+    """Rows are written at commit; history still counts the decisions made earlier in the same batch,
+    including a service first seen mid-batch and an event that arrives out of order."""
+    docs = [event_dict("x1", "2025-03-01T10:00:00Z", service="search", metrics=SLOW),
+            event_dict("x2", "2025-03-01T10:10:00Z", metrics=SLOW),
+            event_dict("x3", "2025-03-01T10:20:00Z", metrics=SLOW),
+            event_dict("x4", "2025-03-01T10:30:00Z", service="search", metrics=SLOW),
+            event_dict("x5", "2025-03-01T10:40:00Z", metrics=SLOW)]
+    results = pipeline.process_batch([(f"{d['event_id']}.json", as_bytes(d), None) for d in docs])
+    severities = {r.decisions[0].event_id: r.decisions[0].severity for r in results}
+    assert severities == {"x1": "MODERATE", "x2": "MODERATE", "x3": "MODERATE", "x4": "MODERATE", "x5": "MAJOR"}
+    late = event_dict("x0", "2025-03-01T10:05:00Z", metrics=SLOW)  # before x2: answered from sqlite
+    y = event_dict("y1", "2025-03-01T10:45:00Z", service="search", metrics=SLOW)
+    results = pipeline.process_batch([("y1.json", as_bytes(y), None), ("x0.json", as_bytes(late), None)])
+    assert results[0].decisions[0].severity == "MAJOR"  # x1, x4 of this service, then y1: third in the hour
+    assert results[1].decisions[0].event_doc["history"]["moderate_1h"] == 0  # x0 at 10:05 sees nothing before it
+    exact = AuditHistory(pipeline.audit.conn)
+    at = datetime.fromisoformat("2025-03-01T10:50:00+00:00")
+    assert pipeline.history("checkout", at) == exact._query("checkout", at.timestamp())
