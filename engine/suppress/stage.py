@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.base import Intent
-from engine.event import Event, event_document
+from engine.event import Event
 from engine.policy import RANK
 from engine.suppress.config import Inhibit, SuppressionPolicy
 from engine.suppress.fusion import FusionJoin
@@ -72,12 +72,9 @@ def _now_text() -> str:
     return utcnow()
 
 
-def event_doc(event: Event, decision: Any) -> dict[str, Any]:
+def event_doc(decision: Any) -> dict[str, Any]:
     """``event_document(event)``, taken from the decision's copy instead of serialising the event again."""
-    doc = getattr(decision, "event_doc", None)
-    if doc is None:
-        return event_document(event)
-    return {k: v for k, v in doc.items() if k not in DECISION_KEYS}
+    return {k: v for k, v in decision.event_doc.items() if k not in DECISION_KEYS}
 
 
 class InhibitSources:
@@ -126,6 +123,7 @@ class SuppressionStage:
         self._inhibit = p.inhibit if p.on("inhibit") else ()
         self._persistence_rules = p.persistence if p.on("persistence") else ()
         self._grouping = p.grouping if p.on("group") else None
+        self._fusion_reads_decision = any(path.split(".")[0] in DECISION_KEYS for path in self.fusion.paths)
         self.reload()
 
     def reload(self) -> None:
@@ -221,11 +219,13 @@ class SuppressionStage:
         if held:
             return Verdict("suppressed", "persistence", held)
         if self.fusion.fusions:
-            signal = event_doc(event, decision)
+            # the conditions read only their own paths: without model.*/history.* ones, the decision's document
+            # gives the same kinds as the event's, and the copy is made only for a signal
+            seen = event_doc(decision) if self._fusion_reads_decision else decision.event_doc
             for fusion in self.fusion.fusions.values():
-                kinds = self.fusion.kinds(fusion, signal)
+                kinds = self.fusion.kinds(fusion, seen)
                 if kinds and RANK[sev] < RANK[fusion.severity]:
-                    return self._fuse(fusion, kinds, event, signal, decision, fp, doc, now)
+                    return self._fuse(fusion, kinds, event, event_doc(decision), decision, fp, doc, now)
         g = self._grouping
         if g:
             key = group_key(doc, g.group_by)

@@ -128,3 +128,19 @@ def test_windows_ending_together_expire_in_opening_order(harness):
     h.pipeline.tick(_time(400))  # both have: the rows follow the order the windows opened in
     expired = h.audit.conn.execute("SELECT sid FROM fusion_signals WHERE op = 'expired' ORDER BY id").fetchall()
     assert expired == [("degradation|a-api",), ("quick|b-api",)]
+
+
+def test_fusion_conditions_do_not_see_the_deciders_history_facts(harness):
+    h = harness("""
+fusion:
+  - id: odd
+    window: 5m
+    severity: CRITICAL
+    signals:
+      any-history: {history.moderate_1h: {gte: 0}}
+      latency: {metrics.latency_p99_ms: {gte: 500}}
+""")
+    d = h.send("a", 0, title="latency", **LATENCY)
+    assert "history" in d.event_doc  # the decision has history.* facts, the event itself does not
+    kinds = h.audit.conn.execute("SELECT kinds FROM fusion_signals WHERE op = 'signal'").fetchall()
+    assert kinds == [("latency",)]

@@ -152,4 +152,4 @@ def test_fusion_sees_the_event_document_without_the_deciders_additions(harness):
     (event,) = parse(json.dumps(raw).encode())
     decision = decider.decide(event)
     assert {"model", "history"} <= set(decision.event_doc)
-    assert event_doc(event, decision) == event_document(event)
+    assert event_doc(decision) == event_document(event)
