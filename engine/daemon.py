@@ -218,8 +218,8 @@ class Daemon:
             if more:
                 continue
             self._chores()
-            if not self.health.db_writable:
-                wait = self.config.interval  # retried, not hammered
+            if not self.health.db_writable:  # retried (and logged) about once a second, not hammered
+                wait = max(self.config.interval, self.config.chores_every)
             self.wake.wait(wait)
             self.wake.clear()
             wait = min(2 * wait, self.config.interval)

@@ -156,3 +156,25 @@ def test_the_frozen_heap_does_not_keep_the_old_rules_after_a_reload(make_daemon,
         assert old_engine() is None, "frozen cyclic garbage: the heap must be unfrozen and collected on a reload"
     finally:
         gc.unfreeze()
+
+
+def test_an_unwritable_audit_log_leaves_the_batch_in_processing_until_it_takes_writes_again(make_daemon) -> None:
+    import sqlite3
+
+    daemon = make_daemon()
+    daemon.audit.conn.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(daemon.audit.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        for i in range(3):
+            drop(daemon.spool.incoming, _name(i), event(i))
+        stats = daemon.run_once()
+        assert stats.done == 0 and not daemon.health.db_writable
+        assert sorted(os.listdir(daemon.spool.processing)) == [_name(i) for i in range(3)]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    drop(daemon.spool.incoming, _name(3), event(3))
+    stats = daemon.run_once()
+    assert stats.done == 4 and daemon.health.db_writable
+    assert os.listdir(daemon.spool.processing) == [] and daemon.audit.count("decisions") == 4
