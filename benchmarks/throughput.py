@@ -28,6 +28,7 @@ machine disturbs less), their ratio, and the peak RSS after 10k events and at th
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import resource
@@ -86,6 +87,8 @@ def peak_rss_mb() -> float:
 def full(compiled: Any, events: list[bytes], db: Path, batch: int) -> tuple[float, float, float, float, list[str]]:
     audit = Audit(db)
     pipe = Pipeline(compiled, audit)
+    gc.collect()
+    gc.freeze()  # as `rules run` does before its loop (engine/daemon.py freeze_heap)
     rss_10k = 0.0
     cpu = time.process_time()
     start = time.perf_counter()
