@@ -106,7 +106,7 @@ class DaemonConfig:
     batch: int = 1000  # files claimed per batch (at most; a batch is what is waiting now)
     batch_bytes: int = 64 * 1_048_576  # and at most this many bytes per batch
     scan: int = 10_000  # names kept in the sorted queue per listing of incoming/ (O(scan) memory)
-    group: int = 32  # files committed per transaction (group commit; 1 = one transaction per file)
+    group: int = 256  # files committed per transaction (group commit; 1 = one transaction per file)
     outbox_slice: float = 0.01  # seconds of outbox execution between two looks at incoming/ ...
     outbox_share: float = 0.5  # ... or this share of the time the batch before it took, if longer
     outbox_every: float = 0.1  # seconds between outbox scans when nothing new was decided (due steps)
