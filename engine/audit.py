@@ -198,7 +198,7 @@ class Audit:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
-    def _defer(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def defer(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Rows written by one ``executemany`` per statement when the transaction commits, in the
         order they came (intake, events, facts, firings, decisions). A reader of those tables inside
         the transaction calls :meth:`flush` first (``seen``, ``record_feedback``, engine.history)."""
@@ -226,7 +226,7 @@ class Audit:
     # -- writers ----------------------------------------------------------------------------
     def record_intake(self, file: str, outcome: str, *, event_id: str = "", code: str = "", reason: str = "",
                       rules_hash: str = "") -> None:
-        self._defer("INSERT INTO intake (at, file, event_id, outcome, code, reason, rules_hash) "
+        self.defer("INSERT INTO intake (at, file, event_id, outcome, code, reason, rules_hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", [(self.clock(), file, event_id, outcome, code, reason, rules_hash)])
 
     def seen(self, event_id: str) -> bool:
@@ -249,19 +249,19 @@ class Audit:
         """All rows for one decided event; the caller holds the transaction."""
         now, h, eid = self.clock(), decision.rules_hash, decision.event_id
         doc = decision.event_doc
-        self._defer(_EVENTS_SQL, [(eid, now, doc.get("timestamp"), doc.get("source"), decision.service,
+        self.defer(_EVENTS_SQL, [(eid, now, doc.get("timestamp"), doc.get("source"), decision.service,
                                    doc.get("environment"), doc.get("status"),
                                    payload if isinstance(payload, str) else to_json(payload), h)])
-        self._defer(
+        self.defer(
             "INSERT INTO facts (event_id, kind, fact, at, rules_hash) VALUES (?, ?, ?, ?, ?)",
             [(eid, kind, to_json(fact), now, h) for kind, fact in facts])
-        self._defer(
+        self.defer(
             "INSERT INTO firings (event_id, seq, rule, stage, selected, bindings, at, rules_hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(eid, f.seq, f.meta.name, f.meta.stage, int(f.selected), binding_refs(f.meta.stage), now, h)
              for f in decision.firings])
         model = _model_columns(decision)
-        self._defer(_DECISIONS_SQL, [(
+        self.defer(_DECISIONS_SQL, [(
             eid, decision.incident_id, decision.service, decision.severity, decision.confidence,
             to_json(decision.owner.as_dict()), to_json(decision.escalation), to_json(decision.remediation),
             to_json(decision.notifications), to_json(decision.fired_rules), to_json(decision.problems), now, h,

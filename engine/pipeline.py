@@ -48,7 +48,8 @@ class Pipeline:
         self.max_event_bytes = max_event_bytes
         self._decided: set[str] = set()  # event ids decided before or within the current batch
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
-        self.suppression = SuppressionStage(compiled.policy.suppression, Store(audit.conn, self.rules_hash),
+        store = Store(audit.conn, self.rules_hash, defer=audit.defer, flush=audit.flush)
+        self.suppression = SuppressionStage(compiled.policy.suppression, store,
                                             self.decider.decide)
 
     @property

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from engine.audit import to_json
@@ -41,9 +42,15 @@ FULL_EVERY = 100  # a partial incidents row is followed by a full one within thi
 class Store:
     """Writer/reader of the suppression tables on the audit log's connection."""
 
-    def __init__(self, conn: sqlite3.Connection, rules_hash: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, rules_hash: str,
+                 defer: Callable[[str, list[tuple[Any, ...]]], None] | None = None,
+                 flush: Callable[[], None] | None = None) -> None:
+        """``defer``/``flush``: the audit log's late writes (engine.audit.Audit); rows written through
+        ``defer`` reach sqlite when the transaction commits, and the readers below ``flush`` first."""
         self.conn = conn
         self.rules_hash = rules_hash
+        self._defer = defer or (lambda sql, rows: self.conn.executemany(sql, rows) and None)
+        self._flush = flush or (lambda: None)
         for name, columns in TABLES.items():
             conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
             conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{INDEXES[name]} ON {name} ({INDEXES[name]})")
@@ -53,29 +60,30 @@ class Store:
 
     def incident(self, incident_id: str, op: str, event_id: str, at: str, severity: str, reason: str,
                  state: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO incidents (incident_id, op, event_id, at, severity, reason, state, rules_hash) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                          (incident_id, op, event_id, at, severity, reason, to_json(state), self.rules_hash))
+        self._defer("INSERT INTO incidents (incident_id, op, event_id, at, severity, reason, state, rules_hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(incident_id, op, event_id, at, severity, reason, to_json(state), self.rules_hash)])
 
     def suppression(self, event_id: str, incident_id: str, outcome: str, mechanism: str, reason: str,
                     at: str) -> None:
-        self.conn.execute("INSERT INTO suppressions (event_id, incident_id, outcome, mechanism, reason, at, rules_hash)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (event_id, incident_id, outcome, mechanism, reason, at, self.rules_hash))
+        self._defer("INSERT INTO suppressions (event_id, incident_id, outcome, mechanism, reason, at, rules_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(event_id, incident_id, outcome, mechanism, reason, at, self.rules_hash)])
 
     def tracker(self, key: str, state: dict[str, Any], at: str) -> None:
-        self.conn.execute("INSERT INTO suppress_state (key, state, at) VALUES (?, ?, ?)", (key, to_json(state), at))
+        self._defer("INSERT INTO suppress_state (key, state, at) VALUES (?, ?, ?)", [(key, to_json(state), at)])
 
     def signal(self, sid: str, fusion_id: str, service: str, op: str, event_id: str, incident_id: str,
                kinds: str, doc: dict[str, Any] | None, at: float) -> None:
-        self.conn.execute("INSERT INTO fusion_signals (sid, fusion_id, service, op, event_id, incident_id, kinds, doc, "
-                          "at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (sid, fusion_id, service, op, event_id, incident_id, kinds, to_json(doc) if doc else None,
-                           at, self.rules_hash))
+        self._defer("INSERT INTO fusion_signals (sid, fusion_id, service, op, event_id, incident_id, kinds, doc, "
+                    "at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(sid, fusion_id, service, op, event_id, incident_id, kinds, to_json(doc) if doc else None,
+                      at, self.rules_hash)])
 
     # -- rebuild ---------------------------------------------------------------------------
     def open_incidents(self) -> list[dict[str, Any]]:
         """The state of every open incident, in the order of their newest rows."""
+        self._flush()
         heads = self.conn.execute("SELECT incident_id FROM incidents WHERE id IN "
                                   "(SELECT max(id) FROM incidents GROUP BY incident_id) AND op != 'close' "
                                   "ORDER BY id").fetchall()
@@ -84,6 +92,7 @@ class Store:
 
     def incident_state(self, incident_id: str) -> dict[str, Any]:
         """The newest full row of an incident with the partial rows after it applied, oldest first."""
+        self._flush()
         partial: list[dict[str, Any]] = []
         state: dict[str, Any] = {}
         rows = self.conn.execute("SELECT state FROM incidents WHERE incident_id = ? ORDER BY id DESC", (incident_id,))
@@ -101,12 +110,14 @@ class Store:
         return state
 
     def trackers(self) -> dict[str, dict[str, Any]]:
+        self._flush()
         rows = self.conn.execute("SELECT key, state FROM suppress_state WHERE id IN "
                                  "(SELECT max(id) FROM suppress_state GROUP BY key)").fetchall()
         return {k: json.loads(s) for k, s in rows}
 
     def open_windows(self) -> list[dict[str, Any]]:
         """Signals of windows not yet closed (after each sid's last close row), oldest first."""
+        self._flush()
         rows = self.conn.execute(
             "SELECT sid, fusion_id, service, event_id, incident_id, kinds, doc, at FROM fusion_signals f "
             "WHERE op = 'signal' AND id > coalesce((SELECT max(id) FROM fusion_signals c WHERE c.sid = f.sid "
