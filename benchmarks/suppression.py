@@ -12,6 +12,8 @@ Runs the pipeline (shipped rules, one transaction per ``--batch`` files) and tim
             incidents (many after the dedup window closed the previous one: " +close"), group
             attaches, repeats, closes, member resolves
 
+A repeat or an attach that also sends a group update (a re-decision) is counted apart (" +update").
+
     python benchmarks/suppression.py --events 20000
     python benchmarks/suppression.py --workload mixed
     python benchmarks/suppression.py --isolated     # the stage alone
@@ -84,11 +86,13 @@ class Timings:
         self.own: dict[str, list[float]] = defaultdict(list)  # spent minus the re-decisions
 
     def wrap(self, stage: Any) -> None:
-        """Time ``stage.assess``; an outcome gets " +close" when the event also closed an idle incident."""
+        """Time ``stage.assess``; an outcome gets " +close" when the event also closed an idle incident, and a
+        repeat or attach " +update" when it sent a group update (a re-decision)."""
         assess, redecide, close = stage.assess, stage.redecide, stage._close
         clock = time.perf_counter
         redecided = [0.0]
         closed = [False]
+        updated = [False]
 
         def marking_close(*args: Any, **kwargs: Any) -> Any:
             closed[0] = True
@@ -100,14 +104,16 @@ class Timings:
                 return redecide(*args, **kwargs)
             finally:
                 redecided[0] += clock() - start
+                updated[0] = True
 
         def timed(event: Any, decision: Any) -> Any:
-            redecided[0], closed[0] = 0.0, False
+            redecided[0], closed[0], updated[0] = 0.0, False, False
             start = clock()
             verdict = assess(event, decision)
             took = clock() - start
             key = f"{verdict.outcome}/{verdict.mechanism}" if verdict.mechanism else verdict.outcome
             key += " +close" if closed[0] and verdict.outcome != "closed" else ""
+            key += " +update" if updated[0] and verdict.outcome in ("repeat", "attached") else ""
             self.spent[key].append(took)
             self.own[key].append(took - redecided[0])
             return verdict
