@@ -176,7 +176,9 @@ def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
     lines.append(f"  remediation: {rem['action']} {json.dumps(rem['params'])} (rule {rem['rule']})" if rem
                  else "  remediation: none")
     for n in d["notifications"]:
-        lines.append(f"  notify {n['channel']}: {json.dumps(n['message'], ensure_ascii=False)[:300]}")
+        text = ("not sent (suppressed), not rendered" if n["message"] is None
+                else json.dumps(n["message"], ensure_ascii=False)[:300])
+        lines.append(f"  notify {n['channel']}: {text}")
     for r in d["requests"]:
         state = "ready" if r.get("configured") == "yes" else f"not configured ({r.get('configured', r.get('error'))})"
         lines.append(f"  would {r['kind']} via {r['action']}: {state}")

@@ -146,3 +146,22 @@ def test_firing_binding_refs_name_the_facts_the_engine_really_bound(tmp_path: Pa
                 assert json.loads(binding_refs(firing.meta.stage)) == real, firing.meta.name
                 stages.add(firing.meta.stage)
     assert stages == {"severity", "route", "notify", "remediate"}
+
+
+def test_messages_are_rendered_only_for_requests_that_survive_suppression(tmp_path: Path) -> None:
+    import json
+
+    policy, _ = validate(RULES)
+    pipe = Pipeline(compile_policy(policy), Audit(tmp_path / "audit.db"))
+    doc = json.loads((SAMPLES / "critical-service-outage.json").read_bytes())
+    doc.pop("expect", None)
+    first = pipe.process("a.json", json.dumps(doc).encode()).decisions[0]
+    repeat = pipe.process("b.json", json.dumps({**doc, "event_id": "again-1"}).encode()).decisions[0]
+    assert first.notifications and all(n["message"].get("text") for n in first.notifications)
+    sent = {i.action: i.message for i in first.intents if i.kind == "notify"}
+    assert sent == {n["channel"]: n["message"] for n in first.notifications}  # the same rendered message
+    assert repeat.suppression["outcome"] == "repeat" and repeat.intents == []
+    assert repeat.notifications and all(n["message"] is None for n in repeat.notifications)
+    stored = sqlite3.connect(tmp_path / "audit.db").execute(
+        "SELECT notifications FROM decisions WHERE event_id = 'again-1'").fetchone()[0]
+    assert all(n["message"] is None for n in json.loads(stored))
