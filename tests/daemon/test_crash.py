@@ -43,7 +43,11 @@ def test_sigkill_at_random_points_decides_every_event_exactly_once(tmp_path: Pat
         proc = start(args, log)
         assert wait_for(lambda r=round_: _started(log, r + 1), 30), log.read_text()[-2000:]
         if round_ < KILLS:
-            wait_for(lambda: False, rng.uniform(0.05, 1.2))
+            if round_ % 2:  # at any point: idle, listing, deciding, moving, executing actions
+                wait_for(lambda: False, rng.uniform(0.05, 1.2))
+            else:  # while a batch is claimed (a round drains in a fraction of a second, so wait for it)
+                wait_for(lambda: bool(os.listdir(spool / "processing")), 30, 0.001)
+                wait_for(lambda: False, rng.uniform(0.0, 0.02))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             interrupted.append(len(os.listdir(spool / "processing")))
