@@ -425,7 +425,22 @@ class Daemon:
         return len(rows)
 
     def _outbox(self, stats: Stats, budget: float, limit: int = 500) -> bool:
-        """Execute due actions, oldest first, for about ``budget`` seconds. True if due ones were left."""
+        """Execute due actions, oldest first, for about ``budget`` seconds. True if due ones were left.
+
+        Results of actions that send nothing (not configured, cancelled, unrenderable) share one
+        transaction per slice; the executor commits it before any side effect, so a ``starts`` row
+        is still durable before its send. Lost in a crash, such a result is simply recorded again.
+        """
+        try:
+            return self._outbox_slice(stats, budget, limit)
+        finally:
+            if self.audit.conn.in_transaction:
+                try:
+                    self.audit.commit()
+                except (sqlite3.Error, AuditError) as exc:
+                    self._db_down(exc)
+
+    def _outbox_slice(self, stats: Stats, budget: float, limit: int) -> bool:
         now = time.monotonic()
         self._next_outbox, deadline = now + self.config.outbox_every, now + budget
         while not self.stop.is_set():
@@ -436,6 +451,11 @@ class Daemon:
             for n, row in enumerate(rows, 1):
                 if self.stop.is_set():
                     return False  # no result yet: executed after the restart
+                if not self.audit.conn.in_transaction:
+                    try:
+                        self.audit.begin()
+                    except (sqlite3.Error, AuditError) as exc:
+                        self._db_down(exc)
                 self._execute(row, stats)
                 if time.monotonic() >= deadline:
                     return n < len(rows) or len(rows) == limit

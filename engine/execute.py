@@ -73,6 +73,8 @@ class Executor:
         except ActionError as exc:
             return self._finish(action_id, intent, "failed", f"cannot render request: {exc}", "clientError",
                                 rules_hash, 0)
+        if self.audit.conn.in_transaction:  # results recorded so far sent nothing: durable before a side effect
+            self.audit.commit()
         run = execute(adapter, request, self.retry, sleep=self.sleep,
                       on_start=lambda n: self.audit.record_start(action_id, n, rules_hash),
                       on_attempt=lambda a: self.audit.record_attempt(action_id, a, rules_hash))

@@ -88,3 +88,35 @@ def test_a_send_interrupted_by_a_crash_leaves_a_start_and_stays_pending(decided)
     (action_id,) = conn.execute("SELECT action_id FROM starts").fetchone()
     assert conn.execute("SELECT count(*) FROM attempts WHERE action_id=?", (action_id,)).fetchone()[0] == 0
     assert action_id in {row["id"] for row in audit.pending_actions()}  # sent again after the restart
+
+
+class Witness(Flaky):
+    """Looks at the database from another connection at the moment of the send."""
+
+    seen: ClassVar[list[tuple[int, int]]] = []
+    db: ClassVar[str] = ""
+
+    def send(self, request: Request) -> Outcome:
+        other = sqlite3.connect(Witness.db)
+        Witness.seen.append((other.execute("SELECT count(*) FROM results").fetchone()[0],
+                             other.execute("SELECT count(*) FROM starts").fetchone()[0]))
+        return Outcome("ok", detail="accepted")
+
+
+def test_results_held_in_a_transaction_are_committed_before_a_send(decided) -> None:
+    """The daemon groups no-side-effect results in one transaction; a send must never run while
+    earlier rows are uncommitted, and its ``starts`` row must be durable before it."""
+    audit, executor, db = decided
+    Witness.db, Witness.seen = str(db), []
+    executor.registry.register(Witness)
+    executor._adapters.clear()
+    rows = audit.pending_actions()
+    quiet = next(r for r in rows if r["action"] != "pagerduty")  # env={}: not configured, sends nothing
+    page = next(r for r in rows if r["action"] == "pagerduty")
+    audit.begin()
+    executor.run_one(quiet)  # its result is held in the open transaction ...
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM results").fetchone()[0] == 0
+    executor.run_one(page)  # ... and committed before the page is sent
+    assert not audit.conn.in_transaction
+    assert Witness.seen == [(1, 1)]  # at the send: the earlier result and this send's start row are durable
+    assert audit.count("results") == 2
