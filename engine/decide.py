@@ -44,6 +44,7 @@ class Decision:
     suppression: dict[str, Any] | None = None  # what the suppression stage did (engine.suppress)
     fact: dict[str, Any] = field(default_factory=dict, repr=False)  # the event fact posted to the engine
     render: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)  # see Decider.finish
+    build: Callable[[], list[Intent]] | None = field(default=None, repr=False)  # see Decider.finish
 
     @property
     def model_version(self) -> str:
@@ -76,6 +77,11 @@ class Decision:
             "suppression": self.suppression,
             "model": self.model,
         }
+
+
+class Later(list):  # type: ignore[type-arg]
+    """The intents of ``Decider.decide(render=False)``, not built yet: :meth:`Decider.finish` builds
+    them unless suppression replaced the list (a suppressed repeat builds none)."""
 
 
 class Deferred(dict):  # type: ignore[type-arg]
@@ -131,9 +137,10 @@ class Decider:
                render: bool = True) -> Decision:
         """``severity``: forced (a fused incident's combined severity); channels follow that level.
 
-        ``render=False`` leaves the channel messages as :class:`Deferred` placeholders; :meth:`finish`
-        renders them once suppression has said which requests remain (a deduplicated repeat renders
-        nothing). Remediation parameters are always rendered here: the decision records them.
+        ``render=False`` leaves the intents unbuilt (:class:`Later`) and the channel messages as
+        :class:`Deferred` placeholders; :meth:`finish` builds and renders them once suppression has
+        said which requests remain (a deduplicated repeat builds and renders nothing). Remediation
+        parameters are always rendered here: the decision records them.
         """
         doc = event_document(event)
         if event.event_id in self._primed:
@@ -171,29 +178,34 @@ class Decider:
             return rendered[channel]
 
         msg: Callable[[str], Mapping[str, Any]] = message if render else Deferred
-        intents: list[Intent] = []
         steps = escalation_plan(owner, level)  # every step is an intent now; the outbox holds it until due
-        for pager in level.pagers if any(f.meta.stage == "route" for f in firings) else ():
-            intents += page_intents(pager, steps, owner, msg(pager), f"route:{severity}", common)
-        if remediation:
-            intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
-                                  rule_id=remediation["rule"], **common))
-        notifications = []
         notify = [(f.meta.channel, f.meta.name) for f in firings if f.meta.stage == "notify"]
         if forced:  # the engine notified for its own severity; a forced one uses that level's channels
             notify = [(ch, f"notify:{severity}:{ch}") for ch in level.channels]
-        for channel, rule_name in notify:
-            text = msg(channel)
-            notifications.append({"channel": channel, "rule": rule_name, "message": text})
-            intents.append(Intent(action=channel, kind="notify", message=text, rule_id=rule_name, **common))
+        notifications = [{"channel": ch, "rule": rule_name, "message": msg(ch)} for ch, rule_name in notify]
+        paged = level.pagers if any(f.meta.stage == "route" for f in firings) else ()
+
+        def build() -> list[Intent]:
+            intents: list[Intent] = []
+            for pager in paged:
+                intents += page_intents(pager, steps, owner, msg(pager), f"route:{severity}", common)
+            if remediation:
+                intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
+                                      rule_id=remediation["rule"], **common))
+            for n in notifications:
+                intents.append(Intent(action=n["channel"], kind="notify", message=n["message"], rule_id=n["rule"],
+                                      **common))
+            return intents
+
         escalation = {
             "level": level.level, "notify": list(level.notify), "pagers": list(level.pagers),
             "repeat": level.repeat, "steps": [s.as_dict() for s in steps],
         }
         return Decision(event.event_id, incident_id, event.service, severity,
                         intelligence.confidence(verdict, severity), firings, owner, escalation,
-                        remediation, notifications, intents, self.policy.digest, doc, problems, model,
-                        fact=fact, render=None if render else message)
+                        remediation, notifications, build() if render else Later(), self.policy.digest, doc,
+                        problems, model, fact=fact, render=None if render else message,
+                        build=None if render else build)
 
     @staticmethod
     def finish(decision: Decision) -> Decision:
@@ -202,6 +214,9 @@ class Decider:
         A notification whose request was dropped (a suppressed repeat) keeps ``message: null``:
         nothing was rendered because nothing is sent.
         """
+        build, decision.build = decision.build, None
+        if build is not None and type(decision.intents) is Later:  # suppression did not replace them
+            decision.intents = build()
         message, decision.render = decision.render, None
         if message is None:
             return decision
