@@ -1,5 +1,6 @@
-"""Fixtures for adapter tests: a real HTTP server on 127.0.0.1 (threaded), a fake clock and a
-recording ``sleep`` for :func:`actions.retry.execute`. Helpers live in ``adapter_kit.py``."""
+"""Fixtures for adapter tests: a fake clock and a recording ``sleep`` for :func:`actions.retry.execute`.
+Helpers live in ``adapter_kit.py``; the real threaded HTTP server on 127.0.0.1 is ``make_httpserver``
+in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,18 +11,6 @@ from collections.abc import Iterator
 import pytest
 from adapter_kit import IN_FLIGHT, FakeClock, Sleeps
 from pytest_httpserver import HTTPServer
-
-
-@pytest.fixture(scope="session")
-def make_httpserver() -> Iterator[HTTPServer]:
-    """Overrides pytest_httpserver's server: IPv4 loopback, and threaded so that a handler
-    that sleeps (a simulated timeout) does not hold up the client's next attempt."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

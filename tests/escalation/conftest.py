@@ -1,14 +1,13 @@
-"""Fixtures for escalation tests: a copy of the shipped rules to edit, and a real threaded HTTP
-server on 127.0.0.1 standing in for PagerDuty's Events API."""
+"""Fixtures for escalation tests: a copy of the shipped rules to edit (the real threaded HTTP server
+on 127.0.0.1 standing in for PagerDuty's Events API is ``make_httpserver`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 
@@ -29,12 +28,3 @@ def rules_copy(tmp_path: Path) -> Callable[..., Path]:
 
     return make
 
-
-@pytest.fixture(scope="session")
-def make_httpserver() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
