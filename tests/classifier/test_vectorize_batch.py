@@ -2,8 +2,9 @@
 
 The shipped model is pinned by SHA-256 and must not be retrained, so the batch feature matrix must stay
 bit-identical to what it was trained and evaluated on: the reference below is the original code
-(``numeric_features`` per event, ``derive`` as first written, ``HashingVectorizer.transform`` on every
-text, ``hstack``), kept here verbatim, and every comparison is exact (indices, order, float bits).
+(``numeric_features`` per event, ``HashingVectorizer.transform`` on every text, ``hstack``; ``derive``
+is compared with its first form in tests/core/test_event.py), kept here verbatim, and every comparison
+is exact (indices, order, float bits).
 """
 
 from __future__ import annotations
@@ -21,31 +22,15 @@ from hypothesis import strategies as st
 
 from engine.classifier import features as F
 from engine.classifier.model import Classifier, _softmax, load_classifier
-from engine.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event
+from engine.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def reference_derive(event: Event) -> dict[str, float]:
-    out: dict[str, float] = {
-        "log_errors": float(sum(x.count for x in event.logs if x.level in ("error", "critical", "fatal"))),
-        "log_warnings": float(sum(x.count for x in event.logs if x.level == "warning")),
-    }
-    spans = event.traces.total_spans
-    out["trace_error_ratio"] = event.traces.error_spans / spans if spans else 0.0
-    out["trace_slow_ratio"] = event.traces.slow_spans / spans if spans else 0.0
-    m = event.metrics
-    if m.get("total_hosts"):
-        out["healthy_host_ratio"] = m.get("healthy_hosts", 0.0) / m["total_hosts"]
-    if m.get("baseline_request_rate"):
-        out["load_ratio"] = m.get("request_rate", 0.0) / m["baseline_request_rate"]
-    return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
 def reference_numeric_features(event: Event) -> np.ndarray:
     m = event.metrics
     signals: dict[str, float] = {k: m[k] for k in F._SIGNALS if k in m}
-    signals.update(reference_derive(event))
+    signals.update(derive(event))  # pinned to its first form by tests/core/test_event.py
     out = [0.0 if name in m else 1.0 for name in STANDARD_METRICS]
     for s in F._SIGNALS:
         v = signals.get(s)
