@@ -8,8 +8,8 @@ itself: no I/O, so ``simulate`` and ``run`` share it unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from actions.base import Intent
@@ -43,7 +43,6 @@ class Decision:
     model: dict[str, Any] = field(default_factory=dict)  # {label, confidence, version}; see engine.intelligence
     suppression: dict[str, Any] | None = None  # what the suppression stage did (engine.suppress)
     fact: dict[str, Any] = field(default_factory=dict, repr=False)  # the event fact posted to the engine
-    render: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)  # see Decider.finish
     build: Callable[[], list[Intent]] | None = field(default=None, repr=False)  # see Decider.finish
 
     @property
@@ -82,14 +81,6 @@ class Decision:
 class Later(list):  # type: ignore[type-arg]
     """The intents of ``Decider.decide(render=False)``, not built yet: :meth:`Decider.finish` builds
     them unless suppression replaced the list (a suppressed repeat builds none)."""
-
-
-class Deferred(dict):  # type: ignore[type-arg]
-    """A channel message not rendered yet (``Decider.decide(render=False)``); empty until then."""
-
-    def __init__(self, channel: str) -> None:
-        super().__init__()
-        self.channel = channel
 
 
 def explain_firing(firing: Firing, doc: dict[str, Any]) -> dict[str, Any]:
@@ -137,10 +128,10 @@ class Decider:
                render: bool = True) -> Decision:
         """``severity``: forced (a fused incident's combined severity); channels follow that level.
 
-        ``render=False`` leaves the intents unbuilt (:class:`Later`) and the channel messages as
-        :class:`Deferred` placeholders; :meth:`finish` builds and renders them once suppression has
-        said which requests remain (a deduplicated repeat builds and renders nothing). Remediation
-        parameters are always rendered here: the decision records them.
+        ``render=False`` leaves the intents unbuilt (:class:`Later`) and the notifications' messages
+        empty; :meth:`finish` builds and renders them once suppression has said which requests remain
+        (a deduplicated repeat builds and renders nothing). Remediation parameters are always rendered
+        here: the decision records them.
         """
         doc = event_document(event)
         if event.event_id in self._primed:
@@ -177,24 +168,25 @@ class Decider:
                 rendered[channel] = self._render(channel, severity, ctx, problems)
             return rendered[channel]
 
-        msg: Callable[[str], Mapping[str, Any]] = message if render else Deferred
         steps = escalation_plan(owner, level)  # every step is an intent now; the outbox holds it until due
         notify = [(f.meta.channel, f.meta.name) for f in firings if f.meta.stage == "notify"]
         if forced:  # the engine notified for its own severity; a forced one uses that level's channels
             notify = [(ch, f"notify:{severity}:{ch}") for ch in level.channels]
-        notifications = [{"channel": ch, "rule": rule_name, "message": msg(ch)} for ch, rule_name in notify]
+        # with render=False the messages are filled in by finish(), from the intents still wanted
+        notifications = [{"channel": ch, "rule": rule_name, "message": message(ch) if render else None}
+                         for ch, rule_name in notify]
         paged = level.pagers if any(f.meta.stage == "route" for f in firings) else ()
 
         def build() -> list[Intent]:
             intents: list[Intent] = []
             for pager in paged:
-                intents += page_intents(pager, steps, owner, msg(pager), f"route:{severity}", common)
+                intents += page_intents(pager, steps, owner, message(pager), f"route:{severity}", common)
             if remediation:
                 intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
                                       rule_id=remediation["rule"], **common))
             for n in notifications:
-                intents.append(Intent(action=n["channel"], kind="notify", message=n["message"], rule_id=n["rule"],
-                                      **common))
+                intents.append(Intent(action=n["channel"], kind="notify", message=message(n["channel"]),
+                                      rule_id=n["rule"], **common))
             return intents
 
         escalation = {
@@ -204,8 +196,7 @@ class Decider:
         return Decision(event.event_id, incident_id, event.service, severity,
                         intelligence.confidence(verdict, severity), firings, owner, escalation,
                         remediation, notifications, build() if render else Later(), self.policy.digest, doc,
-                        problems, model, fact=fact, render=None if render else message,
-                        build=None if render else build)
+                        problems, model, fact=fact, build=None if render else build)
 
     @staticmethod
     def finish(decision: Decision) -> Decision:
@@ -215,17 +206,12 @@ class Decider:
         nothing was rendered because nothing is sent.
         """
         build, decision.build = decision.build, None
-        if build is not None and type(decision.intents) is Later:  # suppression did not replace them
-            decision.intents = build()
-        message, decision.render = decision.render, None
-        if message is None:
+        if build is None:
             return decision
-        decision.intents = [replace(i, message=message(i.message.channel)) if type(i.message) is Deferred else i
-                            for i in decision.intents]
-        sent = {i.action for i in decision.intents if i.kind == "notify"}
-        decision.notifications = [
-            {**n, "message": message(n["channel"]) if n["channel"] in sent else None}
-            if type(n["message"]) is Deferred else n for n in decision.notifications]
+        if type(decision.intents) is Later:  # suppression did not replace them
+            decision.intents = build()
+        sent = {i.action: i.message for i in decision.intents if i.kind == "notify"}
+        decision.notifications = [{**n, "message": sent.get(n["channel"])} for n in decision.notifications]
         return decision
 
     def _remediation(self, firings: list[Firing], doc: dict[str, Any], severity: str, level: str,
