@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.throughput import START, synthetic  # noqa: E402
+from benchmarks.throughput import START, feed, synthetic  # noqa: E402
 from engine.audit import Audit  # noqa: E402
 from engine.compile import compile_policy  # noqa: E402
 from engine.intake import parse  # noqa: E402
@@ -158,11 +158,8 @@ def run(events: list[bytes], rules: Path, batch: int, isolated: bool = False) ->
         else:
             timings.wrap(pipe.suppression)
             start = time.perf_counter()
-            for first in range(0, len(events), batch):
-                chunk = [(f"e{i}.json", events[i], None) for i in range(first, min(first + batch, len(events)))]
-                for result in pipe.process_batch(chunk):
-                    if not result.ok:
-                        raise SystemExit(f"{result.name} rejected: {result.reason}")
+            for _ in feed(pipe, events, batch):
+                pass
             elapsed = time.perf_counter() - start
         audit.close()
     return len(events) / elapsed, timings

@@ -35,6 +35,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def feed(pipe: Pipeline, events: list[bytes], batch: int) -> Iterator[int]:
+    """Decide ``events`` in transactions of ``batch`` files; yields each batch's first index once committed."""
+    for first in range(0, len(events), batch):
+        chunk = [(f"e{i}.json", events[i], None) for i in range(first, min(first + batch, len(events)))]
+        for result in pipe.process_batch(chunk):
+            if not result.ok:
+                raise SystemExit(f"{result.name} rejected: {result.reason}")
+        yield first
+
+
 def full(compiled: Any, events: list[bytes], db: Path, batch: int) -> tuple[float, float, float, float, list[str]]:
     audit = Audit(db)
     pipe = Pipeline(compiled, audit)
@@ -92,11 +103,7 @@ def full(compiled: Any, events: list[bytes], db: Path, batch: int) -> tuple[floa
     rss_10k = 0.0
     cpu = time.process_time()
     start = time.perf_counter()
-    for first in range(0, len(events), batch):
-        chunk = [(f"e{i}.json", events[i], None) for i in range(first, min(first + batch, len(events)))]
-        for result in pipe.process_batch(chunk):
-            if not result.ok:
-                raise SystemExit(f"{result.name} rejected: {result.reason}")
+    for first in feed(pipe, events, batch):
         if first < 10_000 <= first + batch:
             rss_10k = peak_rss_mb()
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
