@@ -139,7 +139,7 @@ class Audit:
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
         self._later: dict[str, list[tuple[Any, ...]]] = {}  # see _defer
-        # (rowid, service, severity, incident_id, event_epoch) of the last decisions row written
+        # (service, severity, incident_id, event_epoch) of the last decisions row (for engine.history)
         self.last_decision: tuple[Any, ...] | None = None
         try:
             if self.path != ":memory:":
@@ -266,8 +266,7 @@ class Audit:
             to_json(decision.owner.as_dict()), to_json(decision.escalation), to_json(decision.remediation),
             to_json(decision.notifications), to_json(decision.fired_rules), to_json(decision.problems), now, h,
             model["event_epoch"], model["model_version"], model["model_label"], model["model_confidence"])])
-        # for engine.history (rowid: not known until the rows are written at commit)
-        self.last_decision = (None, decision.service, decision.severity, decision.incident_id, model["event_epoch"])
+        self.last_decision = (decision.service, decision.severity, decision.incident_id, model["event_epoch"])
         if getattr(decision, "disagrees", False):
             selected = next((f.meta.name for f in decision.firings if f.meta.stage == "severity" and f.selected), "")
             self.insert("disagreements", [{

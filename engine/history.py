@@ -167,19 +167,18 @@ class AuditHistory:
         self._services: dict[str, _Service] = {}
         self._told = False  # the writer reports every row it adds (see recorded): no catch-up query
 
-    def recorded(self, row: tuple[Any, ...]) -> None:
-        """The single writer's report of the ``decisions`` row it just added (``_ROWS_FROM``'s columns).
+    def recorded(self, service: str, severity: str, incident: str, epoch: float | None) -> None:
+        """The single writer's report of the ``decisions`` row it just added.
 
         Once the writer reports its rows, calls skip the catch-up query. The writer must call
         :meth:`reset` when its transaction rolls back (the pipeline does).
         """
         if self._anchor is None:  # not built yet: the next call reads sqlite, this row included
             return
-        _, service, severity, incident, epoch = row
         held = self._services.get(service)
         if held is not None and epoch is not None and not held.add(severity, incident, epoch):
             del self._services[service]  # out-of-order row: rebuilt from sqlite on next use
-        self._anchor, self._told = row, True
+        self._told = True
 
     def reset(self) -> None:
         """Forget the cache (a rollback removed rows): rebuilt from sqlite on next use."""

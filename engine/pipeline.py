@@ -130,7 +130,7 @@ class Pipeline:
         self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,
                                    due=due(decision.escalation, verdict.due_at or self.audit.clock()))
         if self.audit.last_decision is not None:
-            self.history.recorded(self.audit.last_decision)  # the only writer: history needs no re-read
+            self.history.recorded(*self.audit.last_decision)  # the only writer: history needs no re-read
         if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)
             closed = Acknowledgement(type="resolve", event_id=item.event_id, incident_id=verdict.incident_id,
                                      by=item.source, timestamp=item.timestamp, source="monitor", note=verdict.reason)
