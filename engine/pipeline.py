@@ -14,7 +14,6 @@ from typing import Any
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
-from engine.durable import event_fact
 from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event
 from engine.history import AuditHistory
@@ -123,7 +122,7 @@ class Pipeline:
         verdict = self.suppression.assess(item, self.decider.decide(item, render=False))  # may re-decide
         decision = self.decider.finish(verdict.decision)
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
-        fact = decision.fact or event_fact(decision.event_doc, self.compiled.event_paths)
+        fact = decision.fact
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
