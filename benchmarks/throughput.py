@@ -8,7 +8,9 @@ firings, decision, outbox) committed to a sqlite file — one transaction per ba
 transaction per file).
 
 Raw durable-rules, in the same run: the same compiled ruleset with actions that only do the
-chaining the policy needs (retract the event fact, assert the severity fact) — no parsing,
+chaining the policy needs (retract the event fact, assert the severity fact), and the same
+session scheme as ``engine.durable`` (one session for ``SESSION_EVENTS`` events, an event's
+facts retracted once it is decided) — no parsing,
 validation, classification, rendering or audit. It posts exactly the facts the full run posted
 (read back from the audit log's ``facts`` table, so ``model.*`` and ``history.*`` included),
 pre-encoded, straight to the C engine, and runs the activations with durable-rules' own
@@ -47,7 +49,7 @@ import durable_rules_engine  # noqa: E402
 
 from engine.audit import Audit  # noqa: E402
 from engine.compile import RULESET, compile_policy  # noqa: E402
-from engine.durable import Engine, _Host, encode  # noqa: E402
+from engine.durable import SESSION_EVENTS, Engine, _Host, encode  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.validate import validate  # noqa: E402
 
@@ -114,36 +116,47 @@ def full(compiled: Any, events: list[bytes], db: Path, batch: int) -> tuple[floa
 
 
 def raw(compiled: Any, posted: list[str]) -> tuple[float, float]:
-    """Same ruleset, same facts, actions reduced to the chaining the stages need."""
+    """Same ruleset, same facts, same session scheme; actions reduced to the chaining the stages need."""
     severity_of = {name: meta.severity for name, meta in compiled.rules.items()}
     handle: list[Any] = []
+    live: dict[str, str] = {}  # what this event has in the session, to retract at its end
 
-    def post(fact: dict[str, Any]) -> None:
-        durable_rules_engine.assert_fact(handle[0], encode(fact))
+    def post(kind: str, fact: dict[str, Any]) -> None:
+        live[kind] = encode(fact)
+        durable_rules_engine.assert_fact(handle[0], live[kind])
 
-    def pull(fact: dict[str, Any]) -> None:
-        durable_rules_engine.retract_fact(handle[0], encode(fact))
+    def pull(kind: str) -> None:
+        text = live.pop(kind, None)
+        if text:
+            durable_rules_engine.retract_fact(handle[0], text)
 
     def make(name: str) -> Any:
         stage = compiled.rules[name].stage
         if stage == "severity":
-            return lambda c: (pull(c.m._d), post({**c.m._d, "t": "severity", "id": "severity",
-                                                  "level": severity_of[name]}))
+            return lambda c: (pull("event"), post("severity", {**c.m._d, "t": "severity", "id": f"s{c.m._d['id']}",
+                                                               "level": severity_of[name]}))
         if stage == "remediate":
-            return lambda c: pull(c.sev._d)
+            return lambda c: pull("severity")
         return lambda c: None
 
     host = _Host({name: make(name) for name in compiled.rules}, compiled.definition())
     rs = host.get_ruleset(RULESET)
     handle.append(rs._handle)
-    # prepared outside the timed loop: no parsing in the raw rate
-    facts = [encode({**json.loads(text), "t": "event", "id": "event", "sid": str(i)}) for i, text in enumerate(posted)]
+    # prepared outside the timed loop: no parsing in the raw rate; one session per SESSION_EVENTS
+    # events, as engine.durable.Engine keeps them
+    facts = [encode({**json.loads(text), "t": "event", "id": f"e{i}", "sid": str(i // SESSION_EVENTS)})
+             for i, text in enumerate(posted)]
     cpu = time.process_time()
     start = time.perf_counter()
     for i, payload in enumerate(facts):
+        live["event"] = payload
         res = durable_rules_engine.assert_fact(rs._handle, payload)
         rs.do_actions(rs._handle_result(res, None), lambda e, s: None)
-        host.delete_state(RULESET, str(i))
+        for text in live.values():
+            durable_rules_engine.retract_fact(rs._handle, text)
+        live.clear()
+        if (i + 1) % SESSION_EVENTS == 0:
+            host.delete_state(RULESET, str(i // SESSION_EVENTS))
     return len(facts) / (time.perf_counter() - start), len(facts) / (time.process_time() - cpu)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from core_util import RULES, SAMPLES
 
+from engine import durable
 from engine.compile import RULESET, compile_policy
 from engine.decide import Decider
 from engine.durable import EngineFailure, encode
@@ -86,13 +87,51 @@ def test_tiny_floats_reach_the_engine(decider: Decider) -> None:
     assert d.severity == "NONE"
 
 
-def test_sessions_are_deleted_after_each_event(decider: Decider) -> None:
+def _mixed_events(n: int) -> list[Event]:
+    """Every shape of decision: no severity (event fact left), no remediation, remediated, repeated."""
+    shapes = [{}, {"metrics": {"error_rate": 0.02}}, {"conditions": {"service_unavailable": True}},
+              {"metrics": {"latency_p99_ms": 2500.0}, "conditions": {"load_driven": True}},
+              {"metrics": {"latency_p99_ms": 2500.0}, "conditions": {"crash_loop": True}}]
+    return [event(event_id=f"mix-{i}", **shapes[i % len(shapes)]) for i in range(n)]
+
+
+def _trace(d) -> list[tuple[str, bool]]:
+    return [(f.meta.name, f.selected) for f in d.firings]
+
+
+def test_nothing_of_an_event_stays_in_the_session(decider: Decider) -> None:
     rs = decider.engine._host.get_ruleset(RULESET)
-    for i in range(1500):  # more than durable-rules' 1,024 live sessions per ruleset
-        decider.decide(event(event_id=f"many-{i}", metrics={"error_rate": 0.02}))
+    for ev in _mixed_events(25):
+        decider.decide(ev)
+        assert rs.get_facts(decider.engine._sid) == [], ev.event_id
+
+
+def test_a_reused_session_decides_like_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy, _ = validate(RULES)
+    reused = Decider(compile_policy(policy))
+    fresh = Decider(compile_policy(policy))
+    events = _mixed_events(50) + [event(event_id="twin-a", metrics={"error_rate": 0.02}),
+                                  event(event_id="twin-b", metrics={"error_rate": 0.02})]  # identical facts
+    want = []
+    monkeypatch.setattr(durable, "SESSION_EVENTS", 1)  # a new session for every event, the old one deleted
+    for ev in events:
+        want.append(_trace(fresh.decide(ev)))
+    monkeypatch.undo()
+    got = [_trace(reused.decide(ev)) for ev in events]
+    assert got == want
+    assert reused.engine._sid == "1"  # all of them in one session
+    assert {t[0][0] for t in want if t} >= {"severity:service-unavailable", "severity:error-rate-elevated"}
+
+
+def test_sessions_are_replaced_and_deleted(decider: Decider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(durable, "SESSION_EVENTS", 1)
+    rs = decider.engine._host.get_ruleset(RULESET)
+    for ev in _mixed_events(1500):  # more sessions than durable-rules' 1,024 live ones per ruleset
+        decider.decide(ev)
     last = str(next(decider.engine._sids) - 1)
+    assert last == decider.engine._sid
     with pytest.raises(Exception):  # noqa: B017 - durable raises a bare error for an unknown sid
-        rs.get_facts(last)
+        rs.get_facts(str(int(last) - 1))
 
 
 def test_samples_decide_as_expected(decider: Decider) -> None:
