@@ -123,7 +123,12 @@ class Pipeline:
         decision = self.decider.finish(verdict.decision)
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
         fact = decision.fact
-        facts: list[tuple[str, dict[str, Any]]] = [("event", fact), ("severity", {**fact, "level": decision.severity})]
+        # The severity fact is the event fact plus the level the engine chose (a fused incident's forced
+        # severity is the decision's, not a fact): its row holds only what it adds.
+        level = next((f.meta.severity for f in decision.firings if f.meta.stage == "severity" and f.selected), None)
+        facts: list[tuple[str, dict[str, Any]]] = [("event", fact)]
+        if level:
+            facts.append(("severity", {"level": level}))
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
         self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,

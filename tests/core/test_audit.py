@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 from core_util import RULES, SAMPLES
 
-from engine.audit import SCHEMA, Audit
+from engine.audit import SCHEMA, WAL_CHECKPOINT_PAGES, Audit
 from engine.compile import compile_policy
 from engine.pipeline import Pipeline
 from engine.validate import validate
@@ -37,6 +38,22 @@ def test_wal_and_tables(filled) -> None:
     assert set(SCHEMA) <= tables
 
 
+def test_service_lookups_use_the_composite_index_and_the_redundant_one_is_dropped(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE decisions (event_id TEXT PRIMARY KEY, service TEXT)")
+    conn.execute("CREATE INDEX idx_decisions_service ON decisions (service)")  # as logs written before had it
+    conn.commit()
+    conn.close()
+    audit = Audit(db)
+    names = {r[0] for r in audit.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "idx_decisions_service" not in names and "idx_decisions_service_event_epoch" in names
+    plan = " ".join(r[3] for r in audit.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT severity FROM decisions WHERE service = ?", ("a",)))
+    assert "idx_decisions_service_event_epoch" in plan
+    assert audit.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINT_PAGES
+
+
 def test_every_row_has_the_rules_hash_and_time(filled) -> None:
     audit, db, digest = filled
     conn = sqlite3.connect(db)
@@ -55,6 +72,8 @@ def test_decisions_facts_firings_and_outbox(filled) -> None:
                    "INC-2025-004": "NONE"}
     kinds = conn.execute("SELECT kind, count(*) FROM facts GROUP BY kind").fetchall()
     assert dict(kinds) == {"event": 4, "severity": 4}
+    levels = dict(conn.execute("SELECT event_id, fact FROM facts WHERE kind = 'severity'").fetchall())
+    assert {k: json.loads(v) for k, v in levels.items()} == {k: {"level": v} for k, v in sev.items()}
     firings = [r[0] for r in conn.execute("SELECT rule FROM firings WHERE event_id='INC-2025-001' ORDER BY seq")]
     assert firings[0] == "severity:service-unavailable"
     outbox = {(a, k) for a, k in conn.execute("SELECT action, kind FROM actions WHERE event_id='INC-2025-001'")}
