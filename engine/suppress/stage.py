@@ -339,7 +339,8 @@ class SuppressionStage:
                 self.store.signal(evicted.sid, fusion.id, evicted.service, "evicted", event.event_id,
                                   evicted.incident_id, "max_windows reached", None, now)
             opened.outcome, opened.mechanism = "held", ""
-            opened.reason = f"fusion {fusion.id}: first signal ({', '.join(kinds)}); pages held until {opened.due_at}"
+            held = f"pages held until {opened.due_at}" if opened.due_at else "pages not held (hold 0s)"
+            opened.reason = f"fusion {fusion.id}: first signal ({', '.join(kinds)}); {held}"
             verdict = opened
         else:
             inc = self.incidents[window.incident_id]

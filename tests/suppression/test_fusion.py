@@ -144,3 +144,10 @@ fusion:
     assert "history" in d.event_doc  # the decision has history.* facts, the event itself does not
     kinds = h.audit.conn.execute("SELECT kinds FROM fusion_signals WHERE op = 'signal'").fetchall()
     assert kinds == [("latency",)]
+
+
+def test_first_signal_reason_says_whether_pages_are_held(harness):
+    held = harness(CONFIG).send("a", 0, title="log burst", **LOGS)
+    assert held.suppression["reason"].endswith("pages held until 2025-01-06T10:05:00.000Z")
+    not_held = harness(CONFIG.replace("window: 5m", "window: 5m\n    hold: 0s")).send("a", 0, title="log burst", **LOGS)
+    assert not_held.suppression["reason"] == "fusion degradation: first signal (log-errors); pages not held (hold 0s)"
