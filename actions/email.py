@@ -162,7 +162,7 @@ class Email:
         except ActionFailed as exc:
             exc.__cause__ = exc.__context__ = None  # the httpx chain holds the request headers (the key)
             reset = responses[-1].headers.get("x-ratelimit-reset", "") if responses else ""
-            if exc.status == 429 and exc.retry_after is None and reset.isdigit():
+            if exc.status == 429 and exc.retry_after is None and reset.isascii() and reset.isdigit():
                 # https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits
                 exc.retry_after = max(0.0, int(reset) - time.time())
             raise

@@ -38,7 +38,8 @@ def _reject(why: str) -> ActionFailed:
 
 
 def _count(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    text = str(value)
+    if isinstance(value, bool) or not isinstance(value, int | str) or not (text.isascii() and text.isdigit()):
         raise _reject(f"{what} must be a whole number, got {value!r}")
     if int(value) < minimum:
         raise _reject(f"{what} must be at least {minimum}, got {value}")

@@ -95,7 +95,7 @@ def timestamp(value: Any) -> datetime | None:
 
     Go's zero time ``0001-01-01T00:00:00Z`` (Alertmanager's "no endsAt yet") is None too.
     """
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²": int() refuses it
         value = int(value.strip()[:20])
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 100_000_000_000 else value

@@ -178,3 +178,10 @@ def test_module_docstring_documents_every_variable(name: str) -> None:
     doc = inspect.getmodule(cls).__doc__ or ""
     missing = [var for var in cls.env_vars if var not in doc]
     assert missing == [], f"{name}'s module docstring does not document {missing}"
+
+
+def test_retry_after_takes_ascii_seconds_or_an_http_date_only() -> None:
+    from actions.retry import parse_retry_after
+
+    assert parse_retry_after(" 7 ") == 7.0
+    assert parse_retry_after("\u00b2") is None  # latin-1 header text: a digit to str.isdigit, not to float()

@@ -134,7 +134,8 @@ def test_unknown_group_is_a_permanent_client_error(autoscaling: Any) -> None:
     assert "no Auto Scaling group named 'nope'" in run.attempts[0].detail
 
 
-@pytest.mark.parametrize("params", [{"step": 0}, {"step": -1}, {"step": "two"}, {"step": True}, {"max": -1}])
+@pytest.mark.parametrize("params", [{"step": 0}, {"step": -1}, {"step": "two"}, {"step": True}, {"max": -1},
+                                    {"step": "\u00b2"}])  # "²": a digit to str.isdigit, not to int()
 def test_bad_numbers_are_rejected(params: dict[str, Any]) -> None:
     with pytest.raises(ActionFailed) as info:
         ScaleOut(CONFIG, ENV).render(intent(params))

@@ -100,3 +100,11 @@ def test_missing_fingerprint_and_times_still_make_a_valid_event(fixture_doc):
 
 def test_detected_as_alertmanager(fixture_doc):
     assert detect(fixture_doc(FIRING)) == "alertmanager"
+
+
+def test_a_superscript_digit_is_not_an_epoch_timestamp():
+    # found by the fuzz test: "²".isdigit() is True, int("²") raises
+    doc = {"version": "4", "alerts": [{"labels": {}, "annotations": {}, "startsAt": "\u00b2"}]}
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    (event,) = parse(json.dumps(doc).encode(), now=now)
+    assert event.timestamp == now
