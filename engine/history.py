@@ -15,8 +15,10 @@ count once, at their severity. Windows are half-open, ``(t - window, t]``: an in
 one hour before the event is outside ``_1h``. Events stamped after the current one (arrived
 out of order) are not counted. sqlite is the truth, so the counts survive a restart.
 
-Cost: the counts are kept incrementally in memory per service (a deque and a count of distinct
-incidents per severity and window, evicted as event time advances; the facts dict is kept current,
+Cost: the counts are kept incrementally in memory per service (per severity and window, each
+distinct incident with the epoch of its newest row, evicted as event time advances; a service with
+more than ``MAX_HELD`` incidents in a window is answered by the queries below instead, so memory
+is bounded whatever the rate; the facts dict is kept current,
 so a call copies it), caught up from the ``decisions`` rows added since the last call with ONE query
 per call: ``rowid >= anchor``, the anchor being the newest row applied. The same connection sees the
 current transaction's rows; a rollback is noticed because the anchor row is gone or different (its
@@ -28,7 +30,7 @@ path reproduces.
 from __future__ import annotations
 
 import sqlite3
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -62,49 +64,62 @@ _ROWS_FROM = ("SELECT rowid, service, severity, incident_id, event_epoch FROM de
               "WHERE rowid >= ? ORDER BY rowid")
 _NEWEST_ROW = "SELECT rowid, service, severity, incident_id, event_epoch FROM decisions ORDER BY rowid DESC LIMIT 1"
 _NO_ROW = (0, None, None, None, None)  # the anchor of an empty table (rowids start at 1)
+# A service with more distinct incidents than this in one window is answered from sqlite (exact, two
+# queries per event) instead of being held in memory: memory stays bounded at any incident rate.
+MAX_HELD = 20_000
 
 
 class _Window:
-    """Distinct incidents of one severity within one window, for one service (event time only advances)."""
+    """Distinct incidents of one severity within one window, for one service (event time only advances).
 
-    __slots__ = ("seconds", "name", "entries", "distinct", "expires")
+    An incident is in the window while its *newest* row is (rows only arrive in event-time order), so
+    only that is kept: ``incidents`` maps incident → newest epoch, oldest first. Repeats of an open
+    incident cost nothing more; memory is one entry per distinct incident in the window.
+    """
+
+    __slots__ = ("seconds", "name", "incidents", "expires")
 
     def __init__(self, seconds: int, name: str) -> None:
         self.seconds = seconds
         self.name = name  # its fact, e.g. "major_24h"
-        self.entries: deque[tuple[float, str]] = deque()
-        self.distinct: dict[str, int] = {}  # incident -> entries held
+        self.incidents: OrderedDict[str, float] = OrderedDict()
         self.expires = _INF  # no eviction can happen before this event time
 
     def add(self, epoch: float, incident: str) -> bool:
         """Hold one more row; True when it is a new distinct incident."""
-        if not self.entries:
+        incidents = self.incidents
+        if not incidents:
             self.expires = epoch + self.seconds - _MARGIN
-        self.entries.append((epoch, incident))
-        held = self.distinct.get(incident, 0)
-        self.distinct[incident] = held + 1
+        held = incident in incidents
+        if held:
+            incidents.move_to_end(incident)
+        incidents[incident] = epoch
+        if held and len(incidents) == 1:
+            self.expires = epoch + self.seconds - _MARGIN
         return not held
 
     def evict(self, now: float) -> int:
-        """Drop rows outside ``(now - seconds, now]``; return how many distinct incidents left."""
+        """Drop incidents whose newest row is outside ``(now - seconds, now]``; return how many."""
         cutoff = now - self.seconds
-        entries, distinct, gone = self.entries, self.distinct, 0
-        while entries and entries[0][0] <= cutoff:
-            _, incident = entries.popleft()
-            held = distinct[incident] - 1
-            if held:
-                distinct[incident] = held
-            else:
-                del distinct[incident]
-                gone += 1
-        self.expires = entries[0][0] + self.seconds - _MARGIN if entries else _INF
+        incidents, gone = self.incidents, 0
+        while incidents:
+            incident, epoch = next(iter(incidents.items()))
+            if epoch > cutoff:
+                self.expires = epoch + self.seconds - _MARGIN
+                return gone
+            del incidents[incident]
+            gone += 1
+        self.expires = _INF
         return gone
+
+    def __len__(self) -> int:
+        return len(self.incidents)
 
 
 class _Service:
     """One service's windows and their counts, kept current as rows arrive and event time advances."""
 
-    __slots__ = ("windows", "by_severity", "counts", "expires", "latest", "last")
+    __slots__ = ("windows", "by_severity", "counts", "expires", "latest", "last", "oversized")
 
     def __init__(self) -> None:
         self.windows: list[_Window] = []  # in _NAMES order
@@ -118,6 +133,7 @@ class _Service:
         self.expires = _INF  # the earliest expiry over the windows
         self.latest = float("-inf")  # newest event time seen (any severity)
         self.last: tuple[str, float] | None = None  # newest incident: (severity, epoch)
+        self.oversized = False  # a window holds more than MAX_HELD incidents
 
     def add(self, severity: str, incident: str, epoch: float) -> bool:
         """False when the row is older than what is held (the caller rebuilds from sqlite)."""
@@ -129,6 +145,8 @@ class _Service:
             for w in windows:
                 if w.add(epoch, incident):
                     self.counts[w.name] += 1
+                    if len(w.incidents) > MAX_HELD:
+                        self.oversized = True
                 if w.expires < self.expires:
                     self.expires = w.expires
             self.last = (severity, epoch)
@@ -166,6 +184,7 @@ class AuditHistory:
         self._anchor: tuple[Any, ...] | None = None
         self._services: dict[str, _Service] = {}
         self._told = False  # the writer reports every row it adds (see recorded): no catch-up query
+        self._by_sql: set[str] = set()  # services with more than MAX_HELD incidents in a window
 
     def recorded(self, service: str, severity: str, incident: str, epoch: float | None) -> None:
         """The single writer's report of the ``decisions`` row it just added.
@@ -176,14 +195,22 @@ class AuditHistory:
         if self._anchor is None:  # not built yet: the next call reads sqlite, this row included
             return
         held = self._services.get(service)
-        if held is not None and epoch is not None and not held.add(severity, incident, epoch):
-            del self._services[service]  # out-of-order row: rebuilt from sqlite on next use
+        if held is not None and epoch is not None:
+            self._apply(service, held, severity, incident, epoch)
         self._told = True
+
+    def _apply(self, service: str, held: _Service, severity: str, incident: str, epoch: float) -> None:
+        if not held.add(severity, incident, epoch):
+            del self._services[service]  # out-of-order row: rebuilt from sqlite on next use
+        elif held.oversized:
+            del self._services[service]
+            self._by_sql.add(service)
 
     def reset(self) -> None:
         """Forget the cache (a rollback removed rows): rebuilt from sqlite on next use."""
         self._anchor, self._told = None, False
         self._services.clear()
+        self._by_sql.clear()
 
     def __call__(self, service: str, at: datetime) -> dict[str, Any]:
         now = at.timestamp()
@@ -191,10 +218,15 @@ class AuditHistory:
             self._before_read()
             self._catch_up()
         held = self._services.get(service)
-        if held is None:
+        if held is None and service not in self._by_sql:
             self._before_read()
-            held = self._services[service] = self._load(service, now)
-        if now >= held.latest:
+            held = self._load(service, now)
+            if held.oversized:
+                self._by_sql.add(service)
+                held = None
+            else:
+                self._services[service] = held
+        if held is not None and now >= held.latest:
             return held.facts(now)
         self._before_read()
         return self._query(service, now)
@@ -221,8 +253,8 @@ class AuditHistory:
         for row in rows[1:] if anchor[0] else rows:
             _, service, severity, incident, epoch = row
             held = services.get(service)
-            if held is not None and epoch is not None and not held.add(severity, incident, epoch):
-                del services[service]  # out-of-order row: rebuilt from sqlite on next use
+            if held is not None and epoch is not None:
+                self._apply(service, held, severity, incident, epoch)
         self._anchor = rows[-1]
 
     def _load(self, service: str, now: float) -> _Service:

@@ -6,6 +6,9 @@ import random
 import sqlite3
 from datetime import UTC, datetime
 
+import pytest
+
+from engine import history as history_module
 from engine.history import AuditHistory
 
 
@@ -15,7 +18,14 @@ def make_db() -> sqlite3.Connection:
     return conn
 
 
-def test_incremental_counts_equal_sql_with_out_of_order_events_and_rollbacks() -> None:
+@pytest.fixture(params=[history_module.MAX_HELD, 3], ids=["held", "capped"])
+def cap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Both paths: services held in memory, and (cap 3) services that outgrow it and are answered by SQL."""
+    monkeypatch.setattr(history_module, "MAX_HELD", request.param)
+    return request.param
+
+
+def test_incremental_counts_equal_sql_with_out_of_order_events_and_rollbacks(cap: int) -> None:
     rng = random.Random(11)
     conn = make_db()
     cached, exact = AuditHistory(conn), AuditHistory(conn)
@@ -72,7 +82,7 @@ def test_window_edges_with_fractional_epochs_equal_sql() -> None:
         conn.execute("INSERT INTO decisions VALUES ('a', ?, ?, ?)", (severity, f"inc-{i % 7}", at))
 
 
-def test_rows_reported_by_the_writer_equal_sql_without_re_reading_and_reset_after_rollback() -> None:
+def test_rows_reported_by_the_writer_equal_sql_without_re_reading_and_reset_after_rollback(cap: int) -> None:
     """The pipeline reports each row it writes (``recorded``); answers stay exact, rollbacks via ``reset``."""
     rng = random.Random(5)
     conn = make_db()
@@ -95,6 +105,7 @@ def test_rows_reported_by_the_writer_equal_sql_without_re_reading_and_reset_afte
         incident = f"inc-{rng.randint(0, 30)}"
         conn.execute("INSERT INTO decisions VALUES (?, ?, ?, ?)", (service, severity, incident, at))
         told.recorded(service, severity, incident, at)
+    assert bool(told._by_sql) == (cap == 3)  # the capped run really went through the SQL path
 
 
 def test_a_reported_row_is_counted_without_a_query() -> None:
@@ -107,3 +118,24 @@ def test_a_reported_row_is_counted_without_a_query() -> None:
     # a row written behind the writer's back is not seen: the writer is the only one reporting
     conn.execute("INSERT INTO decisions VALUES ('a', 'MAJOR', 'other', ?)", (t,))
     assert history("a", datetime.fromtimestamp(t + 1, UTC))["major_1h"] == 1
+
+
+def test_memory_is_one_entry_per_distinct_incident_and_bounded() -> None:
+    conn = make_db()
+    history = AuditHistory(conn)
+    t = 1_700_000_000.0
+    history("a", datetime.fromtimestamp(t, UTC))
+    for i in range(5000):  # a storm of repeats of one open incident
+        conn.execute("INSERT INTO decisions VALUES ('a', 'MAJOR', 'storm', ?)", (t + i,))
+        history.recorded("a", "MAJOR", "storm", t + i)
+    held = history._services["a"]
+    assert [len(w) for w in held.by_severity["MAJOR"]] == [1, 1, 1]
+    assert history("a", datetime.fromtimestamp(t + 5000, UTC))["major_1h"] == 1
+    t += 10_000
+    for i in range(history_module.MAX_HELD + 1):  # more distinct incidents than one service may hold
+        history.recorded("a", "MODERATE", f"m{i}", t + i)
+    conn.executemany("INSERT INTO decisions VALUES ('a', 'MODERATE', ?, ?)",
+                     [(f"m{i}", t + i) for i in range(history_module.MAX_HELD + 1)])
+    assert "a" not in history._services and "a" in history._by_sql  # nothing held; answered by SQL
+    facts = history("a", datetime.fromtimestamp(t + history_module.MAX_HELD, UTC))
+    assert facts["moderate_7d"] == history_module.MAX_HELD + 1 and facts["moderate_1h"] == 3600  # (now - 1h, now]
