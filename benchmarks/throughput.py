@@ -30,7 +30,6 @@ machine disturbs less), their ratio, and the peak RSS after 10k events and at th
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import random
 import resource
@@ -49,6 +48,7 @@ import durable_rules_engine  # noqa: E402
 
 from engine.audit import Audit  # noqa: E402
 from engine.compile import RULESET, compile_policy  # noqa: E402
+from engine.daemon import settle_heap  # noqa: E402
 from engine.durable import SESSION_EVENTS, Engine, _Host, encode  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.validate import validate  # noqa: E402
@@ -100,8 +100,7 @@ def feed(pipe: Pipeline, events: list[bytes], batch: int) -> Iterator[int]:
 def full(compiled: Any, events: list[bytes], db: Path, batch: int) -> tuple[float, float, float, float, list[str]]:
     audit = Audit(db)
     pipe = Pipeline(compiled, audit)
-    gc.collect()
-    gc.freeze()  # as `rules run` does before its loop (engine/daemon.py freeze_heap)
+    settle_heap()  # as `rules run` does before its loop (engine/daemon.py)
     rss_10k = 0.0
     cpu = time.process_time()
     start = time.perf_counter()

@@ -75,6 +75,19 @@ from engine.reload import RulesWatcher
 from engine.spool import Spool
 
 logger = logging.getLogger("escalation_handlers.daemon")
+# The cyclic GC's youngest generation is collected after this many net allocations (CPython: 700).
+# A decision allocates a few thousand objects and leaves few cycles, so at 700 the collector ran
+# several times per event for nothing: 20,000 took ~9 µs off each decision (benchmarks/throughput.py
+# workload, best of 4 runs each, same session) while a young collection stays around a millisecond.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Collect, freeze what is alive, and collect the young generation less often (see above)."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class AlreadyRunning(RulesError):
@@ -233,9 +246,9 @@ class Daemon:
         GC's reach: a full collection then walks only what the loop allocated since. On the shipped
         rules that turns ~100-200 ms pauses into ~20-40 ms ones (a pause stalls every file in
         flight). Frozen objects are still freed by reference counting; after a reload the heap is
-        collected and frozen again, so the old rules' cycles are not kept."""
-        gc.collect()
-        gc.freeze()
+        collected and frozen again, so the old rules' cycles are not kept. The young generation is
+        collected every ``GC_YOUNG_THRESHOLD`` allocations."""
+        settle_heap()
         self._frozen = True
 
     def step(self, stats: Stats) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from daemon_kit import drop, event, wait_for
 
 from engine import spool as spool_module
-from engine.daemon import Stats
+from engine.daemon import GC_YOUNG_THRESHOLD, Stats
 from engine.spool import Spool
 
 
@@ -141,8 +141,10 @@ def test_the_frozen_heap_does_not_keep_the_old_rules_after_a_reload(make_daemon,
 
     daemon = make_daemon(watcher=True)
     try:
+        before = gc.get_threshold()
         daemon.freeze_heap()  # as run_forever does before its loop
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
         engine = getattr(daemon.pipeline.decider, "engine", None)  # durable-rules' Host is in reference cycles
         assert engine is not None, "this test watches Decider.engine"
         old_pipeline, old_engine = weakref.ref(daemon.pipeline), weakref.ref(engine)
@@ -156,6 +158,7 @@ def test_the_frozen_heap_does_not_keep_the_old_rules_after_a_reload(make_daemon,
         assert old_engine() is None, "frozen cyclic garbage: the heap must be unfrozen and collected on a reload"
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_an_unwritable_audit_log_leaves_the_batch_in_processing_until_it_takes_writes_again(make_daemon) -> None:
