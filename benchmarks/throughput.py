@@ -8,7 +8,7 @@ firings, decision, outbox) committed to a sqlite file — one transaction per ba
 transaction per file).
 
 Raw durable-rules, in the same run: the same compiled ruleset with actions that only do the
-chaining the policy needs (retract the event fact, assert the severity fact), and the same
+chaining the policy needs (retract the event fact, assert the same severity fact), and the same
 session scheme as ``engine.durable`` (one session for ``SESSION_EVENTS`` events, an event's
 facts retracted once it is decided) — no parsing,
 validation, classification, rendering or audit. It posts exactly the facts the full run posted
@@ -50,7 +50,7 @@ import durable_rules_engine  # noqa: E402
 from engine.audit import Audit  # noqa: E402
 from engine.compile import RULESET, compile_policy  # noqa: E402
 from engine.daemon import settle_heap  # noqa: E402
-from engine.durable import SESSION_EVENTS, Engine, _Host, encode  # noqa: E402
+from engine.durable import SESSION_EVENTS, Engine, _Host, encode, event_fact  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.validate import validate  # noqa: E402
 
@@ -133,8 +133,9 @@ def raw(compiled: Any, posted: list[str]) -> tuple[float, float]:
     def make(name: str) -> Any:
         stage = compiled.rules[name].stage
         if stage == "severity":
-            return lambda c: (pull("event"), post("severity", {**c.m._d, "t": "severity", "id": f"s{c.m._d['id']}",
-                                                               "level": severity_of[name]}))
+            return lambda c: (pull("event"), post("severity", {
+                **event_fact(c.m._d, compiled.severity_paths), "t": "severity", "id": f"s{c.m._d['id']}",
+                "sid": c.m._d["sid"], "level": severity_of[name]}))
         if stage == "remediate":
             return lambda c: pull("severity")
         return lambda c: None

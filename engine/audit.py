@@ -7,8 +7,8 @@ without a result) is found again here after a restart. Tables (see README "Audit
 
 ``intake``     file, event_id, outcome (accepted | duplicate | failed), code, reason
 ``events``     event_id (unique: the idempotency key), service, status, payload (JSON)
-``facts``      event_id, kind (event | severity), fact (JSON) as posted to the engine; the severity fact
-               is the event fact plus ``level``, and its row holds only ``{"level": ...}``
+``facts``      event_id, kind (event | severity), fact (JSON) as posted to the engine (the severity fact:
+               ``level`` and the event fields the remediation rules read)
 ``firings``    event_id, seq, rule, stage, selected, bindings (JSON: alias → the ``facts`` row it bound)
 ``decisions``  event_id, incident_id, severity, confidence, owner, escalation, remediation,
                notifications, fired_rules (JSON), event_epoch (event time, for history),

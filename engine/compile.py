@@ -4,7 +4,8 @@ The stages chain by forward chaining inside the engine, not by a Python sequence
 
 1. ``severity:<id>`` rules match the **event fact** (``t: event``). The first one to fire
    retracts the event fact — which removes every other pending severity activation from the
-   agenda — and asserts a **severity fact**: the same fields plus ``t: severity, level: …``.
+   agenda — and asserts a **severity fact**: ``t: severity, level: …`` plus the event fields the
+   remediation rules read (``CompiledPolicy.severity_paths``; a smaller message to match and retract).
    ``severity:default`` (always true, lowest priority) fires only when no other rule did.
 2. ``route:<SEVERITY>`` matches the severity fact: who owns it, whom to page.
 3. ``notify:<SEVERITY>:<channel>`` matches the severity fact: one message per channel.
@@ -54,6 +55,7 @@ class CompiledPolicy:
     rules: dict[str, RuleMeta]
     event_paths: tuple[str, ...]  # the only event fields posted to the engine
     policy: Policy
+    severity_paths: tuple[str, ...] = ()  # the event fields the severity fact carries (what remediation reads)
 
     @property
     def digest(self) -> str:
@@ -101,6 +103,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         add(RuleMeta(f"remediate:{rule.id}", "remediate", rule.id, rule.severity, action=rule.action,
                      condition=rule.when, params=rule.params, origin=str(rule.origin)),
             {"pri": PRI_REMEDIATE + i, "all": [{"sev": _severity_binding(rule.severity, rule.when)}]})
+    after_severity = set().union(*(conditions.paths(rule.when) for rule in policy.remediation))
     i = 0
     for sev, level in sorted(policy.levels.items(), key=lambda kv: -RANK[kv[0]]):
         for channel in level.channels:
@@ -108,4 +111,4 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
                          channel=channel),
                 {"pri": PRI_NOTIFY + i, "all": [{"sev": _severity_binding(sev)}]})
             i += 1
-    return CompiledPolicy(ruleset, metas, tuple(sorted(referenced)), policy)
+    return CompiledPolicy(ruleset, metas, tuple(sorted(referenced)), policy, tuple(sorted(after_severity)))

@@ -149,6 +149,7 @@ class Engine:
         self._host = _Host({name: _never for name in compiled.rules}, compiled.definition())
         self._handle = self._host.get_ruleset(RULESET)._handle
         self._meta = compiled.rules
+        self._severity_paths = compiled.severity_paths
 
     def decide(self, fact: Mapping[str, Any]) -> list[Firing]:
         """Assert one event fact, run every activation to completion, retract what is left."""
@@ -178,7 +179,10 @@ class Engine:
                     # retracting the event fact drops every other pending severity activation
                     _check(durable_rules_engine.retract_fact(handle, event))
                     event = ""
-                    severity_fact = (f'{body}{sep}"t":"severity","id":"s{n}","sid":"{sid}",'
+                    # only the fields the later stages read: a smaller message to parse, match and retract
+                    sev_body = encode(event_fact(fact, self._severity_paths))[:-1] if self._severity_paths else "{"
+                    sev_sep = "," if len(sev_body) > 1 else ""
+                    severity_fact = (f'{sev_body}{sev_sep}"t":"severity","id":"s{n}","sid":"{sid}",'
                                      f'"level":"{severity}"}}')
                     _check(durable_rules_engine.assert_fact(handle, severity_fact))
                 elif meta.stage == "remediate" and not remediated:

@@ -14,6 +14,7 @@ from typing import Any
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
+from engine.durable import event_fact
 from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event
 from engine.history import AuditHistory
@@ -123,12 +124,12 @@ class Pipeline:
         decision = self.decider.finish(verdict.decision)
         self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
         fact = decision.fact
-        # The severity fact is the event fact plus the level the engine chose (a fused incident's forced
-        # severity is the decision's, not a fact): its row holds only what it adds.
+        # The severity fact as the engine asserted it: the level it chose (a fused incident's forced severity
+        # is the decision's, not a fact) and the event fields the remediation rules read.
         level = next((f.meta.severity for f in decision.firings if f.meta.stage == "severity" and f.selected), None)
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact)]
         if level:
-            facts.append(("severity", {"level": level}))
+            facts.append(("severity", {**event_fact(fact, self.compiled.severity_paths), "level": level}))
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
         self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,

@@ -170,3 +170,15 @@ def test_a_forced_severity_takes_that_levels_remediation(decider: Decider) -> No
     assert forced.severity == "CRITICAL"
     assert forced.remediation["action"] == "failover" and forced.remediation["rule"] == "critical-failover"
     assert {n["channel"] for n in forced.notifications} == {"slack", "teams", "email"}
+
+
+def test_the_severity_fact_carries_only_what_the_later_stages_read(decider: Decider) -> None:
+    d = decider.decide(event(event_id="slim", title="latency", metrics={"latency_p99_ms": 2500.0, "error_rate": 0.2},
+                             conditions={"load_driven": True}))
+    remediated = next(f for f in d.firings if f.meta.stage == "remediate")
+    sev = remediated.bindings["sev"]
+    assert remediated.meta.rule_id == "major-load-scale-out"
+    assert decider.compiled.severity_paths == ("conditions.crash_loop", "conditions.load_driven", "derived.load_ratio")
+    assert {k: v for k, v in sev.items() if k not in ("id", "sid")} == {
+        "t": "severity", "level": "MAJOR", "conditions": {"load_driven": True}}  # no metrics, no title
+    assert "metrics" in next(f for f in d.firings if f.meta.stage == "severity").bindings["m"]
