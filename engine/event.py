@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
@@ -169,7 +169,11 @@ class Event(BaseModel):
     def _needs_offset(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp must be RFC 3339 with a UTC offset, e.g. 2025-01-01T14:23:45Z")
-        return value
+        # The same instant and offset with the standard library's tzinfo: pydantic's own makes every
+        # .timestamp() call (three per decision) cost ~0.8 µs instead of ~0.2.
+        offset = value.utcoffset()
+        return value.replace(tzinfo=UTC if not offset else timezone(offset)) if type(value.tzinfo) is not timezone \
+            else value
 
 
 class Acknowledgement(BaseModel):

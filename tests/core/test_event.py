@@ -145,3 +145,13 @@ def test_a_ratio_that_overflows_is_left_out() -> None:
                                           "baseline_request_rate": 4.0}})
     assert derive(e) == reference_derive(e)
     assert "healthy_host_ratio" not in derive(e) and derive(e)["load_ratio"] == 0.25
+
+
+@pytest.mark.parametrize("text", ["2025-01-01T00:00:00Z", "2025-01-01T02:00:00+02:00", "2024-12-31T18:30:00-05:30",
+                                  "2025-01-01T00:00:00.5+00:00"])
+def test_timestamps_keep_instant_and_offset_with_a_standard_tzinfo(text: str) -> None:
+    ev = Event.model_validate({"event_id": "t", "timestamp": text, "service": "s"})
+    parsed = datetime.fromisoformat(text)
+    assert type(ev.timestamp.tzinfo) is timezone  # the C tzinfo: .timestamp() without a Python-level call
+    assert ev.timestamp == parsed and ev.timestamp.utcoffset() == parsed.utcoffset()
+    assert Event.model_validate_json(ev.model_dump_json()) == ev
