@@ -14,7 +14,6 @@ from typing import Any
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
-from engine.durable import event_fact
 from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event
 from engine.history import AuditHistory
@@ -126,10 +125,10 @@ class Pipeline:
         fact = decision.fact
         # The severity fact as the engine asserted it: the level it chose (a fused incident's forced severity
         # is the decision's, not a fact) and the event fields the remediation rules read.
-        level = next((f.meta.severity for f in decision.firings if f.meta.stage == "severity" and f.selected), None)
+        chosen = next((f for f in decision.firings if f.meta.stage == "severity" and f.selected), None)
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact)]
-        if level:
-            facts.append(("severity", {**event_fact(fact, self.compiled.severity_paths), "level": level}))
+        if chosen is not None:
+            facts.append(("severity", {**(chosen.asserted or {}), "level": chosen.meta.severity}))
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
         self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,
