@@ -158,7 +158,7 @@ class Engine:
             self._rotate()
         self._uses += 1
         sid, n = self._sid, next(self._n)
-        body = encode(fact)[:-1]  # "{...": the stage facts below share the event's encoding
+        body = encode(fact)[:-1]  # "{...": our keys are appended to the encoded event
         sep = "," if len(body) > 1 else ""
         event = f'{body}{sep}"t":"event","id":"e{n}","sid":"{sid}"}}'
         firings: list[Firing] = []
