@@ -173,7 +173,7 @@ class Daemon:
         self.pipeline, self.executor, self.spool = pipeline, executor, spool
         self.config = config or DaemonConfig()
         spool.ensure()
-        self.metrics = metrics or Metrics(queue_depth=spool.depth)
+        self.metrics = metrics or Metrics(queue_depth=spool.depth, held=self.held)
         self.health = Health(stale_after=max(30.0, 20 * self.config.interval), rules_hash=pipeline.rules_hash)
         self.watcher = watcher
         self.stop, self.wake = threading.Event(), threading.Event()
@@ -240,6 +240,12 @@ class Daemon:
         if summary.busy:
             self._log_cycle(summary)
         logger.info("daemon stopped", extra={"event": "stopped"})
+
+    def held(self) -> dict[str, float]:
+        """What the current pipeline keeps in memory (``/metrics`` gauges; read from the HTTP thread)."""
+        pipeline = self.pipeline
+        return {"open_incidents": len(pipeline.suppression.incidents),
+                "history_services": len(pipeline.history._services)}
 
     def freeze_heap(self) -> None:
         """Take what is alive now (modules, compiled rules, the model, the engine) out of the cyclic

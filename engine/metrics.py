@@ -43,7 +43,9 @@ class Health:
 
 
 class Metrics:
-    def __init__(self, queue_depth: Callable[[], float] | None = None) -> None:
+    def __init__(self, queue_depth: Callable[[], float] | None = None,
+                 held: Callable[[], dict[str, float]] | None = None) -> None:
+        """``held``: sizes of what the decision state keeps in memory (see :meth:`Daemon.held`)."""
         self.registry = r = CollectorRegistry()
         self.events = Counter("escalation_events_total", "Event files by outcome", ["outcome"], registry=r)
         self.failures = Counter("escalation_intake_failures_total", "Failed files by reason code", ["code"],
@@ -62,6 +64,15 @@ class Metrics:
                             registry=r)
         if queue_depth is not None:
             self.queue.set_function(queue_depth)
+        # In-memory decision state, so its growth is visible: open incidents stay until resolved or repeated
+        # after the dedup window (a fingerprint that never comes back keeps its incident open)
+        self.open_incidents = Gauge("escalation_open_incidents", "Open incidents held by noise suppression",
+                                    registry=r)
+        self.history_services = Gauge("escalation_history_services", "Services whose history.* windows are held "
+                                      "in memory", registry=r)
+        if held is not None:
+            self.open_incidents.set_function(lambda: held()["open_incidents"])
+            self.history_services.set_function(lambda: held()["history_services"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

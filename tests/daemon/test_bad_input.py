@@ -134,3 +134,15 @@ def test_an_engine_failure_fails_only_its_own_file_in_a_group(make_daemon, monke
     assert stats.done == 4 and stats.failed == 1
     assert _reason(daemon.spool.failed, "2.json")["code"] == "engine-failure"
     assert daemon.audit.count("decisions") == 4
+
+
+def test_metrics_show_what_the_decision_state_holds_in_memory(make_daemon) -> None:
+    daemon = make_daemon()
+    for i in range(5):  # five services (svc-0..svc-4), five fingerprints: five open incidents
+        drop(daemon.spool.incoming, f"m{i}.json", event(i, metrics={"error_rate": 0.2}))
+    daemon.run_once()
+    held = len(daemon.pipeline.suppression.incidents)
+    assert held == 5
+    text = daemon.metrics.render().decode()
+    assert f"escalation_open_incidents {held:.1f}" in text
+    assert f"escalation_history_services {len(daemon.pipeline.history._services):.1f}" in text
