@@ -38,6 +38,7 @@ import orjson
 import sqlite_utils
 
 from actions.base import Intent
+from engine.durable import selected
 from engine.errors import AuditError
 
 T, N, F = str, int, float
@@ -112,10 +113,6 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
     return {name: getattr(intent, name) for name in _INTENT_FIELDS}
 
 
-# A firing's bindings as references to this event's ``facts`` rows: repeating the facts' content per
-# firing would multiply the log's size for no information. The compiler binds one fact per rule: a
-# severity rule the event fact as ``m``, every later stage the severity fact as ``sev``
-# (engine/compile.py; tests/core/test_audit.py checks these against the engine's own bindings).
 _EVENTS_SQL = ("INSERT INTO events (event_id, at, timestamp, source, service, environment, status, payload, "
                "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _DECISIONS_SQL = ("INSERT INTO decisions (event_id, incident_id, service, severity, confidence, owner, escalation, "
@@ -124,6 +121,10 @@ _DECISIONS_SQL = ("INSERT INTO decisions (event_id, incident_id, service, severi
 
 
 def binding_refs(stage: str) -> str:
+    """A firing's bindings as references to this event's ``facts`` rows: repeating the facts' content
+    per firing would multiply the log's size for no information. The compiler binds one fact per rule:
+    a severity rule the event fact as ``m``, every later stage the severity fact as ``sev``
+    (engine/compile.py; tests/core/test_audit.py checks these against the engine's own bindings)."""
     return '{"m":{"fact":"event"}}' if stage == "severity" else '{"sev":{"fact":"severity"}}'
 
 
@@ -146,7 +147,7 @@ class Audit:
         self.path = str(path)
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
-        self._later: dict[str, list[tuple[Any, ...]]] = {}  # see _defer
+        self._later: dict[str, list[tuple[Any, ...]]] = {}  # see defer
         # (service, severity, incident_id, event_epoch) of the last decisions row (for engine.history)
         self.last_decision: tuple[Any, ...] | None = None
         try:
@@ -241,8 +242,7 @@ class Audit:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", [(self.clock(), file, event_id, outcome, code, reason, rules_hash)])
 
     def seen(self, event_id: str) -> bool:
-        self.flush()
-        return self.conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
+        return event_id in self.seen_many([event_id])
 
     def seen_many(self, event_ids: list[str]) -> set[str]:
         """Which of these event ids were already decided (one query per 500 ids)."""
@@ -279,9 +279,10 @@ class Audit:
             model["event_epoch"], model["model_version"], model["model_label"], model["model_confidence"])])
         self.last_decision = (decision.service, decision.severity, decision.incident_id, model["event_epoch"])
         if getattr(decision, "disagrees", False):
-            selected = next((f.meta.name for f in decision.firings if f.meta.stage == "severity" and f.selected), "")
+            chosen = selected(decision.firings, "severity")
+            rule = chosen.meta.name if chosen else ""
             self.insert("disagreements", [{
-                "event_id": eid, "service": decision.service, "severity": decision.severity, "rule": selected,
+                "event_id": eid, "service": decision.service, "severity": decision.severity, "rule": rule,
                 "model_label": decision.model["label"], "model_confidence": decision.model["confidence"],
                 "model_version": decision.model_version, "at": now, "rules_hash": h}])
         return self.request_actions(decision.intents, eid, h, due)

@@ -245,7 +245,7 @@ class Daemon:
         """What the current pipeline keeps in memory (``/metrics`` gauges; read from the HTTP thread)."""
         pipeline = self.pipeline
         return {"open_incidents": len(pipeline.suppression.incidents),
-                "history_services": len(pipeline.history._services)}
+                "history_services": pipeline.history.services_held}
 
     def freeze_heap(self) -> None:
         """Take what is alive now (modules, compiled rules, the model, the engine) out of the cyclic

@@ -15,7 +15,7 @@ from typing import Any
 from actions.base import Intent
 from engine import conditions, intelligence, templates
 from engine.compile import CompiledPolicy
-from engine.durable import Engine, Firing, event_fact
+from engine.durable import Engine, Firing, event_fact, selected
 from engine.escalation import page_intents
 from engine.escalation import plan as escalation_plan
 from engine.event import Event, event_document
@@ -145,8 +145,8 @@ class Decider:
         fact = event_fact(doc, self.compiled.event_paths)
         firings = self.engine.decide(fact)
         forced = severity is not None
-        engine_severity = next((f.meta.severity for f in firings if f.meta.stage == "severity" and f.selected),
-                               self.policy.default_severity)
+        chosen = selected(firings, "severity")
+        engine_severity = chosen.meta.severity if chosen else self.policy.default_severity
         severity = severity or engine_severity
         incident_id = incident_id or event.event_id
         owner = resolve(self.policy, event.service, event.timestamp)
@@ -224,7 +224,7 @@ class Decider:
                          if r.severity == severity and conditions.evaluate(r.when, doc)), None)
             chosen = (rule.id, rule.action) if rule else None
         else:
-            hit = next((f for f in firings if f.meta.stage == "remediate" and f.selected), None)
+            hit = selected(firings, "remediate")
             chosen = (hit.meta.rule_id, hit.meta.action) if hit else None
         if chosen is None:
             return None

@@ -67,6 +67,11 @@ class Firing:
         return dict(next(iter(orjson.loads(self.message).values())))
 
 
+def selected(firings: list[Firing], stage: str) -> Firing | None:
+    """The firing that decided ``stage`` (the first severity rule, the first remediation), if any."""
+    return next((f for f in firings if f.selected and f.meta.stage == stage), None)
+
+
 class _Host(durable_engine.Host):
     def __init__(self, actions: Mapping[str, Callable[[Any], None]], definition: dict[str, Any]) -> None:
         self._actions = actions  # must be set before super().__init__ registers the rulesets

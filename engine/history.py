@@ -18,13 +18,12 @@ out of order) are not counted. sqlite is the truth, so the counts survive a rest
 Cost: the counts are kept incrementally in memory per service (per severity and window, each
 distinct incident with the epoch of its newest row, evicted as event time advances; a service with
 more than ``MAX_HELD`` incidents in a window is answered by the queries below instead, so memory
-is bounded whatever the rate; the facts dict is kept current,
-so a call copies it), caught up from the ``decisions`` rows added since the last call with ONE query
-per call: ``rowid >= anchor``, the anchor being the newest row applied. The same connection sees the
-current transaction's rows; a rollback is noticed because the anchor row is gone or different (its
-rowid may have been reused), and the cache is rebuilt. An event older than the newest one seen for
-its service is answered exactly by the two SQL queries below instead, which is what the in-memory
-path reproduces.
+is bounded whatever the rate; the facts dict is kept current, so a call copies it), caught up from
+the ``decisions`` rows added since the last call with ONE query per call: ``rowid >= anchor``, the
+anchor being the newest row applied. The same connection sees the current transaction's rows; a
+rollback is noticed because the anchor row is gone or different (its rowid may have been reused),
+and the cache is rebuilt. An event older than the newest one seen for its service is answered
+exactly by the two SQL queries below instead, which is what the in-memory path reproduces.
 """
 
 from __future__ import annotations
@@ -91,11 +90,9 @@ class _Window:
         if not incidents:
             self.expires = epoch + self.seconds - _MARGIN
         held = incident in incidents
-        if held:
+        if held:  # the head may move: ``expires`` is then early, and evict() sets it right
             incidents.move_to_end(incident)
         incidents[incident] = epoch
-        if held and len(incidents) == 1:
-            self.expires = epoch + self.seconds - _MARGIN
         return not held
 
     def evict(self, now: float) -> int:
@@ -145,7 +142,7 @@ class _Service:
             for w in windows:
                 if w.add(epoch, incident):
                     self.counts[w.name] += 1
-                    if len(w.incidents) > MAX_HELD:
+                    if len(w) > MAX_HELD:
                         self.oversized = True
                 if w.expires < self.expires:
                     self.expires = w.expires
@@ -205,6 +202,11 @@ class AuditHistory:
         elif held.oversized:
             del self._services[service]
             self._by_sql.add(service)
+
+    @property
+    def services_held(self) -> int:
+        """Services whose windows are in memory (``/metrics``)."""
+        return len(self._services)
 
     def reset(self) -> None:
         """Forget the cache (a rollback removed rows): rebuilt from sqlite on next use."""

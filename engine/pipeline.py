@@ -14,6 +14,7 @@ from typing import Any
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
+from engine.durable import selected
 from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event
 from engine.history import AuditHistory
@@ -125,7 +126,7 @@ class Pipeline:
         fact = decision.fact
         # The severity fact as the engine asserted it: the level it chose (a fused incident's forced severity
         # is the decision's, not a fact) and the event fields the remediation rules read.
-        chosen = next((f for f in decision.firings if f.meta.stage == "severity" and f.selected), None)
+        chosen = selected(decision.firings, "severity")
         facts: list[tuple[str, dict[str, Any]]] = [("event", fact)]
         if chosen is not None:
             facts.append(("severity", {**(chosen.asserted or {}), "level": chosen.meta.severity}))

@@ -101,16 +101,8 @@ def group_key(doc: dict[str, Any], group_by: Iterable[str]) -> str:
 
 @functools.lru_cache(maxsize=256)  # an event's time is formatted for several rows
 def iso(seconds: float) -> str:
-    """Event-clock seconds → the audit log's time format (comparable as text with ``due_at``).
-
-    The last answer is kept: one event's rows ask for the same time two or three times."""
-    if seconds != _last_iso[0]:
-        _last_iso[:] = [seconds,
-                        datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")]
-    return str(_last_iso[1])
-
-
-_last_iso: list[Any] = [None, ""]
+    """Event-clock seconds → the audit log's time format (comparable as text with ``due_at``)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def resolve_intents(incident: Incident, paged: Iterable[tuple[str, str, str]], event_id: str,
