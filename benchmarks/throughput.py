@@ -51,6 +51,7 @@ from engine.audit import Audit  # noqa: E402
 from engine.compile import RULESET, compile_policy  # noqa: E402
 from engine.daemon import settle_heap  # noqa: E402
 from engine.durable import SESSION_EVENTS, Engine, _Host, encode, event_fact  # noqa: E402
+from engine.intelligence import NO_MODEL  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.validate import validate  # noqa: E402
 
@@ -98,9 +99,10 @@ def feed(pipe: Pipeline, events: list[bytes], batch: int) -> Iterator[int]:
         yield first
 
 
-def full(compiled: Any, events: list[bytes], db: Path, batch: int) -> tuple[float, float, float, float, list[str]]:
+def full(compiled: Any, events: list[bytes], db: Path, batch: int,
+         model: Any = None) -> tuple[float, float, float, float, list[str]]:
     audit = Audit(db)
-    pipe = Pipeline(compiled, audit)
+    pipe = Pipeline(compiled, audit, model=model)
     settle_heap()  # as `rules run` does before its loop (engine/daemon.py)
     rss_10k = 0.0
     cpu = time.process_time()
@@ -183,6 +185,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=100, help="files per transaction (group commit)")
     ap.add_argument("--rules", default=str(ROOT / "rules"))
+    ap.add_argument("--no-model", action="store_true",
+                    help="rules alone: no classifier (model.* facts absent), to see what classification costs")
     args = ap.parse_args()
     policy, diags = validate(Path(args.rules))
     if policy is None:
@@ -190,10 +194,11 @@ def main() -> None:
     compiled = compile_policy(policy)
     events = synthetic(args.events)
     with tempfile.TemporaryDirectory() as tmp:
-        full_rate, full_cpu, rss_10k, rss_end, posted = full(compiled, events, Path(tmp) / "bench.db", args.batch)
+        full_rate, full_cpu, rss_10k, rss_end, posted = full(compiled, events, Path(tmp) / "bench.db", args.batch,
+                                                          NO_MODEL if args.no_model else None)
     raw_rate, raw_cpu = raw(compiled, posted)
     wrapper_rate = wrapper(compiled, posted)
-    print(f"events:                 {args.events:,}")
+    print(f"events:                 {args.events:,}" + ("  (no classifier)" if args.no_model else ""))
     print(f"full pipeline:          {full_rate:,.0f} decisions/s  (parse, validate, all stages, audit committed;"
           f" {args.batch} per transaction)")
     print(f"raw durable-rules:      {raw_rate:,.0f} events/s     (same ruleset, chaining-only actions)")

@@ -31,6 +31,7 @@ import re
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from engine.resources import resource
@@ -262,6 +263,21 @@ def event_document(event: Event) -> dict[str, Any]:
         doc["labels"] = doc["labels"].copy()
     doc["derived"] = derive(event)
     return doc
+
+
+_PAYLOAD_FIELDS = _DOCUMENT_FIELDS[:-1]  # without "expect"
+
+
+def event_json(event: Event, doc: dict[str, Any] | None = None) -> str:
+    """The event as the audit log stores it: the JSON text of ``event.model_dump_json(exclude={"expect"})``.
+
+    ``doc``: the event's :func:`event_document` (extra keys such as ``derived`` are ignored). With it
+    the text is orjson's encoding of the same fields (~0.6 µs instead of pydantic's ~4.7 µs); it
+    parses to the same JSON value (a test compares the two on many events).
+    """
+    if doc is None or not _FAST_DOCUMENT or type(event) is not Event or doc.get("event_id") != event.event_id:
+        return event.model_dump_json(exclude={"expect"})
+    return orjson.dumps({k: doc[k] for k in _PAYLOAD_FIELDS}).decode()
 
 
 def _json_timestamp(value: datetime) -> str | None:

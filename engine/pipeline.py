@@ -16,7 +16,7 @@ from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.durable import selected
 from engine.escalation import acknowledge, due
-from engine.event import Acknowledgement, Event
+from engine.event import Acknowledgement, Event, event_json
 from engine.history import AuditHistory
 from engine.intake import IntakeError, parse
 from engine.intelligence import ModelState
@@ -132,7 +132,7 @@ class Pipeline:
             facts.append(("severity", {**(chosen.asserted or {}), "level": chosen.meta.severity}))
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged.
-        self.audit.record_decision(decision, item.model_dump_json(exclude={"expect"}), facts,
+        self.audit.record_decision(decision, event_json(item, decision.event_doc), facts,
                                    due=due(decision.escalation, verdict.due_at or self.audit.clock()))
         if self.audit.last_decision is not None:
             self.history.recorded(*self.audit.last_decision)  # the only writer: history needs no re-read

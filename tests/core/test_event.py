@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from engine.event import SCHEMA_PATH, Event, derive, event_document, json_schema
+from engine.event import SCHEMA_PATH, Event, derive, event_document, event_json, json_schema
 
 
 def test_schema_file_is_generated_from_the_model() -> None:
@@ -155,3 +155,36 @@ def test_timestamps_keep_instant_and_offset_with_a_standard_tzinfo(text: str) ->
     assert type(ev.timestamp.tzinfo) is timezone  # the C tzinfo: .timestamp() without a Python-level call
     assert ev.timestamp == parsed and ev.timestamp.utcoffset() == parsed.utcoffset()
     assert Event.model_validate_json(ev.model_dump_json()) == ev
+
+
+# --- event_json: the audit log's events.payload, encoded from the document --------------------------------------
+
+def assert_same_payload(event: Event) -> None:
+    want = event.model_dump_json(exclude={"expect"})
+    got = event_json(event, event_document(event))
+    # the same JSON value, types included (1 and 1.0 differ): readers of events.payload parse it
+    assert json.loads(got) == json.loads(want)
+    assert json.dumps(json.loads(got)) == json.dumps(json.loads(want))
+    assert event_json(event) == want  # without a document: pydantic's own text
+
+
+def test_event_json_equals_model_dump_json_on_samples_and_corpus() -> None:
+    for event in corpus_events():
+        assert_same_payload(event)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({"event_id": st.just("x"), "timestamp": st.just("2025-01-01T00:00:00.5+02:00"),
+                              "service": st.just("api")}, optional={
+    "title": st.text(max_size=20), "description": st.text(max_size=20),
+    "metrics": st.dictionaries(names, finite, max_size=6),
+    "labels": st.dictionaries(names, st.text(max_size=10), max_size=4),
+}))
+def test_event_json_equals_model_dump_json_on_generated_events(doc: dict) -> None:
+    assert_same_payload(Event.model_validate(doc))
+
+
+def test_event_json_ignores_a_document_of_another_event() -> None:
+    a = Event.model_validate({"event_id": "a", "timestamp": "2025-01-01T00:00:00Z", "service": "api"})
+    b = Event.model_validate({"event_id": "b", "timestamp": "2025-01-01T00:00:00Z", "service": "web"})
+    assert json.loads(event_json(a, event_document(b)))["service"] == "api"
