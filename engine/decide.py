@@ -16,12 +16,13 @@ from actions.base import Intent
 from engine import conditions, intelligence, templates
 from engine.compile import CompiledPolicy
 from engine.durable import Engine, Firing, event_fact, selected
-from engine.escalation import page_intents
+from engine.escalation import PlannedStep, page_intents
 from engine.escalation import plan as escalation_plan
 from engine.event import Event, event_document
 from engine.history import HistoryProvider
 from engine.intelligence import ModelState
-from engine.resolver import Owner, resolve
+from engine.policy import Level
+from engine.resolver import Owner, OwnerCache
 
 
 @dataclass
@@ -115,6 +116,8 @@ class Decider:
         self._params = {r.id: templates.MessageTemplate(r.params, f"remediation {r.id} params")
                         for r in self.policy.remediation}
         self._primed: dict[str, intelligence.ModelVerdict | None] = {}
+        self._owners = OwnerCache(self.policy)
+        self._plans: dict[tuple[int, str], tuple[Owner, list[PlannedStep]]] = {}  # see _plan
 
     def prime(self, events: list[Event]) -> None:
         """Classify a batch at once (vectorised); :meth:`decide` then uses these verdicts."""
@@ -149,7 +152,7 @@ class Decider:
         engine_severity = chosen.meta.severity if chosen else self.policy.default_severity
         severity = severity or engine_severity
         incident_id = incident_id or event.event_id
-        owner = resolve(self.policy, event.service, event.timestamp)
+        owner = self._owners.resolve(event.service, event.timestamp)
         level = self.policy.levels[severity]
         fired_ids = [f.meta.name for f in firings]
         problems: list[str] = []
@@ -168,7 +171,7 @@ class Decider:
                 rendered[channel] = self._render(channel, severity, ctx, problems)
             return rendered[channel]
 
-        steps = escalation_plan(owner, level)  # every step is an intent now; the outbox holds it until due
+        steps = self._plan(owner, level)  # every step is an intent now; the outbox holds it until due
         notify = [(f.meta.channel, f.meta.name) for f in firings if f.meta.stage == "notify"]
         if forced:  # the engine notified for its own severity; a forced one uses that level's channels
             notify = [(ch, f"notify:{severity}:{ch}") for ch in level.channels]
@@ -197,6 +200,18 @@ class Decider:
                         intelligence.confidence(verdict, severity), firings, owner, escalation,
                         remediation, notifications, build() if render else Later(), self.policy.digest, doc,
                         problems, model, fact=fact, build=None if render else build)
+
+    def _plan(self, owner: Owner, level: Level) -> list[PlannedStep]:
+        """The escalation plan of this owner at this level, computed once per owner the cache handed out."""
+        key = (id(owner), level.level)
+        held = self._plans.get(key)
+        if held is not None and held[0] is owner:
+            return held[1]
+        if len(self._plans) >= 10_000:
+            self._plans.clear()
+        steps = escalation_plan(owner, level)
+        self._plans[key] = (owner, steps)
+        return steps
 
     @staticmethod
     def finish(decision: Decision) -> Decision:

@@ -99,11 +99,17 @@ def iso(t: datetime) -> str:
 
 
 def due(escalation: Mapping[str, Any], base: str) -> Callable[[Intent], str]:
-    """``due_at`` for each intent of a decision: pages at ``base`` + their step's offset, the rest at ``base``."""
-    start = datetime.fromisoformat(base)
-    offsets = {s["step"]: s["after_seconds"] for s in escalation.get("steps", ())}
+    """``due_at`` for each intent of a decision: pages at ``base`` + their step's offset, the rest at ``base``.
+
+    Nothing is computed until an intent asks: most decisions (a deduplicated repeat) request none.
+    """
+    prepared: list[Any] = []
 
     def at(intent: Intent) -> str:
+        if not prepared:
+            prepared[:] = [datetime.fromisoformat(base),
+                           {s["step"]: s["after_seconds"] for s in escalation.get("steps", ())}]
+        start, offsets = prepared
         seconds = offsets.get(intent.step, 0) if intent.kind == "page" else 0
         return iso(start + timedelta(seconds=seconds))
 

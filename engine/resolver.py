@@ -119,3 +119,60 @@ def resolve(policy: Policy, service: str, at: datetime | None = None) -> Owner:
     if fallback:
         notes.insert(0, f"service {service!r} has no owner: fallback team {team.name!r}")
     return Owner(team.name, primary, backup, team.escalation_delay, fallback, team.slack, tuple(notes))
+
+
+def span(policy: Policy, service: str, at: datetime) -> tuple[datetime | None, datetime | None]:
+    """``[lo, hi)`` around ``at`` in which :func:`resolve` gives the same owner (None: unbounded).
+
+    The owner changes only at the team's rotation hand-offs (and its start) and at the start or
+    end of one of its overrides; the span ends at the nearest of those on either side.
+    """
+    name = policy.services.get(service)
+    team = policy.teams[policy.fallback_team if name is None or name not in policy.teams else name]
+    lo: datetime | None = None
+    hi: datetime | None = None
+    bounds: list[datetime] = []
+    if team.rotation is not None:
+        start = rotation_start(team.rotation)
+        first = first_handoff_after(team.rotation, start)
+        bounds += [start, first]
+        if at >= first:
+            shift = first + (at - first) // WEEK * WEEK
+            bounds += [shift, shift + WEEK]
+    for o in team.overrides:
+        bounds += [parse_time(o.start), parse_time(o.end)]
+    for b in bounds:
+        if b <= at and (lo is None or b > lo):
+            lo = b
+        elif b > at and (hi is None or b < hi):
+            hi = b
+    return lo, hi
+
+
+class OwnerCache:
+    """:func:`resolve` per service, reused while the event time stays inside its :func:`span`.
+
+    Events arrive roughly in time order, so the owner of a service is resolved again only when a
+    hand-off or an override starts or ends between two of its events. Owners are immutable.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._held: dict[str, tuple[Owner, datetime | None, datetime | None]] = {}
+
+    def resolve(self, service: str, at: datetime) -> Owner:
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        held = self._held.get(service)
+        if held is not None:
+            owner, lo, hi = held
+            if (lo is None or lo <= at) and (hi is None or at < hi):
+                return owner
+        owner = resolve(self.policy, service, at)
+        if len(self._held) >= MAX_HELD_SERVICES:
+            self._held.clear()
+        self._held[service] = (owner, *span(self.policy, service, at))
+        return owner
+
+
+MAX_HELD_SERVICES = 10_000  # distinct services remembered; past that the cache starts again

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 
-from engine.resolver import Owner, resolve
+from engine.resolver import Owner, OwnerCache, resolve, span
 from engine.validate import validate
 
 ROTATION = '''    primary: ["alice@company.com", "bob@company.com"]
@@ -69,3 +70,46 @@ def test_owner_as_dict_carries_every_field() -> None:
     out = owner.as_dict()
     assert set(out) == {f.name for f in dataclasses.fields(Owner)}
     assert out["primary"] == ["alice"] and out["backup"] == ["bob"] and out["notes"] == ["n"]
+
+
+# --- OwnerCache: resolve() reused inside the span where the owner cannot change ------------------------------
+
+OVERRIDES = ROTATION + ('      - {who: "eve@company.com", covers: "charlie@company.com", '
+                        'start: "2025-01-14T12:00:00Z", end: "2025-01-20T09:00:00Z"}\n')
+
+
+def test_span_is_bounded_by_handoffs_and_override_edges(rules_copy):
+    p = policy(rules_copy, **{"escalation-matrix": (SEED, OVERRIDES)})
+    assert span(p, "payment-api", at("2025-01-01T00:00:00")) == (None, at("2025-01-06T09:00:00"))
+    assert span(p, "payment-api", at("2025-01-07T00:00:00")) == (at("2025-01-06T09:00:00"), at("2025-01-13T09:00:00"))
+    assert span(p, "payment-api", at("2025-01-14T06:00:00")) == (at("2025-01-14T00:00:00"), at("2025-01-14T12:00:00"))
+    assert span(p, "payment-api", at("2025-01-16T00:00:00")) == (at("2025-01-15T00:00:00"), at("2025-01-20T09:00:00"))
+
+
+def test_cached_owner_equals_resolve_at_every_time(rules_copy):
+    """Events in time order, out of order and across every edge: the cache never returns a stale owner."""
+    p = policy(rules_copy, **{"escalation-matrix": (SEED, OVERRIDES)})
+    cache = OwnerCache(p)
+    rng = random.Random(5)
+    edges = [at(t) for t in ("2025-01-06T09:00:00", "2025-01-13T09:00:00", "2025-01-14T00:00:00",
+                             "2025-01-14T12:00:00", "2025-01-15T00:00:00", "2025-01-20T09:00:00",
+                             "2025-01-27T09:00:00")]
+    times = [e + timedelta(seconds=d) for e in edges for d in (-1, 0, 1)]
+    start = at("2024-12-30T00:00:00")
+    times += [start + timedelta(seconds=i * 1800) for i in range(2000)]  # six weeks, in order
+    times += [start + timedelta(seconds=rng.uniform(0, 45 * 86400)) for _ in range(2000)]  # and shuffled
+    services = sorted(p.services) + ["unowned-svc"]
+    reused = 0
+    for t in times:
+        for service in services:
+            before = cache._held.get(service)
+            got = cache.resolve(service, t)
+            reused += before is not None and before[0] is got
+            assert got == resolve(p, service, t), (service, t)
+    assert reused > len(times)  # it is a cache: most lookups reuse the owner
+
+
+def test_owner_cache_takes_naive_times_as_utc(rules_copy):
+    p = policy(rules_copy, **{"escalation-matrix": (SEED, ROTATION)})
+    naive = datetime(2025, 1, 14, 6)
+    assert OwnerCache(p).resolve("payment-api", naive) == resolve(p, "payment-api", naive)
