@@ -97,8 +97,11 @@ class AlreadyRunning(RulesError):
 def acquire_lock(db: str | Path) -> IO[str]:
     """Single writer: an exclusive ``flock`` on ``<db>.lock``, held until the process exits."""
     path = Path(f"{db}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+")  # noqa: SIM115 - held for the daemon's lifetime
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")  # noqa: SIM115 - held for the daemon's lifetime
+    except OSError as exc:  # an unusable --db location: exit 3 with one line, like Audit(db)
+        raise AuditError(f"cannot open audit log {db}: lock file {path}: {exc}") from None
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -44,6 +44,7 @@ class Document:
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # pointer → (line, col) of value
     key_positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # pointer → (line, col) of key
     digest: str = ""
+    rel: str = ""  # relative to the rules directory ('/'-separated): what the rules hash covers, not ``path``
 
     @property
     def kind(self) -> str | None:
@@ -101,6 +102,7 @@ def load_dir(root: Path, *, display_root: Path | None = None) -> tuple[list[Docu
                                 size=path.stat().st_size)
         problems.extend(diags)
         if doc is not None:
+            doc.rel = path.name if root.is_file() else path.relative_to(root).as_posix()
             docs.append(doc)
     return docs, problems
 

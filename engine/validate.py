@@ -160,7 +160,10 @@ def _build(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic]) -> Po
     }
     tpl = by_kind["templates"][0].data
     all_docs = sorted((d for ds in by_kind.values() for d in ds), key=lambda d: d.path)
-    digest = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in all_docs).encode()).hexdigest()
+    # The rules hash: each file's name within the rules directory and its bytes, so the same files hash
+    # the same wherever they are and however --rules is spelled (``path`` is the display path).
+    named = sorted((d.rel or d.path, d.digest) for d in all_docs)
+    digest = hashlib.sha256("".join(f"{name}\0{sha}\n" for name, sha in named).encode()).hexdigest()
     return Policy(
         severity_rules=tuple(sev_rules),
         default_severity=default,

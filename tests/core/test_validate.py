@@ -187,3 +187,15 @@ def test_remediation_params_are_rendered_at_validation(rules_copy, edit) -> None
     assert err.code == "template-render" and "servce" in err.message
     assert err.pointer == "/rules/1/params/asg"
     assert where(err) == at(rules_copy, "remediation.yaml", '"{{ event.servce }}"')
+
+
+def test_rules_hash_covers_the_files_not_where_they_are(rules_copy: Path, monkeypatch) -> None:
+    """The audit log's rules_hash is "sha256 over the rule files" (README): the same files give the same
+    hash from a copy, by an absolute or a relative --rules, and any edit changes it."""
+    shipped = validate(RULES)[0].digest
+    monkeypatch.chdir(RULES.parent)
+    assert validate(Path("rules"))[0].digest == shipped
+    assert validate(rules_copy)[0].digest == shipped
+    path = rules_copy / "templates.yaml"
+    path.write_text(path.read_text() + "\n# a comment is an edit too\n")
+    assert validate(rules_copy)[0].digest != shipped

@@ -15,6 +15,7 @@ import pytest
 from daemon_kit import CLEAN_ENV, REPO, drop, event, rules_cmd, start, wait_for
 
 from engine.daemon import AlreadyRunning, acquire_lock
+from engine.errors import AuditError
 from engine.spool import Spool
 
 
@@ -24,6 +25,14 @@ def test_second_lock_on_the_same_db_is_refused(tmp_path: Path) -> None:
         acquire_lock(tmp_path / "a.db")
     held.close()
     acquire_lock(tmp_path / "a.db").close()  # released with its holder
+
+
+def test_an_unusable_db_location_is_an_audit_error_not_a_traceback(tmp_path: Path) -> None:
+    """README: exit 3 for a runtime failure such as an unwritable audit log (the lock sits beside it)."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(AuditError, match="cannot open audit log") as caught:
+        acquire_lock(tmp_path / "file" / "a.db")
+    assert caught.value.exit_code == 3
 
 
 def test_second_daemon_exits_3_and_sighup_reloads_and_logs_are_json(tmp_path: Path, rules_copy: Path) -> None:
