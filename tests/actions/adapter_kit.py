@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from actions import aws
 from actions.base import Intent
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 
 
 def fixture_json(name: str) -> Any:

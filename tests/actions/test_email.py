@@ -19,7 +19,7 @@ from actions.base import ActionFailed, Intent
 from actions.email import ADDRESS, Email
 from actions.retry import RetryPolicy, execute
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "actions" / "email.schema.json"
 
 

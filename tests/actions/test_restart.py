@@ -13,7 +13,7 @@ from actions.base import ActionFailed, Intent
 from actions.restart import Restart
 from actions.retry import execute
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 
 # Records argv (tab-separated, argv[0] reduced to its basename) to $STUB_LOG, then runs BODY.
 STUB = """#!/bin/sh

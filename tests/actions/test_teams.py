@@ -12,7 +12,7 @@ from actions.base import ActionFailed, Intent
 from actions.retry import RetryPolicy, execute
 from actions.teams import Teams
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 SECRET = "sig=s3cr3t-signature"
 
 

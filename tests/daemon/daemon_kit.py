@@ -22,7 +22,7 @@ from engine.reload import RulesWatcher
 from engine.spool import Spool
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures" / "vendor"
 # Environment with no adapter credentials: every action is `log` (ok) or not-configured, no network.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
 

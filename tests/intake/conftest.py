@@ -1,4 +1,4 @@
-"""Shared fixtures for the intake tests: the real vendor payloads in /work/shared/fixtures."""
+"""Shared fixtures for the intake tests: the real vendor payloads in tests/fixtures/vendor/."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 # tests/intake/conftest.py → parents: [0] tests/intake, [1] tests, [2] the repo, [3] its parent.
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 
 
 @pytest.fixture

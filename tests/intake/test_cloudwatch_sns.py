@@ -13,7 +13,7 @@ from engine.intake import IntakeError, detect, parse
 NOTIFICATION = "aws_sns_http_notification_docs.json"
 CONFIRMATION = "aws_sns_subscription_confirmation_real.json"
 
-# Field names and shapes from the AWS SNS/CloudWatch docs (shared/fixtures/README.md section 6);
+# Field names and shapes from the AWS SNS/CloudWatch docs (tests/fixtures/vendor/README.md section 6);
 # there is no real CloudWatch alarm fixture, so the values are made up.
 ALARM = {
     "AlarmName": "payment-api high error rate",

@@ -20,8 +20,8 @@ def reject(data: bytes, **kwargs) -> IntakeError:
     return err
 
 
-def test_fixture_directory_is_the_shared_one(fixture_bytes):
-    # conftest computes parents[3]: tests/intake -> tests -> repo -> the directory holding shared/
+def test_fixture_directory_holds_the_vendor_payloads(fixture_bytes):
+    # conftest computes parents[1] / fixtures / vendor: tests/intake -> tests -> tests/fixtures/vendor
     assert b"Inbound alert formats" in fixture_bytes("README.md")
 
 

@@ -1,4 +1,4 @@
-"""sample-events/formats/: exact copies of shared fixtures that normalize to sensible events."""
+"""sample-events/formats/: exact copies of vendor payloads (tests/fixtures/vendor/) that normalize sensibly."""
 
 from __future__ import annotations
 
