@@ -1,7 +1,8 @@
 """Does the engine keep anything per event? RSS of the durable-rules engine over many decisions.
 
-Every event gets its own durable-rules session, deleted once the event is decided (see
-engine/durable.py), so resident memory must not grow with the number of events. This posts
+Events share one durable-rules session, replaced every 10,000 events, and every fact of an event
+is retracted once it is decided (see engine/durable.py), so resident memory must not grow with
+the number of events. This posts
 the same compiled policy a realistic mix of event facts and prints the RSS every 10 % of the
 run, the growth between the first and the last checkpoint, and the rate.
 

@@ -212,7 +212,7 @@ def main() -> None:
           f" {full_us - engine_us:.0f} µs; raw durable-rules {1e6 / raw_rate:.0f} µs")
     print(f"per CPU-second:         full {full_cpu:,.0f}/s, raw {raw_cpu:,.0f}/s, ratio {full_cpu / raw_cpu:.2f}"
           "  (process CPU time: steadier than wall time on a busy machine)")
-    print(f"peak RSS after 10k:     {rss_10k:.0f} MB")
+    print(f"peak RSS after 10k:     {rss_10k:.0f} MB" if rss_10k else "peak RSS after 10k:     n/a (fewer events)")
     print(f"peak RSS at the end:    {rss_end:.0f} MB")
 
 
