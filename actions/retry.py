@@ -153,6 +153,10 @@ def post_json(
         raise ActionFailed(
             f"{vendor}: connection failed ({type(exc).__name__})", retryable=True, reason="connectError"
         ) from exc
+    except httpx.InvalidURL as exc:  # a malformed configured URL (often a secret): its text is not quoted
+        raise ActionFailed(
+            f"{vendor}: the configured URL is not a valid http(s) URL", retryable=False, reason="clientError"
+        ) from exc
     if response.status_code >= 300:
         raise classify_status(response, vendor)
     return response

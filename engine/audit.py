@@ -26,6 +26,7 @@ without a result) is found again here after a restart. Tables (see README "Audit
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -136,7 +137,22 @@ def to_json(value: Any) -> str:
 
     Anything JSON cannot express natively is written as ``str(value)``; non-finite floats as null.
     """
-    return orjson.dumps(value, default=str, option=_ORJSON_OPTS).decode()
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTS).decode()
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits (a rule's template or params): the stdlib
+        return json.dumps(_finite(value), default=str, separators=(",", ":"), ensure_ascii=False)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats as None (what orjson writes) and keys as JSON keys, for the stdlib."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k if isinstance(k, str | int | float | bool) or k is None else str(k): _finite(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 

@@ -145,10 +145,18 @@ def _templates(policy: Policy, tpl: Document, pol: Document,
             continue
         for key, tree in compiled[channel].items():
             for sev in SEVERITIES if key == "default" else (key,):
+                pointer = f"/templates/{escape(channel)}/{key}"
                 try:
-                    templates.render_tree(tree, sample_context(policy, sev), f"/templates/{escape(channel)}/{key}")
+                    message = templates.render_tree(tree, sample_context(policy, sev), pointer)
                 except templates.TemplateProblem as exc:
                     out.append(tpl.diagnostic(exc.pointer, "template-render", str(exc)))
+                    break
+                problem = _adapter_problem(policy, channel, sev, message)
+                if problem:
+                    out.append(tpl.diagnostic(pointer, "template-shape",
+                                              f"the {channel!r} adapter cannot build a request from this template "
+                                              f"({problem}); see the message shape documented in actions/{channel}.py",
+                                              key=True))
                     break
     for rule in policy.remediation:  # string params are templates too: render them the same way
         doc = docs_by_file.get(rule.origin.file) if docs_by_file else None
@@ -165,6 +173,27 @@ def _templates(policy: Policy, tpl: Document, pol: Document,
                                           f"channel {channel!r} has no template for {sev} (and no 'default') "
                                           f"in {tpl.path}"))
     return out
+
+
+def _adapter_problem(policy: Policy, channel: str, severity: str, message: Any) -> str | None:
+    """Why the channel's adapter fails to render a rendered sample message (a wrong shape: a list where
+    it reads a mapping...), else None. Configuration problems are reported by the action checks."""
+    from actions.base import ActionError, Intent
+    from actions.registry import default_registry
+
+    registry = default_registry()
+    if channel not in registry or not isinstance(message, Mapping):
+        return None
+    intent = Intent(action=channel, kind="notify", incident_id="INC-sample-0001", event_id="sample-0001",
+                    severity=severity, service="payment-api", environment="production",
+                    level=policy.levels[severity].level, targets=("a@example.com",), message=message)
+    try:
+        registry.create(channel, policy.action_config.get(channel, {}), {}).render(intent)
+    except ActionError:
+        return None
+    except Exception as exc:  # the adapter's render is pure: any other error is the template's shape
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _shadowed(policy: Policy, docs: Mapping[str, Document]) -> list[Diagnostic]:

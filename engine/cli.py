@@ -126,16 +126,18 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
 @db_option
 @click.option("--spool", default="spool", show_default=True, help="spool root (incoming/ processing/ done/ failed/)")
 @click.option("--once", is_flag=True, help="drain the spool and the outbox once, then exit")
-@click.option("--interval", default=0.05, show_default=True,
+@click.option("--interval", default=0.05, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="longest idle wait between spool scans (1 ms after work, doubling while idle)")
 @click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="copy these event files (or directories) into incoming/ first")
-@click.option("--max-event-bytes", default=1_048_576, show_default=True, help="size limit per file and HTTP body")
+@click.option("--max-event-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1),
+              help="size limit per file and HTTP body")
 @click.option("--listen", metavar="HOST:PORT", help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
-@click.option("--retention-days", default=7.0, show_default=True, help="prune done/ files older than this")
-@click.option("--reload-interval", default=2.0, show_default=True,
+@click.option("--retention-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
+              help="prune done/ files older than this")
+@click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
-@click.option("--batch", default=1000, show_default=True,
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
@@ -164,9 +166,16 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     lock = acquire_lock(db)  # noqa: F841 - held until the process exits
     audit = Audit(db)
     box = Spool(Path(spool))
-    box.ensure()
+    try:
+        box.ensure()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {exc.filename}: {exc.strerror}", param_hint="--spool") from None
     for src in event_files(list(enqueue)):  # producer protocol: write a temp name, then rename
-        box.write(src.read_bytes(), src.name)
+        try:
+            data = src.read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
+        box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
     daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model),

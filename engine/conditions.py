@@ -29,6 +29,7 @@ compared as text by durable-rules.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +160,9 @@ def _check_type(path: str, ftype: str, op: str, value: Any, pointer: str) -> Non
     for v in values:
         if not _is_type(v, want):
             raise ConditionError(pointer, "value-type", f"{path!r} is a {ftype}; {v!r} is not a {want}", want=want)
+        if isinstance(v, float) and not math.isfinite(v):  # .inf / .nan: the engine cannot compare with them
+            raise ConditionError(pointer, "value-type", f"{path!r} is a {ftype}; {v!r} is not a finite number",
+                                 want="a finite number")
 
 
 # --- regex: Python-style subset -> durable-rules dialect -------------------------------------

@@ -72,10 +72,24 @@ def selected(firings: list[Firing], stage: str) -> Firing | None:
     return next((f for f in firings if f.selected and f.meta.stage == stage), None)
 
 
+class _RulesetJson:
+    """Stands in for :mod:`json` inside ``durable.engine`` while it creates a ruleset: its ``json.dumps``
+    writes a rule's constant such as ``0.00001`` as ``1e-05``, which the engine's parser rejects
+    (``Could not create ruleset, error code: 204``); :func:`encode` writes it positionally."""
+
+    @staticmethod
+    def dumps(value: Any, **_: Any) -> str:
+        return encode(value)
+
+
 class _Host(durable_engine.Host):
     def __init__(self, actions: Mapping[str, Callable[[Any], None]], definition: dict[str, Any]) -> None:
         self._actions = actions  # must be set before super().__init__ registers the rulesets
-        super().__init__(definition)
+        saved, durable_engine.json = durable_engine.json, _RulesetJson  # type: ignore[assignment]
+        try:
+            super().__init__(definition)
+        finally:
+            durable_engine.json = saved
 
     def _run(self) -> None:  # no background dispatch/timer threads: we pump from one thread
         return None

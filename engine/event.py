@@ -58,6 +58,23 @@ STANDARD_CONDITIONS = (
 SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+# Counts (log lines, spans) stay exact in JSON and in a float, and within what the audit log's JSON
+# encoder (64-bit integers) and the engine accept.
+MAX_COUNT = 2**53 - 1
+# The latest event time: escalation steps and suppression windows are added to it (days at most),
+# and datetime ends at 9999-12-31.
+MAX_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def timestamp_problem(value: datetime) -> str | None:
+    """Why an aware ``value`` cannot be an event time (its UTC instant is out of range), else None."""
+    try:
+        instant = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return f"timestamp {value.isoformat()} is out of range: its UTC time is before year 1 or after 9999"
+    if instant >= MAX_TIMESTAMP:
+        return f"timestamp {value.isoformat()} is out of range: the latest allowed is 9998-12-31T23:59:59Z"
+    return None
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 
 
@@ -65,14 +82,14 @@ class LogLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: Literal["debug", "info", "warning", "error", "critical", "fatal"]
     message: str = Field("", max_length=4000)
-    count: int = Field(1, ge=0)
+    count: int = Field(1, ge=0, le=MAX_COUNT)
 
 
 class Traces(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    error_spans: int = Field(0, ge=0)
-    slow_spans: int = Field(0, ge=0)
-    total_spans: int = Field(0, ge=0)
+    error_spans: int = Field(0, ge=0, le=MAX_COUNT)
+    slow_spans: int = Field(0, ge=0, le=MAX_COUNT)
+    total_spans: int = Field(0, ge=0, le=MAX_COUNT)
 
 
 OFFSET = re.compile(r"^\+?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -168,14 +185,7 @@ class Event(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _needs_offset(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("timestamp must be RFC 3339 with a UTC offset, e.g. 2025-01-01T14:23:45Z")
-        # The same instant and offset with the standard library's tzinfo: pydantic's own makes every
-        # .timestamp() call (three per decision) cost ~0.8 µs instead of ~0.2.
-        if type(value.tzinfo) is timezone:
-            return value
-        offset = value.utcoffset()
-        return value.replace(tzinfo=timezone(offset) if offset else UTC)
+        return aware_timestamp(value)
 
 
 class Acknowledgement(BaseModel):
@@ -190,6 +200,25 @@ class Acknowledgement(BaseModel):
     timestamp: datetime
     source: str = Field("manual", max_length=200)
     note: str = Field("", max_length=4000)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _needs_offset(cls, value: datetime) -> datetime:  # ordered and compared with event times
+        return aware_timestamp(value)
+
+
+def aware_timestamp(value: datetime) -> datetime:
+    """An event or acknowledgement time: with a UTC offset and in range (see :func:`timestamp_problem`)."""
+    if value.tzinfo is None:
+        raise ValueError("timestamp must be RFC 3339 with a UTC offset, e.g. 2025-01-01T14:23:45Z")
+    if (value.year == 1 or value.year >= 9998) and (problem := timestamp_problem(value)):  # only these can be
+        raise ValueError(problem)
+    # The same instant and offset with the standard library's tzinfo: pydantic's own makes every
+    # .timestamp() call (three per decision) cost ~0.8 µs instead of ~0.2.
+    if type(value.tzinfo) is timezone:
+        return value
+    offset = value.utcoffset()
+    return value.replace(tzinfo=timezone(offset) if offset else UTC)
 
 
 def derive(event: Event) -> dict[str, float]:

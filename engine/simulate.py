@@ -102,7 +102,9 @@ def _expectations(data: bytes) -> dict[str, dict[str, Any]]:
     except ValueError:
         return {}
     docs = doc if isinstance(doc, list) else [doc]
-    return {d["event_id"]: d["expect"] for d in docs if isinstance(d, dict) and d.get("expect") and "event_id" in d}
+    # only well-formed items: an event_id that is not a string was rejected at intake (no decision to check)
+    return {d["event_id"]: d["expect"] for d in docs
+            if isinstance(d, dict) and d.get("expect") and isinstance(d.get("event_id"), str)}
 
 
 def compare(expect: dict[str, Any], decision: Decision) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.event import Acknowledgement, Event
+from engine.event import Acknowledgement, Event, timestamp_problem
 from engine.intake.errors import IntakeError
 
 MAX_LABELS = 64
@@ -113,7 +113,8 @@ def timestamp(value: Any) -> datetime | None:
         return None
     if parsed.year <= 1:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None if parsed.year >= 9998 and timestamp_problem(parsed) else parsed
 
 
 class Fields:

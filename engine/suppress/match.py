@@ -12,6 +12,7 @@ the start wraps past midnight into the next day.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,7 +96,10 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise MatchError("bad-duration", f"{value!r} is not a duration", want="seconds or text like 30s, 5m, 2h")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = float(value) if isinstance(value, float) or abs(value) < 10**300 else math.inf
+        if not math.isfinite(seconds):  # YAML .inf / .nan: every comparison with it is wrong
+            raise MatchError("bad-duration", f"{value!r} is not a finite duration",
+                             want="seconds or text like 30s, 5m, 2h")
     else:
         m = _DURATION.match(str(value).strip())
         if not m:
