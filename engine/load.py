@@ -14,6 +14,7 @@ may expand to at most ``MAX_NODES`` nodes, so a "billion laughs" file fails fast
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def load_bytes(data: bytes | None, name: str, *, size: int | None = None) -> tup
         return None, [Diagnostic(name, line, col, "not-utf8",
                                  f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_RulesLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -153,13 +154,24 @@ def load_bytes(data: bytes | None, name: str, *, size: int | None = None) -> tup
     return doc, []
 
 
+class _RulesLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-5`` / ``2E+3`` (an exponent without a dot) as a float, as YAML 1.2
+    and JSON do; PyYAML's YAML 1.1 resolver needs a dot (``1.0e-5``) and would make it a string, so
+    a threshold written ``1e-5`` failed with "is not a number"."""
+
+
+_RulesLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording positions."""
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.count = 0
-        self.scalars = yaml.SafeLoader("")
+        self.scalars = _RulesLoader("")
 
     def build(self, node: yaml.Node, pointer: str) -> Any:
         self.count += 1

@@ -14,6 +14,7 @@ from core_util import ROOT, SAMPLES
 
 from engine.audit import to_json
 from engine.compile import compile_policy
+from engine.load import load_bytes
 from engine.simulate import simulate
 from engine.validate import validate
 
@@ -39,6 +40,25 @@ def errors(root: Path) -> list:
 def test_small_float_threshold_compiles_and_decides(rules_copy, edit) -> None:
     # json.dumps writes 0.00001 as 1e-05, which durable-rules' parser rejected: error 204 at simulate/run time
     edit("severity.yaml", "derived.healthy_host_ratio: {lt: 0.5}", "derived.healthy_host_ratio: {lt: 0.00001}")
+    policy, _ = validate(rules_copy)
+    assert policy is not None
+    [outcome] = simulate(compile_policy(policy), [OUTAGE])
+    assert not outcome.error and outcome.decisions[0]["severity"] == "CRITICAL"
+
+
+@pytest.mark.parametrize("written, value", [("1e-5", 1e-05), ("5E-1", 0.5), ("-2e+0", -2.0), ("1.0e-05", 1e-05)])
+def test_exponent_without_a_dot_is_a_number(written: str, value: float) -> None:
+    # YAML 1.1 (PyYAML) reads 1e-5 as the string '1e-5' ("is not a number"); YAML 1.2 and JSON read a float
+    text = f"kind: severity\nrules:\n  - when: {{error_rate: {{gte: {written}}}}}\n"
+    doc, diags = load_bytes(text.encode(), "x.yaml")
+    assert doc is not None and not diags
+    assert doc.data["rules"][0]["when"]["error_rate"]["gte"] == value
+    doc, _ = load_bytes(f"kind: severity\nname: '{written}'\nother: {written}x\n".encode(), "x.yaml")
+    assert doc is not None and doc.data["name"] == written and doc.data["other"] == f"{written}x"  # text stays text
+
+
+def test_an_exponent_float_decides_like_its_decimal_form(rules_copy, edit) -> None:
+    edit("severity.yaml", "derived.healthy_host_ratio: {lt: 0.5}", "derived.healthy_host_ratio: {lt: 5e-1}")
     policy, _ = validate(rules_copy)
     assert policy is not None
     [outcome] = simulate(compile_policy(policy), [OUTAGE])
