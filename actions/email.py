@@ -42,6 +42,7 @@ import httpx
 
 from actions.base import ActionFailed, Intent, Outcome, Request
 from actions.retry import post_json
+from actions.transport import scrub
 
 ADDRESS = re.compile(r'^[^@\s<>,;:"()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$')  # schema "to" uses the same
 AUTH_CODES = (530, 534, 535, 538)
@@ -155,17 +156,20 @@ class Email:
 
     def _sendgrid(self, request: Request) -> Outcome:
         responses: list[httpx.Response] = []
-        headers = {"Authorization": f"Bearer {self.env['SENDGRID_API_KEY']}"}
+        key = self.env["SENDGRID_API_KEY"]
+        headers = {"Authorization": f"Bearer {key}"}
+        failure = None
         try:
             with httpx.Client(timeout=self.timeout, event_hooks={"response": [responses.append]}) as client:
                 response = post_json(client, request.target, request.body, "SendGrid", headers)
         except ActionFailed as exc:
-            exc.__cause__ = exc.__context__ = None  # the httpx chain holds the request headers (the key)
+            failure = scrub(exc, (key,))  # an error body may echo the key; the httpx chain holds the headers
+        if failure is not None:  # raised outside the handler: no __context__ pointing back at the chain
             reset = responses[-1].headers.get("x-ratelimit-reset", "") if responses else ""
-            if exc.status == 429 and exc.retry_after is None and reset.isascii() and reset.isdigit():
+            if failure.status == 429 and failure.retry_after is None and reset.isascii() and reset.isdigit():
                 # https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits
-                exc.retry_after = max(0.0, int(reset) - time.time())
-            raise
+                failure.retry_after = max(0.0, int(reset) - time.time())
+            raise failure
         return Outcome("accepted", detail=f"SendGrid answered HTTP {response.status_code}")
 
 

@@ -34,6 +34,7 @@ import httpx
 
 from actions.base import ActionFailed, Intent, Outcome, Request
 from actions.retry import post_json
+from actions.transport import scrub
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -106,13 +107,15 @@ class Teams:
         url = self.env.get(self.url_env)
         if not url:
             raise ActionFailed(f"teams: {self.url_env} is not set", retryable=False, reason="authError")
+        failure = None
         try:
             with httpx.Client(timeout=self.timeout) as client:
                 response = post_json(client, url, request.body, "Microsoft Teams")
         except ActionFailed as exc:
-            # The httpx exception chain holds the request, whose URL is the secret.
-            exc.__cause__ = exc.__context__ = None
-            raise
+            # The URL is the secret: an error body may quote it, and the httpx chain holds it.
+            failure = scrub(exc, (url,))
+        if failure is not None:
+            raise failure  # raised outside the handler: no __context__ pointing back at the chain
         # Legacy O365 connectors answer 200 with this text instead of a 429 status.
         if "HTTP error 429" in response.text[:200]:
             raise ActionFailed("Microsoft Teams throttled the webhook (HTTP error 429 in body)",

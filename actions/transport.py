@@ -15,10 +15,12 @@ It performs no retries: :func:`actions.retry.execute` does.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import httpx
 
@@ -28,6 +30,7 @@ from actions.retry import post_json
 CONNECT_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 10.0
 REDACTED = "[redacted]"
+MIN_SECRET_PART = 16  # a webhook URL's path segment or query value this long is a token (Slack, Teams sig)
 
 
 class Http:
@@ -56,7 +59,8 @@ class Http:
         try:
             return post_json(self.client, url, body, self.vendor, dict(headers or {}))
         except ActionFailed as exc:
-            raise scrub(exc, secrets) from None
+            failure = scrub(exc, secrets)
+        raise failure  # outside the handler: no __context__ leading back to the unscrubbed failure
 
     def close(self) -> None:
         if self._client is not None:
@@ -64,14 +68,49 @@ class Http:
             self._client = None
 
 
-def scrub(exc: ActionFailed, secrets: Iterable[str]) -> ActionFailed:
-    """The same failure with every secret replaced by ``[redacted]`` in its message."""
-    message = str(exc)
+def secret_forms(secret: str) -> set[str]:
+    """Every way ``secret`` may come back in an error text: as is, JSON-escaped (also with ``\\/``),
+    percent-encoded and, for a URL (a webhook: the whole URL is the secret), its long path segments,
+    query values and password, each in the same forms. An error body that quotes the URL differently
+    (a JSON encoder that escapes slashes, a proxy that decodes the query) still loses its token."""
+    if not secret:
+        return set()
+    parts = {secret}
+    if secret.startswith(("https://", "http://")):
+        try:
+            url = urlsplit(secret)
+            parts.add(url.path)
+            parts.update(s for s in url.path.split("/") if len(s) >= MIN_SECRET_PART)
+            parts.update(v for _, v in parse_qsl(url.query) if len(v) >= MIN_SECRET_PART)
+            parts.update(v for v in url.query.split("&") if len(v) >= MIN_SECRET_PART)
+            if url.password:
+                parts.add(url.password)
+        except ValueError:  # not parseable as a URL: the whole text is still scrubbed
+            pass
+    forms: set[str] = set()
+    for part in parts:
+        if len(part) < 8:  # too short to be a credential on its own ("/", "/hooks")
+            continue
+        escaped = json.dumps(part)[1:-1]
+        forms.update({part, escaped, escaped.replace("/", "\\/"), quote(part, safe=""), unquote(part)})
+    return {secret} | {f for f in forms if len(f) >= 8}
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every form of every secret (:func:`secret_forms`) replaced by ``[redacted]``."""
+    forms: set[str] = set()
     for secret in secrets:
-        if secret:
-            message = message.replace(secret, REDACTED)
+        forms |= secret_forms(secret)
+    for form in sorted(forms, key=len, reverse=True):  # the whole URL before its parts
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def scrub(exc: ActionFailed, secrets: Iterable[str]) -> ActionFailed:
+    """The same failure with every secret replaced by ``[redacted]`` in its message (no exception chain)."""
     return ActionFailed(
-        message, retryable=exc.retryable, reason=exc.reason, retry_after=exc.retry_after, status=exc.status
+        redact(str(exc), secrets), retryable=exc.retryable, reason=exc.reason, retry_after=exc.retry_after,
+        status=exc.status,
     )
 
 

@@ -12,7 +12,9 @@ Authentication, when configured (either one suffices; none configured = open, lo
 * ``X-Signature-256: sha256=<hex HMAC-SHA256 of the body with INTAKE_HMAC_SECRET>``.
 
 Missing credentials → 401, wrong ones → 403 (both compared in constant time). A body over
-the size limit → 413 from ``Content-Length`` alone (never read); no body → 400.
+the size limit → 413 from ``Content-Length`` alone (never read); no body → 400. Every socket
+read waits at most ``timeout`` seconds and the whole body must arrive within ``timeout`` (else
+408): an idle or trickling client cannot hold a server thread for ever.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class IntakeConfig:
     token: str = ""
     hmac_secret: str = ""
     on_write: Callable[[], None] | None = None  # wakes the engine loop
+    timeout: float = 10.0  # seconds per socket read, and for the whole body
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kw: Any) -> IntakeConfig:
@@ -113,7 +116,11 @@ class _Handler(BaseHTTPRequestHandler):
         if length <= 0:
             self._error(400, "empty body")
             return
-        body = self.rfile.read(length)  # capped by the checked Content-Length
+        body = self._read_body(length)  # capped by the checked Content-Length
+        if body is None:
+            self.close_connection = True
+            self._error(408, f"the body did not arrive within {self.config.timeout:g} s")
+            return
         if len(body) < length:
             self._error(400, "body shorter than Content-Length")
             return
@@ -133,9 +140,31 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(202, (json.dumps({"accepted": written.name}) + "\n").encode())
 
 
+    def _read_body(self, length: int) -> bytes | None:
+        """At most ``length`` bytes, all within ``config.timeout`` seconds; None when too slow."""
+        deadline = time.monotonic() + self.config.timeout
+        chunks, got = [], 0
+        try:
+            while got < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.connection.settimeout(min(left, self.config.timeout))
+                chunk = self.rfile.read1(min(length - got, 65536))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:
+            return None
+        return b"".join(chunks)
+
+
 def serve(config: IntakeConfig, host: str, port: int) -> ThreadingHTTPServer:
     """Start the server on a daemon thread; ``server.shutdown()`` stops it."""
-    handler = type("IntakeHandler", (_Handler,), {"config": config})
+    # ``timeout``: StreamRequestHandler puts it on the socket, so the request line and headers
+    # cannot be withheld for ever either (http.server answers nothing and closes on a timeout)
+    handler = type("IntakeHandler", (_Handler,), {"config": config, "timeout": config.timeout})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http-intake", daemon=True).start()

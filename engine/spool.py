@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import heapq
 import json
 import os
@@ -30,6 +31,8 @@ from engine.audit import utcnow
 
 TEMP_SUFFIXES = (".tmp", ".part", ".swp")
 REASON_SUFFIX = ".reason.json"
+NAME_MAX = 255  # bytes per path component (ext4, xfs, btrfs, tmpfs)
+SUFFIX_ROOM = 8  # "~NNNNNNN": what a collision may append
 
 
 def is_temporary(name: str) -> bool:
@@ -76,7 +79,10 @@ class Spool:
         name = os.path.basename(path)
         if ok:
             return _move(path, os.fspath(self.done), name)
-        target = _free_name(self.failed / name)
+        # the reason file adds ".", ".reason.json" and ".tmp" to the name: a long name is shortened, or
+        # writing it fails (ENAMETOOLONG) and the file stays in processing/ to crash every restart
+        reserve = 1 + len(REASON_SUFFIX) + len(".tmp") + SUFFIX_ROOM
+        target = _free_name(self.failed / fit_name(name, reserve))
         info = {"file": name, "code": code, "reason": " ".join(reason.split()), "at": utcnow()}
         tmp = self.failed / f".{target.name}{REASON_SUFFIX}.tmp"
         tmp.write_text(json.dumps(info) + "\n")
@@ -101,6 +107,7 @@ class Spool:
 
     def write(self, data: bytes, name: str) -> Path:
         """Producer side, used by ``--enqueue`` and the HTTP intake: temp name, fsync, rename."""
+        name = fit_name(name, len("..tmp") + SUFFIX_ROOM)
         tmp = self.incoming / f".{name}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -109,6 +116,17 @@ class Spool:
         target = _free_name(self.incoming / name)
         os.rename(tmp, target)
         return target
+
+
+def fit_name(name: str, reserve: int) -> str:
+    """``name``, or, when ``reserve`` more bytes would not fit in one path component, its head plus a
+    hash of the whole name (distinct names stay distinct)."""
+    raw = os.fsencode(name)
+    if len(raw) + reserve <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    head = raw[: NAME_MAX - reserve - len(digest) - 1]
+    return f"{os.fsdecode(head)}-{digest}"
 
 
 def _free_name(path: Path) -> Path:
@@ -130,7 +148,7 @@ def _move(src: str, directory: str, name: str) -> str:
             return target
         except FileExistsError:
             n += 1
-            target = os.path.join(directory, f"{name}~{n}")
+            target = os.path.join(directory, f"{fit_name(name, SUFFIX_ROOM)}~{n}")
 
 
 def _renameat2() -> Callable[..., int] | None:

@@ -279,3 +279,14 @@ def test_sendgrid_401_is_an_auth_error(httpserver: HTTPServer) -> None:
         adapter.send(adapter.render(intent()))
     assert info.value.reason == "authError" and not info.value.retryable
     assert info.value.__cause__ is None and info.value.__context__ is None  # httpx chain holds the key
+
+
+def test_sendgrid_error_echoing_the_api_key_is_redacted(httpserver: HTTPServer) -> None:
+    """Before, the SendGrid path kept the error body verbatim: an echoed Authorization header reached the audit log."""
+    httpserver.expect_request("/v3/mail/send").respond_with_json(
+        {"errors": [{"message": "invalid header: Authorization: Bearer SG.secret-key"}]}, status=400
+    )
+    adapter = sendgrid(httpserver)
+    run = execute(adapter, adapter.render(intent()), sleep=lambda s: None)
+    assert not run.ok and "invalid header" in run.attempts[0].detail
+    assert "SG.secret-key" not in run.attempts[0].detail and "[redacted]" in run.attempts[0].detail

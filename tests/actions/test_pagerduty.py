@@ -264,3 +264,12 @@ def test_default_limit_is_120_events_a_minute(clock: FakeClock) -> None:
     assert limiter.acquire(KEY) == 60.0
     clock.advance(60)
     assert limiter.acquire(KEY) == 0.0
+
+
+def test_a_redacted_failure_keeps_no_link_to_the_unredacted_one(httpserver: HTTPServer, limiter: RateLimiter) -> None:
+    """``raise scrub(exc) from None`` still left the original (key in its text) as ``__context__``."""
+    httpserver.expect_request(PATH).respond_with_json({"message": f"bad key {KEY}"}, status=400)
+    pd = adapter(httpserver, limiter)
+    with pytest.raises(ActionFailed) as failure:
+        pd.send(pd.render(make_intent()))
+    assert failure.value.__context__ is None

@@ -3,6 +3,8 @@ mentions, threads, failure classes and retries."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from adapter_kit import Recorder, Sleeps, fixture_json, json_response, make_intent, slow
 from pytest_httpserver import HTTPServer
@@ -203,3 +205,15 @@ def test_timeout_is_retried(httpserver: HTTPServer, sleeps: Sleeps) -> None:
     run = execute(slack, slack.render(intent()), sleep=sleeps)
     assert run.ok and [a.reason for a in run.attempts] == ["timeout", None]
     assert len(recorder.requests) == 2 and len(sleeps) == 1
+
+
+def test_webhook_token_echoed_with_escaped_slashes_is_redacted(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    """A JSON encoder that escapes '/' (PHP, some proxies) quoted the URL in a form the old scrub missed."""
+    token = HOOK_PATH.rsplit("/", 1)[1]
+    body = json.dumps({"error": "invalid_token", "url": "URL"}).replace("URL", "http:\\/\\/hooks" + HOOK_PATH.replace(
+        "/", "\\/"))
+    httpserver.expect_request(HOOK_PATH).respond_with_handler(Recorder(Response(body, status=403)))
+    slack = webhook(httpserver)
+    run = execute(slack, slack.render(intent()), sleep=sleeps)
+    assert not run.ok and "invalid_token" in run.attempts[0].detail
+    assert token not in run.attempts[0].detail

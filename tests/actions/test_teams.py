@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from actions.base import ActionFailed, Intent
 from actions.retry import RetryPolicy, execute
@@ -185,3 +186,18 @@ def test_connection_refused_is_retryable_and_hides_the_url() -> None:
     assert info.value.retryable and info.value.reason == "connectError"
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None and info.value.__context__ is None  # httpx chain holds the URL
+
+
+def test_an_error_body_quoting_the_webhook_url_is_redacted(httpserver: HTTPServer, adapter: Teams) -> None:
+    """The whole webhook URL is the secret; before, a 4xx body that quoted it went verbatim into attempts.detail."""
+    def echo(request) -> Response:
+        return Response(json.dumps({"error": {"message": f"cannot deliver to {request.url}"}}), status=400)
+
+    httpserver.expect_request("/workflows/abc", method="POST").respond_with_handler(echo)
+    run = execute(adapter, adapter.render(intent()), sleep=lambda s: None)
+    detail = run.attempts[0].detail
+    assert not run.ok and "cannot deliver to [redacted]" in detail
+    assert "s3cr3t-signature" not in detail and "/workflows/abc" not in detail
+    with pytest.raises(ActionFailed) as info:
+        adapter.send(adapter.render(intent()))
+    assert info.value.__cause__ is None and info.value.__context__ is None

@@ -146,3 +146,29 @@ def test_metrics_show_what_the_decision_state_holds_in_memory(make_daemon) -> No
     text = daemon.metrics.render().decode()
     assert f"escalation_open_incidents {held:.1f}" in text
     assert f"escalation_history_services {len(daemon.pipeline.history._services):.1f}" in text
+
+
+def test_a_file_name_too_long_for_its_reason_file_is_quarantined_not_a_crash(make_daemon) -> None:
+    """A 255-byte name is valid in incoming/, but '.<name>.reason.json.tmp' is not: before, writing the
+    reason file raised ENAMETOOLONG out of run_once, and the file stayed in processing/ to crash every start."""
+    daemon = make_daemon()
+    spool = daemon.spool
+    long_bad = "b" * 250 + ".json"
+    long_good = "g" * 250 + ".json"
+    (spool.done / long_good).write_text("an earlier file of the same name")  # its move needs a ~1 suffix
+    for name, data in ((long_bad, '{"event_id": '), (long_good, json.dumps(event(7)))):
+        drop(spool.incoming, "short.json.tmp", data)  # the producer's temporary name must be shorter
+        os.rename(spool.incoming / "short.json.tmp", spool.incoming / name)
+
+    stats = daemon.run_once()
+
+    assert (stats.done, stats.failed) == (1, 1)
+    assert os.listdir(spool.processing) == [] and os.listdir(spool.incoming) == []
+    failed = sorted(os.listdir(spool.failed))
+    reasons = [n for n in failed if n.endswith(".reason.json")]
+    assert len(failed) == 2 and len(reasons) == 1
+    reason = json.loads((spool.failed / reasons[0]).read_text())
+    assert reason["file"] == long_bad and reason["code"] == "invalid-json"
+    assert reasons[0] == f"{[n for n in failed if n not in reasons][0]}.reason.json"
+    assert all(len(n.encode()) <= 255 for n in failed + os.listdir(spool.done))
+    assert len(os.listdir(spool.done)) == 2

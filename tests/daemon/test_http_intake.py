@@ -7,6 +7,8 @@ import hmac
 import http.client
 import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +146,36 @@ def _ok(port: int) -> bool:
         return request(port, "GET", "/healthz")[0] == 200
     except OSError:
         return False
+
+
+def test_a_stalled_or_idle_client_is_cut_off_after_the_timeout(tmp_path: Path) -> None:
+    """Before, the handler had no timeout: an unauthenticated client that sent a Content-Length and then
+    nothing (or nothing at all) held a server thread for ever; a few thousand of them exhaust the process."""
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    config = IntakeConfig(spool=spool, metrics=Metrics(), health=Health(), token="s3cret", timeout=0.5)
+    server = serve(config, "127.0.0.1", 0)
+    try:
+        stalled = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        stalled.sendall(b"POST /v1/events HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{")
+        idle = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        started = time.monotonic()
+        assert stalled.recv(64).startswith(b"HTTP/1.0 408 ")
+        assert idle.recv(64) == b""  # closed without a request
+        assert time.monotonic() - started < 4
+        trickle = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        trickle.sendall(b"POST /v1/events HTTP/1.1\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(20):  # a byte every 0.1 s never trips the per-read timeout, but the body deadline
+            try:
+                trickle.sendall(b" ")
+            except OSError:
+                break
+            time.sleep(0.1)
+        answer = trickle.recv(64)
+        assert answer.startswith(b"HTTP/1.0 408 ")
+        assert os.listdir(spool.incoming) == []
+        for s in (stalled, idle, trickle):
+            s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
