@@ -14,15 +14,19 @@ Authentication, when configured (either one suffices; none configured = open, lo
 Missing credentials → 401, wrong ones → 403 (both compared in constant time). A body over
 the size limit → 413 from ``Content-Length`` alone (never read); no body → 400. Every socket
 read waits at most ``timeout`` seconds and the whole body must arrive within ``timeout`` (else
-408): an idle or trickling client cannot hold a server thread for ever.
+408): an idle or trickling client cannot hold a server thread for ever. At most
+``max_connections`` are served at once; one more is answered 503 (``Retry-After: 1``) and closed
+without a thread, so a flood of connections cannot exhaust the process either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -48,6 +52,7 @@ class IntakeConfig:
     hmac_secret: str = ""
     on_write: Callable[[], None] | None = None  # wakes the engine loop
     timeout: float = 10.0  # seconds per socket read, and for the whole body
+    max_connections: int = 64  # served at once; more get 503 at once, without a thread
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kw: Any) -> IntakeConfig:
@@ -160,13 +165,54 @@ class _Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
 
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, up to ``config.max_connections`` at once."""
+
+    daemon_threads = True
+    BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], config: IntakeConfig) -> None:
+        super().__init__(address, handler)
+        self.config = config
+        self._slots = threading.BoundedSemaphore(config.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.config.metrics.http.labels(status="503").inc()
+            with contextlib.suppress(OSError):  # the client may be gone already
+                request.sendall(self.BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: give the slot back
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line, not socketserver's traceback on stderr: a client that hangs up or times out
+        mid-request is routine; anything else is logged with its traceback as an error."""
+        exc = sys.exc_info()[1]
+        client = str(client_address[0]) if client_address else ""
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.info("HTTP client went away", extra={"event": "http-client-gone", "client": client,
+                                                        "error": f"{type(exc).__name__}: {exc}"})
+            return
+        logger.error("HTTP intake request failed", exc_info=True, extra={"event": "http-error", "client": client})
+
+
 def serve(config: IntakeConfig, host: str, port: int) -> ThreadingHTTPServer:
     """Start the server on a daemon thread; ``server.shutdown()`` stops it."""
     # ``timeout``: StreamRequestHandler puts it on the socket, so the request line and headers
     # cannot be withheld for ever either (http.server answers nothing and closes on a timeout)
     handler = type("IntakeHandler", (_Handler,), {"config": config, "timeout": config.timeout})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler, config)
     threading.Thread(target=server.serve_forever, name="http-intake", daemon=True).start()
     if not config.token and not config.hmac_secret:
         logger.warning("HTTP intake is unauthenticated (set INTAKE_TOKEN or INTAKE_HMAC_SECRET)",

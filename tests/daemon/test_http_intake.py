@@ -179,3 +179,57 @@ def test_a_stalled_or_idle_client_is_cut_off_after_the_timeout(tmp_path: Path) -
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_connections_beyond_the_cap_get_503_without_a_thread(tmp_path: Path) -> None:
+    """Held connections (each up to the timeout) are capped: one more is refused at once, and a slot
+    is free again as soon as a held connection ends."""
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    metrics = Metrics()
+    config = IntakeConfig(spool=spool, metrics=metrics, health=Health(), timeout=5, max_connections=3)
+    server = serve(config, "127.0.0.1", 0)
+    try:
+        held = [socket.create_connection(("127.0.0.1", server.server_port), timeout=5) for _ in range(3)]
+        for s in held:  # each one is being served: a request line sent, the headers never finished
+            s.sendall(b"POST /v1/events HTTP/1.1\r\n")
+        time.sleep(0.2)
+        extra = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        assert extra.recv(64).startswith(b"HTTP/1.1 503 ")
+        extra.close()
+        assert b'escalation_http_requests_total{status="503"} 1.0' in metrics.render()
+        held.pop().close()  # its thread ends: the slot comes back
+        deadline = time.monotonic() + 5
+        while True:
+            status, _ = request(server.server_port, "POST", "/v1/events", BODY)
+            if status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert status == 202 and len(os.listdir(spool.incoming)) == 1
+        for s in held:
+            s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_client_hanging_up_mid_request_is_one_log_line_not_a_traceback(tmp_path: Path, capfd, caplog) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    server = serve(IntakeConfig(spool=spool, metrics=Metrics(), health=Health(), timeout=5), "127.0.0.1", 0)
+    try:
+        with caplog.at_level("INFO", logger="escalation_handlers.http"):
+            gone = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+            gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            gone.sendall(b"POST /v1/events HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+            gone.close()  # linger 0: a reset, the handler's read or write fails
+            deadline = time.monotonic() + 5
+            while not any(getattr(r, "event", "") in ("http-client-gone", "http-error") for r in caplog.records):
+                assert time.monotonic() < deadline, caplog.records
+                time.sleep(0.05)
+        events = [r.event for r in caplog.records if r.event in ("http-client-gone", "http-error")]
+        assert events == ["http-client-gone"]
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
