@@ -8,14 +8,14 @@ run exactly the same code up to the side effects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.durable import selected
-from engine.escalation import acknowledge, due
+from engine.escalation import acknowledge, due, iso
 from engine.event import Acknowledgement, Event, event_json
 from engine.history import AuditHistory
 from engine.intake import IntakeError, parse
@@ -111,6 +111,9 @@ class Pipeline:
                                      reason=f"{item.type} of {item.incident_id} by {item.by}",
                                      rules_hash=self.rules_hash)
             acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
+            if item.type == "resolve":  # the next firing of its fingerprints is a new incident, not a repeat
+                self.suppression.close_incident(item.incident_id, item.event_id, item.timestamp.timestamp(),
+                                                f"resolved by {item.by} via {item.source}")
             result.acknowledgements.append(item)
             return
         if item.event_id in self._decided:
@@ -131,9 +134,13 @@ class Pipeline:
         if chosen is not None:
             facts.append(("severity", {**(chosen.asserted or {}), "level": chosen.meta.severity}))
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
-        # still give the primary the whole escalation_delay before the backup is paged.
+        # still give the primary the whole escalation_delay before the backup is paged. A hold (group_wait,
+        # fusion hold, a scheduled group update) is an offset from the event, so it is added to intake too.
+        base = self.audit.clock()
+        if verdict.delay > 0:
+            base = iso(datetime.fromisoformat(base.replace("Z", "+00:00")) + timedelta(seconds=verdict.delay))
         self.audit.record_decision(decision, event_json(item, decision.event_doc), facts,
-                                   due=due(decision.escalation, verdict.due_at or self.audit.clock()))
+                                   due=due(decision.escalation, base))
         if self.audit.last_decision is not None:
             self.history.recorded(*self.audit.last_decision)  # the only writer: history needs no re-read
         if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)

@@ -58,13 +58,14 @@ class Tracker:
     hold_until: float = 0.0
     streak_since: float = 0.0
     streak: int = 0
+    streak_last: float = 0.0  # the streak's latest event: a gap longer than the dedup window breaks it
 
     def state(self) -> dict[str, Any]:
         return shallow(self)
 
     def snapshot(self) -> tuple[Any, ...]:
         """Everything that is persisted, comparable: the stage writes a row only when this changes."""
-        return self.last_status, tuple(self.changes), self.hold_until, self.streak_since, self.streak
+        return self.last_status, tuple(self.changes), self.hold_until, self.streak_since, self.streak, self.streak_last
 
 
 def shallow(obj: Any) -> dict[str, Any]:

@@ -56,7 +56,8 @@ class Verdict:
     reason: str = ""
     incident_id: str = ""
     decision: Any = None
-    due_at: str | None = None
+    due_at: str | None = None  # event clock: when the held pages / the group update are due (for the reason)
+    delay: float = 0.0  # the same, as seconds after the event: the outbox times it from intake (pipeline)
 
     def due(self, intent: Intent) -> str:
         return self.due_at or _now_text()
@@ -102,9 +103,12 @@ class InhibitSources:
         if bucket is not None and bucket.pop(inc.incident_id, None) is not None and not bucket:
             del self.by_key[key]
 
-    def first(self, doc: dict[str, Any]) -> str | None:
+    def first(self, doc: dict[str, Any], live: Callable[[str], bool] = lambda _: True) -> str | None:
+        """The muting incident: the lowest-ranked one still ``live`` (see SuppressionStage._live)."""
         bucket = self.by_key.get(self.key(doc))
-        return min(bucket, key=bucket.__getitem__) if bucket else None
+        if not bucket:
+            return None
+        return next((i for i in sorted(bucket, key=bucket.__getitem__) if live(i)), None)
 
 
 class SuppressionStage:
@@ -209,7 +213,7 @@ class SuppressionStage:
         for rule, sources in zip(self._inhibit, self._sources, strict=True):
             if not matches_all(rule.target, doc):
                 continue
-            muting = sources.first(doc)
+            muting = sources.first(doc, lambda i: self._live(self.incidents[i], now))
             if muting is not None:
                 src = self.incidents[muting]
                 eq = f", equal {'/'.join(rule.equal)}" if rule.equal else ""
@@ -242,6 +246,11 @@ class SuppressionStage:
             return self._open(event, decision, fp, doc, now, key, g.group_wait)
         return self._open(event, decision, fp, doc, now, "", 0.0)
 
+    def _live(self, inc: Incident, now: float) -> bool:
+        """Still firing at ``now``: with dedup on, an incident idle longer than its window is over (its next
+        repeat would open a new one), so it no longer inhibits anything (Alertmanager's resolve_timeout)."""
+        return not self._dedup or now - inc.last_at <= self.policy.dedup_window
+
     def _open(self, event: Event, decision: Any, fp: str, doc: dict[str, Any], now: float, key: str,
               hold: float) -> Verdict:
         inc = Incident(event.event_id, event.service, decision.severity, doc, now, now, [fp], key,
@@ -251,7 +260,7 @@ class SuppressionStage:
         if key:
             self.by_group[key] = inc.incident_id
         self._save(inc, "open", event.event_id, now, f"opened by {fp}")
-        return Verdict("new", "", "", inc.incident_id, decision, iso(inc.hold_until) if hold else None)
+        return Verdict("new", "", "", inc.incident_id, decision, iso(inc.hold_until) if hold else None, hold)
 
     def _join(self, inc: Incident, event: Event, decision: Any, now: float, outcome: str, mechanism: str,
               reason: str, changed: tuple[str, ...]) -> Verdict:
@@ -275,7 +284,7 @@ class SuppressionStage:
                 again.intents = [dataclasses.replace(i, step=inc.updates, rule_id=f"suppression:update:{inc.updates}")
                                  for i in again.intents if i.kind == "notify"]
                 verdict = Verdict(outcome, mechanism, f"{reason}; update #{inc.updates} due {iso(due)}",
-                                  inc.incident_id, again, iso(due))
+                                  inc.incident_id, again, iso(due), due - now)
                 changed = (*changed, *UPDATE_FIELDS)
         self._save(inc, outcome, event.event_id, now, reason, changed)
         return verdict
@@ -302,7 +311,7 @@ class SuppressionStage:
         self._save(inc, op, event.event_id, now, reason)
         outcome = "fused" if op == "fused" else "upgraded"
         return Verdict(outcome, "fusion" if op == "fused" else "", reason, inc.incident_id, again,
-                       iso(inc.hold_until) if held else None)
+                       iso(inc.hold_until) if held else None, inc.hold_until - now if held else 0.0)
 
     def _persistence(self, doc: dict[str, Any], sev: str, now: float, tracker: Tracker) -> str:
         rule = next((r for r in self._persistence_rules
@@ -310,9 +319,12 @@ class SuppressionStage:
                      and (r.max_severity is None or RANK[sev] <= RANK[r.max_severity])), None)
         if rule is None:
             if tracker.streak:
-                tracker.streak, tracker.streak_since = 0, 0.0
+                tracker.streak, tracker.streak_since, tracker.streak_last = 0, 0.0, 0.0
             return ""
+        if tracker.streak and self._dedup and now - tracker.streak_last > self.policy.dedup_window:
+            tracker.streak = 0  # silent longer than the dedup window: the condition stopped holding
         tracker.streak_since = tracker.streak_since if tracker.streak else now
+        tracker.streak_last = max(tracker.streak_last, now) if tracker.streak else now
         tracker.streak += 1
         held_for = now - tracker.streak_since
         if (rule.seconds is not None and held_for >= rule.seconds) or (rule.events and tracker.streak >= rule.events):
@@ -366,11 +378,17 @@ class SuppressionStage:
 
     # -- resolved ----------------------------------------------------------------------------
     def _resolved(self, event: Event, decision: Any, fp: str, now: float, tracker: Tracker) -> Verdict:
+        # A resolve of an open incident is never held down by flap detection: the hold mutes pages, and a
+        # swallowed resolve would leave the incident open, its escalation paging the backup for a cleared alert.
+        inc = self.incidents.get(self.by_fp.get(fp, ""))
+        if inc is not None and inc.members == 1 and now < inc.last_at:
+            # delivered late: the fingerprint fired again after it (its only one), so it still fires
+            return Verdict("suppressed", "resolve", f"stale resolve of {fp} ({iso(now)}): incident {inc.incident_id} "
+                                                    f"fired again at {iso(inc.last_at)}; left open", inc.incident_id)
         tracker.streak, tracker.streak_since = 0, 0.0
-        if self._flap and tracker.hold_until > now:
+        if inc is None and self._flap and tracker.hold_until > now:
             return Verdict("suppressed", "flap", f"fingerprint {fp} is flapping; held down until "
                                                  f"{iso(tracker.hold_until)}")
-        inc = self.incidents.get(self.by_fp.get(fp, ""))
         if inc is None:
             return Verdict("resolved-unknown", "resolve", f"no open incident for {fp} (never opened or closed)")
         self.by_fp.pop(fp, None)
@@ -383,6 +401,16 @@ class SuppressionStage:
         decision.intents = intents
         return Verdict("closed", "resolve", f"{fp} resolved: incident {inc.incident_id} closed", inc.incident_id,
                        decision)
+
+    def close_incident(self, incident_id: str, event_id: str, now: float, reason: str) -> bool:
+        """An operator's resolve (ack file, PagerDuty webhook): the incident is over, so the next firing
+        of its fingerprints opens a new one and pages, instead of counting as a repeat of a resolved
+        incident. The caller requests the upstream resolves (engine.escalation.acknowledge)."""
+        inc = self.incidents.get(incident_id)
+        if inc is None:
+            return False
+        self._close(inc, event_id, now, reason)
+        return True
 
     def _close(self, inc: Incident, event_id: str, now: float, reason: str) -> list[Intent]:
         inc.status = "closed"

@@ -138,3 +138,24 @@ def test_declared_steps_and_repeat_build_the_chain(rules_copy):
         (0, 0, ("dave@company.com",)), (1, 180, ("eve@company.com",)), (2, 780, ("eng-leads@company.com",)),
         (3, 960, ("dave@company.com",)), (4, 1140, ("eve@company.com",)), (5, 1740, ("eng-leads@company.com",))]
     assert plan(resolve(policy, "checkout-web"), policy.levels["NONE"]) == []  # P3: logging only
+
+
+def test_an_upgrade_after_an_ack_does_not_escalate_to_the_backup(esc):
+    """MODERATE (Slack only) paged, acked at +1m, then the same alert turns CRITICAL at +2m (an upgrade of the
+    open incident: PagerDuty's chain is requested only now). The upgrade may notify step 0 at the new level,
+    but the acknowledged incident is never escalated to the backup, however late the step was requested."""
+    esc.send({**EVENT, "conditions": {}, "metrics": {"error_rate": 0.02}})  # MODERATE
+    esc.at(0)
+    esc.clock.set(T0 + timedelta(seconds=60))
+    esc.ack("ack", "bob@company.com")
+    esc.at(60)
+    esc.clock.set(T0 + timedelta(seconds=120))
+    esc.send({**EVENT, "event_id": "INC-ESC-1-b", "timestamp": "2025-01-01T14:25:45Z"})  # CRITICAL, same alert
+    for t in (120, 300, 420, 10_000):
+        esc.at(t)
+    steps = [b["payload"]["custom_details"]["escalation"] for b in esc.sent() if b["event_action"] == "trigger"]
+    assert [s["step"] for s in steps] == [0] and "cto@company.com" in steps[0]["targets"]
+    backup = esc.audit.conn.execute("SELECT a.action, r.outcome, r.detail FROM actions a JOIN results r "
+                                    "ON r.action_id = a.id WHERE a.kind = 'page' AND a.step = 1").fetchall()
+    assert {a for a, _, _ in backup} == {"pagerduty", "slack"}
+    assert all(o == "cancelled" and d.startswith("acknowledged by bob@company.com") for _, o, d in backup)

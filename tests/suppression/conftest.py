@@ -14,6 +14,7 @@ import pytest
 from engine.audit import Audit
 from engine.compile import compile_policy
 from engine.pipeline import Pipeline
+from engine.timeline import VirtualClock
 from engine.validate import validate
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -36,16 +37,20 @@ class Harness:
         assert policy is not None, [d.text() for d in diags]
         self.compiled = compile_policy(policy)
         self.db = tmp / "audit.db"
+        # the audit log's (intake) clock: by default an event is taken in at its own timestamp (send sets it)
+        self.clock = VirtualClock(T0)
         self.pipeline = self.restart()
 
     def restart(self) -> Pipeline:
-        self.audit = Audit(self.db)
+        self.audit = Audit(self.db, clock=self.clock.now)
         # the severity model is not what these tests are about: keep it out when the pipeline takes one
         extra = {"model": "disabled"} if "model" in inspect.signature(Pipeline).parameters else {}
         self.pipeline = Pipeline(self.compiled, self.audit, **extra)
         return self.pipeline
 
-    def send(self, event_id: str, seconds: float, **fields: Any) -> Any:
+    def send(self, event_id: str, seconds: float, *, intake: float | None = None, **fields: Any) -> Any:
+        """``intake``: when the event is taken in (seconds from T0); default its own timestamp."""
+        self.clock.set(T0 + timedelta(seconds=seconds if intake is None else intake))
         doc = {"event_id": event_id, "timestamp": at(seconds), "service": "checkout-api", "source": "test",
                "title": "Elevated error rate", "metrics": {"error_rate": 0.02}, **fields}
         result = self.pipeline.process(f"{event_id}.json", json.dumps(doc).encode())

@@ -8,6 +8,7 @@ flap:
   max_transitions: 3
   hold_down: 15m
 """
+DOWN = {"title": "down", "conditions": {"service_unavailable": True}}
 
 
 def _flip(h, n, start=0, gap=60):
@@ -38,3 +39,34 @@ def test_slow_changes_are_not_flapping(harness):
     h = harness(CONFIG)
     d = _flip(h, 6, gap=400)  # at most 2 changes in any 10-minute window
     assert all(x.suppression["mechanism"] != "flap" for x in d)
+
+
+def test_resolve_during_hold_down_still_closes_the_open_incident(harness):
+    """The hold-down mutes pages; it must not keep an incident open after its alert cleared (its pending
+    escalation step would page the backup for a resolved alert, and the pager would stay triggered)."""
+    from engine.escalation import cancellation
+
+    h = harness(CONFIG)
+    h.send("r0", 0, fingerprint="fp", status="resolved")
+    h.send("e1", 60, fingerprint="fp")  # change 1: new incident
+    h.send("r2", 120, fingerprint="fp", status="resolved")  # change 2: closed
+    opened = h.send("e3", 180, fingerprint="fp", **DOWN)  # change 3 (allowed): new incident, paged
+    assert opened.suppression["outcome"] == "new" and {p[0] for p in h.pages()} == {"e1", "e3"}
+    closing = h.send("r4", 240, fingerprint="fp", status="resolved", **DOWN)  # change 4: flapping from now on
+    assert closing.suppression["outcome"] == "closed" and closing.incident_id == "e3"
+    assert {i.kind for i in closing.intents} == {"resolve"}
+    backup = h.audit.conn.execute("SELECT id FROM actions WHERE incident_id = 'e3' AND kind = 'page' AND step = 1"
+                                  ).fetchall()
+    assert backup and all("resolved" in (cancellation(h.audit, aid, "page") or "") for (aid,) in backup)
+    assert h.send("e5", 300, fingerprint="fp").suppression["mechanism"] == "flap"  # re-firing is held down
+    assert h.send("r6", 360, fingerprint="fp", status="resolved").suppression["mechanism"] == "flap"
+
+
+def test_resolve_in_hold_down_closes_after_restart_too(harness):
+    h = harness(CONFIG.replace("max_transitions: 3", "max_transitions: 4"))
+    _flip(h, 5)  # 4 changes (+60..+240): allowed; e4 (+240) opens an incident
+    h.audit.close()
+    h.restart()
+    closing = h.send("e5", 300, fingerprint="fp", status="resolved")  # 5th change: flapping, but it closes e4
+    assert closing.suppression["outcome"] == "closed" and closing.incident_id == "e4"
+    assert h.send("e6", 310, fingerprint="fp").suppression["mechanism"] == "flap"  # re-firing is held down

@@ -66,3 +66,20 @@ def test_more_severe_member_upgrades_the_group_incident(harness):
     assert up.incident_id == "e0" and up.severity == "CRITICAL" and up.suppression["outcome"] == "upgraded"
     severities = {p[2] for p in h.pages("e0")}
     assert severities == {"CRITICAL"}  # the held MODERATE page was superseded before it was due
+
+
+def test_group_wait_is_timed_from_intake_like_the_steps(harness):
+    """An event taken in an hour after its timestamp (a backlog after an outage): the group_wait hold and the
+    backup step count from intake, as steps without a hold do; the backup is not paged with the primary."""
+    h = harness(CONFIG)
+    h.send("e0", 0, service="payment-api", intake=3600, **{"conditions": {"service_unavailable": True}})
+    due = {(a["action"], a["step"]): a["due_at"] for a in h.actions("page")}
+    assert due[("pagerduty", 0)] == at(3630).replace("Z", ".000Z")
+    assert due[("pagerduty", 1)] == at(3630 + 300).replace("Z", ".000Z")
+
+
+def test_group_update_is_timed_from_intake(harness):
+    h = harness(CONFIG)
+    h.send("e0", 0, title="a", intake=0)
+    h.send("e1", 60, title="b", intake=600)  # taken in 9 min late: update due 270 s after its intake
+    assert {a["due_at"] for a in h.actions("notify") if a["step"] >= 1} == {at(870).replace("Z", ".000Z")}

@@ -53,3 +53,27 @@ inhibit:
         "conditions": {"service_unavailable": True}})
     assert h.send("a", 5, service="api", labels={"zone": "eu-1"}).suppression["mechanism"] == "inhibit"
     assert h.send("b", 6, service="api2", labels={"zone": "us-1"}).suppression["outcome"] == "new"
+
+
+STALE = "dedup: {window: 5m}\n" + WITH_EQUAL
+
+
+def test_a_source_idle_longer_than_the_dedup_window_no_longer_mutes(harness):
+    """A CRITICAL whose alert stopped repeating (no resolve) is over for dedup — its next repeat opens a new
+    incident — so it must not mute that service's MODERATEs for hours afterwards."""
+    h = harness(STALE)
+    h.send("crit", 0, service="checkout-api", **DOWN)
+    assert h.send("mod", 300, service="checkout-api", title="errors").suppression["mechanism"] == "inhibit"
+    later = h.send("mod2", 3 * 3600, service="checkout-api", title="errors 2")
+    assert later.suppression["outcome"] == "new" and later.intents
+
+
+def test_stale_source_is_skipped_for_a_live_one_and_after_restart(harness):
+    h = harness(STALE)
+    h.send("old", 0, service="checkout-api", fingerprint="old", **DOWN)
+    h.send("new", 3600, service="checkout-api", fingerprint="new", **DOWN)
+    h.audit.close()
+    h.restart()
+    muted = h.send("mod", 3700, service="checkout-api", title="errors")
+    assert muted.suppression["mechanism"] == "inhibit" and "incident new " in muted.suppression["reason"]
+    assert h.send("mod2", 3600 + 301, service="checkout-api", title="x").suppression["outcome"] == "new"

@@ -53,3 +53,25 @@ def test_streak_survives_restart(harness):
     h.audit.close()
     h.restart()
     assert h.send("c", 20, fingerprint="fp").suppression["outcome"] == "new"
+
+
+GAP = "dedup: {window: 5m}\n" + EVENTS.replace("    for_events: 3\n", "    for: 10m\n    for_events: 3\n")
+
+
+def test_a_gap_longer_than_the_dedup_window_restarts_the_streak(harness):
+    """``for: 10m`` means the condition held for ten minutes: one event on Monday and one on Friday did not."""
+    h = harness(GAP)
+    h.send("a", 0, fingerprint="fp")
+    blip = h.send("b", 4 * 86400, fingerprint="fp")  # four days later: a single blip
+    assert blip.suppression["mechanism"] == "persistence" and "1 of 3" in blip.suppression["reason"]
+    h.send("c", 4 * 86400 + 200, fingerprint="fp")
+    h.audit.close()
+    h.restart()
+    assert h.send("d", 4 * 86400 + 400, fingerprint="fp").suppression["outcome"] == "new"  # 3rd in a row
+
+
+def test_events_within_the_dedup_window_keep_the_streak(harness):
+    h = harness(GAP)
+    for i, t in enumerate((0, 300, 600)):  # gaps of exactly the window: still consecutive
+        d = h.send(f"e{i}", t, fingerprint="fp")
+    assert d.suppression["outcome"] == "new"
