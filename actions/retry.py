@@ -51,6 +51,7 @@ class Execution:
     request: Request
     attempts: list[Attempt] = field(default_factory=list)
     outcome: Outcome | None = None
+    retry_in: float | None = None  # set when ``defer`` took the wait: the next attempt is the caller's to run
 
     @property
     def ok(self) -> bool:
@@ -66,13 +67,21 @@ def execute(
     rng: random.Random | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    first: int = 1,
+    waited: float = 0.0,
+    defer: Callable[[float], bool] | None = None,
 ) -> Execution:
-    """Call ``adapter.send(request)`` until it succeeds, fails permanently or runs out of attempts."""
+    """Call ``adapter.send(request)`` until it succeeds, fails permanently or runs out of attempts.
+
+    ``defer(delay)``: asked before each wait between attempts; when it answers True the wait is not
+    slept here: the run returns with ``retry_in`` set, and the caller resumes it later with
+    ``first`` = the next attempt's number and ``waited`` = that delay (the daemon does, so a
+    backoff or a ``Retry-After`` holds up neither intake, nor other actions, nor SIGTERM).
+    """
     policy = policy or RetryPolicy()
     rng = rng or random.Random()
     run = Execution(request)
-    waited = 0.0
-    for number in range(1, policy.max_attempts + 1):
+    for number in range(first, policy.max_attempts + 1):
         if on_start:
             on_start(number)  # recorded before the side effect: a crash mid-send leaves a trace
         try:
@@ -85,6 +94,9 @@ def execute(
             if not exc.retryable or number == policy.max_attempts:
                 return run
             waited = policy.delay(number, rng, exc.retry_after)
+            if defer is not None and defer(waited):
+                run.retry_in = waited
+                return run
             sleep(waited)
             continue
         attempt = Attempt(number, True, outcome.detail, waited=waited)

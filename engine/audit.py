@@ -29,7 +29,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -391,7 +391,8 @@ class Audit:
             f"AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id", (incident_id, *outcomes)).fetchall()
         return {action: intent for action, intent in rows}
 
-    def pending_actions(self, now: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    def pending_actions(self, now: str | None = None, limit: int = 1000,
+                        skip: Collection[int] = ()) -> list[dict[str, Any]]:
         """Outbox rows with no result whose time has come, oldest first.
 
         Only ids from a low-water mark up are scanned: every action below it already has a result,
@@ -399,11 +400,14 @@ class Audit:
         """
         now = now or self.clock()
         floor = self._pending_floor()
+        # skip: ids the caller is not to be given now (the daemon's retries still in backoff)
         rows = self.conn.execute(
             "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash "
             "FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
-            "ORDER BY a.due_at, a.id LIMIT ?", (floor, now, limit)).fetchall()
+            + ("AND a.id NOT IN (SELECT value FROM json_each(?)) " if skip else "")
+            + "ORDER BY a.due_at, a.id LIMIT ?",
+            (floor, now, *([json.dumps(list(skip))] if skip else []), limit)).fetchall()
         keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 

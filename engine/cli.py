@@ -153,6 +153,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     from engine import logs
     from engine.audit import Audit
     from engine.daemon import Daemon, DaemonConfig, acquire_lock
+    from engine.errors import AuditError
     from engine.execute import Executor
     from engine.pipeline import Pipeline
     from engine.reload import RulesWatcher
@@ -195,6 +196,10 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         audit.close()
         return
     stats = daemon.run_once()
+    if not daemon.health.db_writable or daemon.health.spool_error:  # files left in processing/: not a clean run
+        problem = daemon.health.db_error or daemon.health.spool_error
+        raise AuditError(f"{stats.done} file(s) done, {stats.failed} failed; stopped with files left in "
+                         f"{box.processing} ({problem}); they are decided on the next run")
     why = dict(audit.conn.execute(  # the reason an adapter could not act: its missing variable
         "SELECT a.action, r.detail FROM results r JOIN actions a ON a.id = r.action_id "
         "WHERE r.outcome = 'not-configured' GROUP BY a.action").fetchall())

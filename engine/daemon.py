@@ -187,6 +187,15 @@ class Daemon:
         self._next_prune = self._next_outbox = self._next_chores = 0.0
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._frozen = False
+        # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
+        # backoff is not slept in the loop (it would hold up intake, every other action and SIGTERM)
+        self._retrying: dict[int, tuple[float, int, float]] = {}
+        # why /healthz says the audit log is not writable: "probe" (the idle write-lock check failed: its
+        # next success clears it) or "write" (real work failed: cleared only when work commits rows, since
+        # taking the lock proves nothing about a full disk or an I/O error)
+        self._db_failed = ""
+        if executor.defer is None:
+            executor.defer = _defer_every_wait
 
     @property
     def audit(self) -> Any:
@@ -197,8 +206,16 @@ class Daemon:
         """Recover ``processing/``, drain ``incoming/`` batch by batch and the due outbox; then return."""
         stats = Stats()
         self._maybe_prune()  # first: the files this run moves are younger than any retention
-        while not self.stop.is_set() and self.step(stats):
+        while not self.stop.is_set():
+            more = self.step(stats)
             self.health.beat()
+            if more:
+                continue
+            if not self._retrying or not self.health.db_writable:
+                break
+            # only retries in backoff are left: wait for the first (a SIGTERM in run_forever's caller ends it)
+            self.stop.wait(max(0.0, min(at for at, _, _ in self._retrying.values()) - time.monotonic()))
+            self._next_outbox = 0.0
         self._check_db()
         return stats
 
@@ -234,7 +251,8 @@ class Daemon:
             if more:
                 continue
             self._chores()
-            if not self.health.db_writable:  # retried (and logged) about once a second, not hammered
+            if not self.health.db_writable or self.health.spool_error:  # retried (and logged) about once a
+                # second, not hammered
                 wait = max(self.config.interval, self.config.chores_every)
             self.wake.wait(wait)
             self.wake.clear()
@@ -263,9 +281,13 @@ class Daemon:
     def step(self, stats: Stats) -> bool:
         """One batch (left in ``processing/``, else claimed from ``incoming/``), then one outbox slice.
         True when there may be more to do at once: files were taken, or due actions were left."""
+        changes = self.audit.conn.total_changes
         try:
             if not self._settled:
-                self.settle_in_flight()
+                try:
+                    self.settle_in_flight()
+                except (sqlite3.Error, AuditError) as exc:
+                    self._db_down(exc)
                 self._settled = True
             started = time.monotonic()
             files = self._leftovers() if self._recovering else []
@@ -279,10 +301,18 @@ class Daemon:
             if files or self._outbox_left or time.monotonic() >= self._next_outbox:
                 budget = max(self.config.outbox_slice, self.config.outbox_share * (time.monotonic() - started))
                 self._outbox_left = self._outbox(stats, budget)
-            return bool(files) or self._outbox_left
         except _DbDown:
             self._recovering = True  # logged where raised; the files stay in processing/ for the next turn
             return False
+        except OSError as exc:  # the spool (a full disk, EIO, a read-only mount): files stay where they are
+            self._recovering = True
+            self.health.spool_error = f"{exc.strerror or exc}: {exc.filename or self.spool.root}"
+            logger.error("spool not writable; files stay in processing/", extra={
+                "event": "spool-error", "error": self.health.spool_error})
+            return False
+        self.health.spool_error = ""
+        self._wrote(changes)
+        return bool(files) or self._outbox_left
 
     def _chores(self) -> None:
         """Idle: expire fusion windows that have ended, check that the audit log takes writes."""
@@ -290,11 +320,13 @@ class Daemon:
         if now < self._next_chores and self.health.db_writable:
             return
         self._next_chores = now + self.config.chores_every
+        changes = self.audit.conn.total_changes
         try:
             self.pipeline.tick(datetime.now(UTC))
         except (sqlite3.Error, AuditError) as exc:
             self._db_error(exc)
             return
+        self._wrote(changes)
         self._check_db()
 
     def _log_cycle(self, s: Stats) -> None:
@@ -466,8 +498,10 @@ class Daemon:
         now = time.monotonic()
         self._next_outbox, deadline = now + self.config.outbox_every, now + budget
         while not self.stop.is_set():
+            now = time.monotonic()
+            waiting = [aid for aid, (at, _, _) in self._retrying.items() if at > now]  # in backoff: not yet
             try:
-                rows = self.audit.pending_actions(limit=limit)
+                rows = self.audit.pending_actions(limit=limit, **({"skip": waiting} if waiting else {}))
             except (sqlite3.Error, AuditError) as exc:
                 self._db_down(exc)
             for n, row in enumerate(rows, 1):
@@ -486,16 +520,23 @@ class Daemon:
         return False
 
     def _execute(self, row: dict[str, Any], stats: Stats) -> None:
+        action_id = int(row["id"])
+        retry = self._retrying.get(action_id)
         try:
-            report = self.executor.run_one(row)
+            report = self.executor.run_one(row, retry[1:]) if retry else self.executor.run_one(row)
             key = (report.action, report.outcome)
         except (sqlite3.Error, AuditError) as exc:
             self._db_down(exc)
         except Exception as exc:  # an adapter bug: give the action a failed result, never loop on it
             logger.exception("action raised", extra={"event": "action-error", "action_id": row["id"]})
-            self.audit.record_result(int(row["id"]), "failed", f"{type(exc).__name__}: {exc}", "other",
+            self.audit.record_result(action_id, "failed", f"{type(exc).__name__}: {exc}", "other",
                                      row["rules_hash"])
             key = (str(row["action"]), "failed")
+        else:
+            if report.outcome == "retrying":  # attempt recorded, no result: the outbox runs it again when due
+                self._retrying[action_id] = (time.monotonic() + report.retry_in, report.next_attempt, report.retry_in)
+                return
+        self._retrying.pop(action_id, None)
         stats.actions[key] += 1
         self._count(self.metrics.actions, *key)
 
@@ -529,11 +570,20 @@ class Daemon:
             self.audit.conn.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
             self.audit.conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            self._db_error(exc)
+            self._db_error(exc, "probe")
             return
-        self.health.db_writable, self.health.db_error = True, ""
+        if self._db_failed != "write":  # the lock proves nothing about a write that failed (SQLITE_FULL, EIO)
+            self._db_failed = ""
+            self.health.db_writable, self.health.db_error = True, ""
 
-    def _db_error(self, exc: BaseException) -> None:
+    def _wrote(self, changes: int) -> None:
+        """Work since ``changes`` committed rows: the audit log takes writes again."""
+        if self._db_failed and self.audit.conn.total_changes > changes:
+            self._db_failed = ""
+            self.health.db_writable, self.health.db_error = True, ""
+
+    def _db_error(self, exc: BaseException, kind: str = "write") -> None:
+        self._db_failed = "write" if "write" in (kind, self._db_failed) else kind
         self.health.db_writable, self.health.db_error = False, str(exc)
         logger.error("audit log not writable; files stay in processing/", extra={"event": "db-error",
                                                                                   "error": str(exc)})
@@ -551,6 +601,11 @@ class Daemon:
         removed = self.spool.prune_done(self.config.retention_days)
         if removed:
             logger.info("pruned done/", extra={"event": "pruned", "files": removed})
+
+
+def _defer_every_wait(_seconds: float) -> bool:
+    """The daemon's :attr:`Executor.defer`: every wait between attempts is taken by the outbox."""
+    return True
 
 
 def _read(path: str, limit: int) -> bytes:

@@ -29,9 +29,11 @@ class ActionReport:
     action_id: int
     action: str
     kind: str
-    outcome: str  # ok | failed | not-configured | cancelled
+    outcome: str  # ok | failed | not-configured | cancelled | retrying (no result yet: see Executor.defer)
     detail: str
     attempts: int = 0
+    retry_in: float | None = None  # retrying: seconds until attempt ``next_attempt`` is due
+    next_attempt: int = 0
 
 
 @dataclass
@@ -42,6 +44,9 @@ class Executor:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
+    # asked before each wait between attempts: True leaves the action without a result and returns a
+    # "retrying" report; the caller runs it again with ``resume`` when the wait is over (the daemon)
+    defer: Callable[[float], bool] | None = None
     _adapters: dict[str, Any] = field(default_factory=dict)
 
     def adapter(self, name: str) -> Any:
@@ -52,7 +57,8 @@ class Executor:
     def run_pending(self, now: str | None = None, limit: int = 1000) -> list[ActionReport]:
         return [self.run_one(row) for row in self.audit.pending_actions(now, limit)]
 
-    def run_one(self, row: Mapping[str, Any]) -> ActionReport:
+    def run_one(self, row: Mapping[str, Any], resume: tuple[int, float] | None = None) -> ActionReport:
+        """Execute one outbox row. ``resume``: (attempt number, seconds waited) of a deferred retry."""
         intent = intent_from_json(row["intent"])
         action_id, rules_hash = int(row["id"]), row["rules_hash"]
         stopped = cancellation(self.audit, action_id, intent.kind)  # acked/resolved since it was requested
@@ -75,9 +81,16 @@ class Executor:
                                 rules_hash, 0)
         if self.audit.conn.in_transaction:  # results recorded so far sent nothing: durable before a side effect
             self.audit.commit()
-        run = execute(adapter, request, self.retry, sleep=self.sleep,
+        first, waited = resume or (1, 0.0)
+        run = execute(adapter, request, self.retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
                       on_start=lambda n: self.audit.record_start(action_id, n, rules_hash),
                       on_attempt=lambda a: self.audit.record_attempt(action_id, a, rules_hash))
+        if run.retry_in is not None:
+            last = run.attempts[-1]
+            return ActionReport(action_id, intent.action, intent.kind, "retrying", last.detail, len(run.attempts),
+                                run.retry_in, last.number + 1)
+        if not run.attempts:  # resumed past the last attempt: nothing left to try
+            return self._finish(action_id, intent, "failed", "no attempt left", "other", rules_hash, 0)
         if run.ok and run.outcome is not None:
             memo_out = dict(run.outcome.memo) if run.outcome.memo else None
             return self._finish(action_id, intent, "ok", run.outcome.detail, None, rules_hash, len(run.attempts),

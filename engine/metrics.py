@@ -26,6 +26,7 @@ class Health:
     heartbeat: float = field(default_factory=time.monotonic)
     db_writable: bool = True
     db_error: str = ""
+    spool_error: str = ""  # the last failed spool operation, until a turn of the loop succeeds
     rules_hash: str = ""
     reload_error: str = ""
 
@@ -35,11 +36,13 @@ class Health:
     def report(self) -> tuple[bool, dict[str, Any]]:
         age = time.monotonic() - self.heartbeat
         alive = age < self.stale_after
-        body = {"status": "ok" if alive and self.db_writable else "unhealthy", "loop_alive": alive,
+        ok = alive and self.db_writable and not self.spool_error
+        body = {"status": "ok" if ok else "unhealthy", "loop_alive": alive,
                 "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
+                "spool_error": self.spool_error,
                 "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
                 "uptime_seconds": round(time.monotonic() - self.started, 1)}
-        return alive and self.db_writable, body
+        return ok, body
 
 
 class Metrics:

@@ -15,6 +15,7 @@ filesystem without that flag, an ``lstat`` before a plain ``rename``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -85,8 +86,13 @@ class Spool:
         target = _free_name(self.failed / fit_name(name, reserve))
         info = {"file": name, "code": code, "reason": " ".join(reason.split()), "at": utcnow()}
         tmp = self.failed / f".{target.name}{REASON_SUFFIX}.tmp"
-        tmp.write_text(json.dumps(info) + "\n")
-        os.rename(tmp, self.failed / f"{target.name}{REASON_SUFFIX}")
+        try:
+            tmp.write_text(json.dumps(info) + "\n")
+            os.rename(tmp, self.failed / f"{target.name}{REASON_SUFFIX}")
+        except OSError:  # e.g. ENOSPC: no half-written reason file left behind; the caller retries the file
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         os.rename(path, target)
         return os.fspath(target)
 
