@@ -15,7 +15,8 @@ Event field         from
 ``description``     annotation ``description``
 ``fingerprint``     the alert's ``fingerprint``, else a hash of its labels
 ``runbook_url``     annotation ``runbook_url``
-``metrics``         annotation ``value`` (a number), named by label ``metric`` (default ``value``)
+``metrics``         annotation ``value`` (a number), named by label ``metric`` (default ``value``);
+                    a value that is not a number stays a label, ``annotation.value``
 ``conditions``      label or annotation ``condition``: comma-separated names, each set true
                     (e.g. ``condition: service_unavailable,partial_outage``)
 ``labels``          ``commonLabels`` + the alert's labels (as-is, e.g. ``severity``); other
@@ -107,8 +108,11 @@ def alert_fields(
     if resolved:
         event_id += ":resolved:" + name(ends_at or "", "unknown")[:40]
     metrics = {}
+    kept = set(_MAPPED)
     if (value := number(annotations.get("value"))) is not None:
         metrics[name(label_text.get("metric", "value"), "value")] = value
+    else:  # "95%", "34.75C": not a metric, but not dropped either
+        kept.discard("value")
     wanted = label_text.get("condition", "") + "," + notes.get("condition", "")
     service = label_text.get("service") or label_text.get("job") or label_text.get("alertname") or source
     return {
@@ -126,7 +130,7 @@ def alert_fields(
         "conditions": {name(c.strip()): True for c in wanted.split(",") if c.strip()},
         "labels": merge_labels(
             string_labels(labels.items()),
-            string_labels((f"annotation.{k}", v) for k, v in annotations.items() if k not in _MAPPED),
+            string_labels((f"annotation.{k}", v) for k, v in annotations.items() if k not in kept),
         ),
     }
 

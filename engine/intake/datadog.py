@@ -14,8 +14,9 @@ Event field         from
 ``timestamp``       ``date``, else ``last_updated`` (epoch milliseconds or RFC 3339)
 ``status``          ``alert_transition`` containing "recovered" → resolved; any other transition
                     (``Triggered``, ``Re-Triggered``, ``Warn``, ``No Data``…) → firing. Without a
-                    transition, ``alert_type: success`` → resolved. Only ``Triggered`` and
-                    ``Recovered`` are verified against real payloads.
+                    transition, ``alert_type: success`` → resolved; without either (Datadog's
+                    default template), the transition in the title (``[Recovered on {…}] …``).
+                    Only ``Triggered`` and ``Recovered`` are verified against real payloads.
 ``source``          ``datadog``
 ``service``         tag ``service:<name>`` (from ``tags``, ``event_tags`` or ``alert_scope``),
                     else a ``service`` key, else the monitor name from the title, slugged
@@ -26,12 +27,14 @@ Event field         from
 ``description``     ``body`` (``$EVENT_MSG``) without Datadog's ``%%%`` markdown fences
 ``fingerprint``     ``alert_cycle_key`` (links a trigger to its recovery), else
                     ``datadog:<alert_id>:<scope>``, else ``datadog:<hash(monitor name, scope)>``
-                    where the scope is ``{host:a}`` in the title; triggered and recovered
-                    payloads of one monitor group share it
+                    where the scope is ``{host:a}`` in the title (after a ``[P1]`` priority
+                    prefix, if any), else ``alert_scope``; triggered and recovered payloads
+                    of one monitor group share it
 ``labels``          every tag as ``<key>`` (repeated keys joined with ``,``; bare tags as ``""``),
                     ``severity`` from ``alert_priority``/``priority`` (P1 critical, P2 error,
                     P3 warning, P4/P5 info) else from ``alert_type`` (error, warning, info),
-                    other keys as ``datadog.<key>`` (keys such as ``secret`` → ``<redacted>``)
+                    other keys as ``datadog.<key>`` (keys such as ``secret`` → ``<redacted>``),
+                    ``alert_type`` and the priority too (a value may map to nothing)
 ==================  ==========================================================================
 
 A template that was pasted instead of delivered (values still ``$ALERT_TRANSITION``…) is
@@ -58,7 +61,11 @@ from engine.intake.normalize import (
 )
 
 NAME = "datadog"
-_TITLE = re.compile(r"^\[(?P<transition>[^\]{]*?)(?: on (?P<scope>\{[^}]*\}))?\]\s*(?P<monitor>.*)$", re.S)
+# "[P1] " (the monitor's priority) may come first: it is not the transition, and the monitor name
+# must not keep "[Triggered on {…}]", or a recovery would not match its trigger.
+_TITLE = re.compile(
+    r"^(?:\[P[0-9]\]\s*)?\[(?P<transition>[^\]{]*?)(?: on (?P<scope>\{[^}]*\}))?\]\s*(?P<monitor>.*)$", re.S
+)
 _VARIABLE = re.compile(r"^\$[A-Z][A-Z0-9_]*$")
 _PRIORITY = {"p1": "critical", "p2": "error", "p3": "warning", "p4": "info", "p5": "info"}
 _ALERT_TYPE = {"error": "error", "warning": "warning", "info": "info"}
@@ -80,9 +87,15 @@ def normalize(doc: dict[str, Any], *, now: datetime) -> list[Event]:
     parts = _TITLE.match(title)
     monitor = parts.group("monitor") if parts else title
     scope = (parts.group("scope") if parts else None) or f.text("alert_scope") or ""
-    resolved = "recover" in transition.lower() if transition else alert_type == "success"
+    if transition:
+        resolved = "recover" in transition.lower()
+    elif alert_type:
+        resolved = alert_type == "success"
+    else:  # the default template has neither: "[Recovered on {host:a}] …" in $EVENT_TITLE says it
+        resolved = "recover" in (parts.group("transition") if parts else "").lower()
     priority = (f.text("alert_priority") or f.text("priority") or "").lower()
     severity = _PRIORITY.get(priority) or _ALERT_TYPE.get(alert_type)
+    f.used -= {"alert_type", "alert_priority", "priority"}  # also kept as read: a value may map to nothing
     alert_id = f.text("alert_id")
     fingerprint = f.text("alert_cycle_key") or (
         f"datadog:{alert_id}:{scope}" if alert_id else f"datadog:{digest(monitor, scope)}"

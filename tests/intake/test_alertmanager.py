@@ -82,6 +82,16 @@ def test_label_conventions_map_service_env_value_and_conditions(fixture_doc):
     assert event.runbook_url == "https://runbooks/x"
 
 
+def test_a_value_annotation_that_is_not_a_number_stays_a_label(fixture_doc):
+    # "nothing is dropped silently": it used to vanish (neither a metric nor a label)
+    doc = fixture_doc(FIRING)
+    doc["alerts"][0]["annotations"]["value"] = "34.75C"
+    doc["alerts"][1]["annotations"]["value"] = "17.625"
+    first, second = parse(json.dumps(doc).encode())
+    assert first.metrics == {} and first.labels["annotation.value"] == "34.75C"
+    assert second.metrics == {"value": 17.625} and "annotation.value" not in second.labels
+
+
 def test_job_is_the_service_when_there_is_no_service_label(fixture_doc):
     doc = fixture_doc(FIRING)
     doc["alerts"][0]["labels"]["job"] = "node-exporter"

@@ -80,11 +80,90 @@ def test_rendered_ilert_template_maps_priority_scope_and_cycle_key(fixture_doc):
     assert event.environment == "staging"
     assert event.description == "error rate above 5%"
     assert event.labels["severity"] == "critical"
-    assert event.fingerprint == "datadog:1234:service:payment-api,env:staging"
+    # the scope in the title, read after the "[P1]" priority prefix (it was the alert_scope form before)
+    assert event.fingerprint == "datadog:1234:{service:payment-api,env:staging}"
     assert event.event_id == "datadog:42"
     assert event.timestamp == datetime(2024, 6, 4, 13, 55, 30, tzinfo=UTC)
     doc["alert_transition"] = "Recovered"
     assert parse(json.dumps(doc).encode())[0].status == "resolved"
+
+
+def default_template(payload: bytes) -> bytes:
+    """The real payload with only the keys of Datadog's default template (no ``alert_transition``)."""
+    doc = json.loads(payload)
+    del doc["alert_transition"], doc["event_tags"], doc["secret"]
+    return json.dumps(doc).encode()
+
+
+def test_default_template_recovery_is_resolved_from_the_title(fixture_bytes):
+    # Datadog's default body has no $ALERT_TRANSITION and no $ALERT_TYPE: only $EVENT_TITLE,
+    # "[Recovered on {host:…}] …", says that the monitor recovered.
+    (triggered,) = parse(default_template(fixture_bytes(TRIGGERED)))
+    (recovered,) = parse(default_template(fixture_bytes(RECOVERED)))
+    assert triggered.status == "firing"
+    assert recovered.status == "resolved"
+    assert recovered.fingerprint == triggered.fingerprint
+
+
+def test_default_template_with_a_priority_prefix_is_resolved_too(fixture_bytes):
+    doc = json.loads(default_template(fixture_bytes(RECOVERED)))
+    doc["title"] = "[P1] " + doc["title"]
+    (recovered,) = parse(json.dumps(doc).encode())
+    assert recovered.status == "resolved"
+    assert recovered.service == "dock-is-almost-out-of-memory"
+
+
+def test_alert_type_and_priority_values_are_not_dropped(fixture_bytes):
+    # Values that map to no severity/status used to vanish (read, then neither mapped nor kept).
+    doc = json.loads(fixture_bytes(TRIGGERED))
+    doc.update(alert_type="success", priority="normal")  # success is ignored: alert_transition decides
+    (event,) = parse(json.dumps(doc).encode())
+    assert event.status == "firing" and "severity" not in event.labels
+    assert event.labels["datadog.alert_type"] == "success"
+    assert event.labels["datadog.priority"] == "normal"
+
+
+def test_alert_type_still_decides_without_a_transition(fixture_bytes):
+    doc = json.loads(default_template(fixture_bytes(RECOVERED)))
+    doc["alert_type"] = "error"  # an explicit alert type wins over the title's word
+    assert parse(json.dumps(doc).encode())[0].status == "firing"
+
+
+def prioritized(fixture_doc, transition: str, scope: str, delivery: str, **extra: str) -> bytes:
+    """The default template's keys, rendered for a monitor with a priority: the title starts with "[P2] "."""
+    doc = fixture_doc(TEMPLATE)
+    for key in ("alert_id", "link"):
+        del doc[key]
+    doc.update(
+        alert_transition=transition,
+        body="%%%\nerror rate above 5%\n%%%",
+        last_updated="1717509330000",
+        event_type="query_alert_monitor",
+        title=f"[P2] [{transition} on {scope}] Error rate high",
+        date="1717509330000",
+        org={"id": "1", "name": "Acme"},
+        id=delivery,
+        **extra,
+    )
+    return json.dumps(doc).encode()
+
+
+def test_priority_prefix_in_title_keeps_trigger_and_recovery_together(fixture_doc):
+    # No alert_id/alert_cycle_key/alert_scope: the fingerprint and the service come from the title's
+    # monitor name and scope, which the "[P2] " prefix must not shift.
+    (triggered,) = parse(prioritized(fixture_doc, "Triggered", "{host:a}", "1"))
+    (recovered,) = parse(prioritized(fixture_doc, "Recovered", "{host:a}", "2"))
+    assert (triggered.status, recovered.status) == ("firing", "resolved")
+    assert triggered.service == recovered.service == "error-rate-high"
+    assert recovered.fingerprint == triggered.fingerprint
+
+
+def test_priority_prefix_in_title_keeps_the_scope_of_a_multi_alert(fixture_doc):
+    # With alert_id but no alert_scope, the title's scope is what tells host a from host b.
+    (host_a,) = parse(prioritized(fixture_doc, "Triggered", "{host:a}", "1", alert_id="1234"))
+    (host_b,) = parse(prioritized(fixture_doc, "Triggered", "{host:b}", "2", alert_id="1234"))
+    assert host_a.fingerprint == "datadog:1234:{host:a}"
+    assert host_b.fingerprint == "datadog:1234:{host:b}"
 
 
 def test_detected_as_datadog_not_canonical(fixture_doc):
