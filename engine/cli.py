@@ -49,8 +49,24 @@ rules_option = click.option("--rules", "rules", metavar="DIR",
                             help="rule files (default ./rules, else the shipped policy)")
 db_option = click.option("--db", envvar="ESCALATION_DB", default="escalation.db", show_default=True,
                          help="audit log sqlite file (env ESCALATION_DB)")
+# Every command takes --rules and --db (the interface other tools rely on), even one that does not read them.
+unused_rules_option = click.option("--rules", "rules", metavar="DIR",
+                                   help="accepted like on every command; this one reads no rule files")
+unused_db_option = click.option("--db", envvar="ESCALATION_DB", default="escalation.db", show_default=True,
+                                help="accepted like on every command (env ESCALATION_DB); this one reads no audit log")
 model_option = click.option("--model", "model", metavar="FILE.skops", envvar="ESCALATION_MODEL",
                             help="severity model (env ESCALATION_MODEL; default the shipped models/severity.skops)")
+
+
+def _listen_address(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    from engine.http_intake import parse_listen
+
+    if value is None:
+        return None
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,15 +125,20 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
     outcomes = run_simulate(compiled, list(paths), model=model, script=script)
     if fmt == "json":
         click.echo(json.dumps([d for o in outcomes for d in o.decisions], indent=2, ensure_ascii=False, default=str))
+        if not check:  # a rejected file has no decision in the list: say so (stderr keeps stdout one document)
+            for o in outcomes:
+                if o.error:
+                    click.echo(f"{o.file}: rejected: {o.error}", err=True)
     else:
         click.echo(render_text(outcomes))
     if check:
-        failed = [o for o in outcomes if o.mismatches or o.error]
-        passed = [o for o in outcomes if o.checked and not o.mismatches and not o.error]
-        for o in failed:
-            for m in o.mismatches or [f"rejected: {o.error}"]:
+        # counted per event with an expect block; a file rejected at intake counts as one failure
+        passed = sum(ok for o in outcomes for ok in o.verdicts.values())
+        failed = sum(not ok for o in outcomes for ok in o.verdicts.values()) + sum(1 for o in outcomes if o.error)
+        for o in outcomes:
+            for m in o.mismatches + ([f"rejected: {o.error}"] if o.error else []):
                 click.echo(f"FAIL {o.file}: {m}", err=True)
-        click.echo(f"{len(passed)} passed, {len(failed)} failed", err=True)
+        click.echo(f"{passed} passed, {failed} failed", err=True)
         raise SystemExit(1 if failed else 0)
 
 
@@ -132,7 +153,8 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
               help="copy these event files (or directories) into incoming/ first")
 @click.option("--max-event-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1),
               help="size limit per file and HTTP body")
-@click.option("--listen", metavar="HOST:PORT", help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
+@click.option("--listen", metavar="HOST:PORT", callback=_listen_address,
+              help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
 @click.option("--retention-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
               help="prune done/ files older than this")
 @click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(min=0),
@@ -141,7 +163,7 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
-        max_event_bytes: int, listen: str | None, retention_days: float, reload_interval: float,
+        max_event_bytes: int, listen: tuple[str, int] | None, retention_days: float, reload_interval: float,
         batch: int, model: str | None) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
@@ -185,11 +207,14 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     if not once:
         server = None
         if listen:
-            from engine.http_intake import IntakeConfig, parse_listen, serve
+            from engine.http_intake import IntakeConfig, serve
 
             intake = IntakeConfig.from_env(os.environ, spool=box, metrics=daemon.metrics, health=daemon.health,
                                            max_bytes=max_event_bytes, on_write=daemon.wake.set)
-            server = serve(intake, *parse_listen(listen))
+            try:
+                server = serve(intake, *listen)
+            except OSError as exc:  # address in use, unknown host, no permission: one line, exit 3
+                raise RulesError(f"cannot listen on {listen[0]}:{listen[1]}: {exc.strerror or exc}") from None
         daemon.run_forever()
         if server is not None:
             server.shutdown()
@@ -221,7 +246,10 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
 @click.option("--out", type=click.Path(path_type=Path), metavar="PATH",
               help="model file to write, with its .sha256 pin (default the shipped models/severity.skops)")
 @click.option("--seed", default=0, show_default=True)
-def train(sources: tuple[Path, ...], audit_dbs: tuple[Path, ...], out: Path | None, seed: int) -> None:
+@unused_rules_option
+@unused_db_option
+def train(sources: tuple[Path, ...], audit_dbs: tuple[Path, ...], out: Path | None, seed: int, rules: str | None,
+          db: str) -> None:
     """Train the severity model; with no source, on the shipped corpus data/corpus/train.jsonl.
 
     Example: rules train --from data/corpus/train.jsonl --from-audit escalation.db --out models/severity.skops
@@ -242,8 +270,9 @@ def train(sources: tuple[Path, ...], audit_dbs: tuple[Path, ...], out: Path | No
 @click.option("--corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.jsonl",
               help="held-out labelled corpus (default data/corpus/eval.jsonl)")
 @rules_option
+@unused_db_option
 @model_option
-def evaluate(corpus: Path | None, rules: str | None, model: str | None) -> None:
+def evaluate(corpus: Path | None, rules: str | None, db: str, model: str | None) -> None:
     """Score the rules alone, the model alone and the combination on a held-out corpus.
 
     Prints accuracy, per-class precision/recall/F1, the confusion matrix and the false positive
@@ -271,8 +300,9 @@ def evaluate(corpus: Path | None, rules: str | None, model: str | None) -> None:
               help="the severity the incident really had")
 @click.option("--by", "by", required=True, help="who confirms it")
 @click.option("--note", default="", help="why (free text)")
+@unused_rules_option
 @db_option
-def confirm(event_id: str, severity: str, by: str, note: str, db: str) -> None:
+def confirm(event_id: str, severity: str, by: str, note: str, rules: str | None, db: str) -> None:
     """Record an operator's verdict on a decided event's severity (training data for 'rules train').
 
     Example: rules confirm INC-2025-002 --severity MODERATE --by alice --note "load test"
@@ -280,6 +310,9 @@ def confirm(event_id: str, severity: str, by: str, note: str, db: str) -> None:
     from engine.audit import Audit
     from engine.errors import AuditError
 
+    if db != ":memory:" and not Path(db).is_file():  # a mistyped --db must not create an empty audit log
+        click.echo(f"error: no audit log at {db} (pass --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(1)
     audit = Audit(db)
     try:
         row = audit.record_feedback(event_id, severity, by, note)

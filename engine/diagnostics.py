@@ -30,8 +30,11 @@ class Diagnostic:
         return (self.file, self.line, self.col, self.code)
 
     def text(self) -> str:
-        where = f"{self.pointer}: " if self.pointer else ""
-        line = f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}] {where}{self.message}"
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}] {self.body()}"
+
+    def body(self) -> str:
+        """The message with its JSON pointer, what was expected and the hint (every format shows it)."""
+        line = (f"{self.pointer}: " if self.pointer else "") + self.message
         if self.want is not None and "want" not in self.message:
             line += f" (want {_short(self.want)})"
         if self.hint:
@@ -39,15 +42,26 @@ class Diagnostic:
         return line
 
     def github(self) -> str:
+        """A GitHub Actions workflow command: the same message as :meth:`text` (pointer, what was
+        expected, hint), with the data and property escaping of GitHub's toolkit (``escapeData`` /
+        ``escapeProperty``), so a path holding ``,`` or ``:`` cannot cut the properties short."""
         kind = "error" if self.severity == "error" else "warning"
-        msg = (self.pointer + ": " if self.pointer else "") + self.message
-        msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::{kind} file={self.file},line={self.line},col={self.col},title={self.code}::{msg}"
+        msg = self.body()
+        props = f"file={_gh_property(self.file)},line={self.line},col={self.col},title={_gh_property(self.code)}"
+        return f"::{kind} {props}::{_gh_data(msg)}"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extra")
         return {k: v for k, v in d.items() if v not in (None, "")}
+
+
+def _gh_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(value: str) -> str:
+    return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
 def _short(value: Any) -> str:

@@ -222,5 +222,8 @@ def serve(config: IntakeConfig, host: str, port: int) -> ThreadingHTTPServer:
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
+    """``HOST:PORT`` (``[::1]:PORT``; an empty host is 127.0.0.1); ValueError when malformed."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:9095)")
     return (host.strip("[]") or "127.0.0.1"), int(port)

@@ -31,6 +31,7 @@ class Outcome:
     error: str = ""
     mismatches: list[str] = field(default_factory=list)
     checked: bool = False
+    verdicts: dict[str, bool] = field(default_factory=dict)  # event_id → its expect block held (checked events)
 
 
 def event_files(paths: list[Path]) -> list[Path]:
@@ -72,10 +73,11 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
             doc["escalation"] = {**doc["escalation"], "timeline": played}
             if expect:
                 outcome.checked = True
-                outcome.mismatches += [f"{decision.event_id}: {m}" for m in compare(expect, decision)]
+                found = compare(expect, decision)
                 if given is None:  # expect.timeline goes with expect.script, not with --script
-                    outcome.mismatches += [f"{decision.event_id}: {m}"
-                                           for m in timeline.compare(expect.get("timeline"), played)]
+                    found += timeline.compare(expect.get("timeline"), played)
+                outcome.mismatches += [f"{decision.event_id}: {m}" for m in found]
+                outcome.verdicts[decision.event_id] = not found
         outcomes.append(outcome)
     audit.close()
     return outcomes

@@ -59,8 +59,12 @@ def load_script(path: Path) -> Script:
     """Read a ``--script`` file; ValueError with the reason when it is malformed."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"cannot read script {path}: {exc}") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot read script {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:  # one line: file:line:col: problem (PyYAML's own text spans several)
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ValueError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
     return parse_script(raw, str(path))
 
 
@@ -70,12 +74,14 @@ def parse_script(raw: Any, where: str = "script") -> Script:
     for key, steps in keyed.items():
         if not isinstance(steps, list):
             raise ValueError(f"{where}: {key!r} must be a list of steps like {{at: '+4m', ack: bob}}")
-        try:
-            out[str(key)] = [ScriptStep.model_validate(s) for s in steps]
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = "/".join(str(p) for p in first["loc"])
-            raise ValueError(f"{where}: {key}: step {loc}: {first['msg']}") from exc
+        out[str(key)] = []
+        for i, s in enumerate(steps):
+            try:
+                out[str(key)].append(ScriptStep.model_validate(s))
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                loc = "/".join(str(p) for p in (i, *first["loc"]))
+                raise ValueError(f"{where}: {key}: step {loc}: {first['msg']}") from exc
     return out
 
 

@@ -201,6 +201,8 @@ def validate(root: Path) -> tuple[Policy | None, list[Diagnostic]]:
     from engine.load import load_dir
 
     docs, diags = load_dir(root, display_root=Path.cwd() if not root.is_absolute() else None)
+    if not root.exists():  # one error, not also a "no valid rule file of kind …" per required kind
+        return None, diags
     policy, more = validate_documents(docs, str(root))
     diags += more
     if any(d.severity == "error" for d in diags):

@@ -155,7 +155,7 @@ def fit(records: Sequence[tuple[Event, str]], seed: int = 0) -> tuple[LogisticRe
     x = vectorize_many([e for e, _ in records])
     y = np.array([label for _, label in records])
     if len(set(y)) != len(SEVERITIES):
-        raise TrainingDataError(f"training needs all four labels; got {sorted(set(y))}")
+        raise TrainingDataError(f"training needs all four labels; got {', '.join(sorted({str(v) for v in y}))}")
     counts = {label: int((y == label).sum()) for label in SEVERITIES}
     if min(counts.values()) < MIN_PER_LABEL:
         raise TrainingDataError(f"training needs at least {MIN_PER_LABEL} records of each label "

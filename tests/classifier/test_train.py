@@ -85,3 +85,11 @@ def test_cli_reports_bad_corpus_and_exits_1(tmp_path: Path, capsys) -> None:
         main(["--from", str(corpus), "--out", str(tmp_path / "m.skops")])
     assert info.value.code == 1
     assert f"{corpus}:1: unknown label 'SEVERE'" in capsys.readouterr().err
+
+
+def test_missing_labels_are_named_plainly(tmp_path: Path, generator) -> None:
+    rows = [r for r in raw(generator, n=40) if r[1] in ("CRITICAL", "NONE")]
+    records = read_corpus(write(tmp_path / "x.jsonl", rows))
+    with pytest.raises(TrainingDataError) as info:
+        fit(records)
+    assert str(info.value) == "training needs all four labels; got CRITICAL, NONE"
