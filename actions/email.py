@@ -1,9 +1,12 @@
 """``email``: send a MIME ``multipart/alternative`` message (text, then HTML) over SMTP or SendGrid.
 
 Takes an :class:`Intent` and sends one message to every recipient; returns ``ok`` (SMTP) or
-``accepted`` (SendGrid 202). Header injection is impossible by construction: a CR or LF in the
-subject or an address, or an address that is not ``local@domain``, rejects the intent in
-``render`` (``clientError``, not retried).
+``accepted`` (SendGrid 202). Header injection is impossible by construction: every line break in
+the subject (CR, LF and the other characters ``str.splitlines`` breaks on, such as U+2028, NEL or
+VT, which Python's email package refuses in a header) and every other control character becomes
+one space, so an event title with a newline still gets its email, on one line; a CR or LF in an
+address, or an address that is not ``local@domain``, rejects the intent in ``render``
+(``clientError``, not retried).
 
 Config (``schemas/actions/email.schema.json``):
     ``transport``  ``smtp`` (default) or ``sendgrid``
@@ -44,12 +47,18 @@ from actions.base import ActionFailed, Intent, Outcome, Request
 from actions.retry import post_json
 from actions.transport import scrub
 
+SUBJECT_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # controls and every str.splitlines break
 ADDRESS = re.compile(r'^[^@\s<>,;:"()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$')  # schema "to" uses the same
 AUTH_CODES = (530, 534, 535, 538)
 
 
 def _reject(why: str) -> ActionFailed:
     return ActionFailed(f"email: {why}", retryable=False, reason="clientError")
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one header line: runs of line breaks and control characters become one space."""
+    return SUBJECT_BREAKS.sub(" ", text).strip()
 
 
 def _address(value: str) -> str:
@@ -87,9 +96,7 @@ class Email:
     def render(self, intent: Intent) -> Request:
         message = intent.message
         default_subject = f"[{intent.severity}] {intent.service}: incident {intent.incident_id}"
-        subject = str(message.get("subject") or default_subject)
-        if "\r" in subject or "\n" in subject:
-            raise _reject("CR/LF in subject (header injection)")
+        subject = _one_line(str(message.get("subject") or "")) or _one_line(default_subject)
         recipients: list[str] = []
         for value in [*intent.targets, *self.to]:
             address = _address(value)
@@ -146,10 +153,14 @@ class Email:
         return Outcome("ok", detail=detail, response={"refused": sorted(refused)})
 
     def _deliver(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict[str, Any]:
-        smtp_class = smtplib.SMTP_SSL if self.port == 465 else smtplib.SMTP
-        with smtp_class(self.host, self.port, timeout=self.timeout) as smtp:
+        context = ssl.create_default_context()  # verifies the certificate and the host name
+        if self.port == 465:  # implicit TLS: smtplib.SMTP_SSL's own default context verifies nothing
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with connection as smtp:
             if self.starttls and self.port != 465:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if self.env.get("SMTP_USERNAME"):
                 smtp.login(self.env["SMTP_USERNAME"], self.env.get("SMTP_PASSWORD", ""))
             return smtp.send_message(msg, sender, recipients)

@@ -13,8 +13,10 @@ A create carries ``message`` (``message["message"]``, else ``message["summary"]`
 ``{"name", "type": "team"}``), ``priority`` (CRITICAL P1, MAJOR P2, MODERATE P3, NONE P5;
 anything else P3), ``tags`` (config ``tags``, ``message["tags"]``, then severity, service and
 environment; at most 20 of at most 50 characters), ``details`` (the intent's ``details`` with
-values as strings, plus ``link:<text>`` entries for its ``links``), ``entity`` (the service) and
-``source``. Acknowledge and close carry ``{"user", "source", "note"}`` (``message["note"]``,
+values as strings, plus ``link:<text>`` entries for its ``links``; Opsgenie allows 8000 characters
+in total, counted here in UTF-16 units as Opsgenie's Java side does, so the longest values are cut
+first until keys plus values fit), ``entity`` (the service, at most 512) and ``source`` (at most
+100; ``user`` too). Acknowledge and close carry ``{"user", "source", "note"}`` (``message["note"]``,
 else a note naming the rule).
 
 Opsgenie processes these asynchronously: 202 is ``Outcome("accepted")`` with Opsgenie's answer
@@ -53,6 +55,7 @@ REGIONS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.com"
 OPERATIONS = {"page": "create", "notify": "create", "acknowledge": "acknowledge", "resolve": "close"}
 PRIORITIES = {"CRITICAL": "P1", "MAJOR": "P2", "MODERATE": "P3", "NONE": "P5"}
 MAX_MESSAGE, MAX_ALIAS, MAX_DESCRIPTION, MAX_TAGS, MAX_TAG = 130, 512, 15000, 20, 50
+MAX_DETAILS, MAX_ENTITY, MAX_SOURCE, MAX_USER, MAX_NOTE = 8000, 512, 100, 100, 25000
 
 
 class Opsgenie:
@@ -68,8 +71,8 @@ class Opsgenie:
         self.key_env = str(config.get("api_key_env", "OPSGENIE_API_KEY"))
         self.base = (env.get("OPSGENIE_API_URL") or REGIONS[region]).rstrip("/")
         self.tags = [str(tag) for tag in config.get("tags", ())]
-        self.user = str(config.get("user", "escalation-handlers"))
-        self.source = str(config.get("source", "escalation-handlers"))
+        self.user = fit(str(config.get("user", "escalation-handlers")), MAX_USER)
+        self.source = fit(str(config.get("source", "escalation-handlers")), MAX_SOURCE)
         self.env = env
         self.http = Http(VENDOR, float(config.get("timeout", 10)))
 
@@ -90,7 +93,7 @@ class Opsgenie:
         else:
             url = f"{self.base}/v2/alerts/{quote(alias, safe='')}/{operation}?identifierType=alias"
             note = intent.message.get("note") or f"{operation} by escalation-handlers rule {intent.rule_id}"
-            body = {"user": self.user, "source": self.source, "note": str(note)}
+            body = {"user": self.user, "source": self.source, "note": fit(str(note), MAX_NOTE)}
         headers = {"Content-Type": "application/json"}
         return Request(self.name, "POST", url, body, intent.idempotency_key, headers)
 
@@ -125,8 +128,8 @@ class Opsgenie:
             "responders": [_responder(target) for target in intent.targets],
             "priority": PRIORITIES.get(intent.severity.upper(), "P3"),
             "tags": self._tags(intent),
-            "details": details,
-            "entity": intent.service,
+            "details": _fit_details(details, MAX_DETAILS),
+            "entity": fit(intent.service, MAX_ENTITY),
             "source": self.source,
         }
 
@@ -140,6 +143,45 @@ class Opsgenie:
         ]
         tags = dict.fromkeys(fit(str(tag), MAX_TAG) for tag in wanted if tag)  # ordered, no duplicates
         return list(tags)[:MAX_TAGS]
+
+
+def _units(text: str) -> int:
+    """Length in UTF-16 code units (a character outside the BMP counts twice)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` UTF-16 units, ending in an ellipsis when cut (at a character)."""
+    if _units(text) <= limit:
+        return text
+    out, used = [], 1  # the ellipsis
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            break
+        out.append(ch)
+    return "".join(out) + "…"
+
+
+def _fit_details(details: dict[str, str], limit: int) -> dict[str, str]:
+    """``details`` with keys plus values in at most ``limit`` UTF-16 units: values longer than a
+    common cap are cut to it (the longest first, short values and link URLs usually untouched);
+    entries are dropped from the end only if the keys alone do not fit."""
+    items = list(details.items())
+    if sum(_units(k) + _units(v) for k, v in items) <= limit:
+        return details
+    while items and sum(_units(k) + 1 for k, _ in items) > limit:
+        items.pop()
+    budget = limit - sum(_units(k) for k, _ in items)
+    lengths = [_units(v) for _, v in items]
+    low, high = 1, max(lengths, default=1)  # the largest cap whose total fits
+    while low < high:
+        cap = (low + high + 1) // 2
+        if sum(min(n, cap) for n in lengths) <= budget:
+            low = cap
+        else:
+            high = cap - 1
+    return {k: _cut(v, low) for k, v in items}
 
 
 def _responder(target: str) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 Takes an :class:`Intent` and runs two argv lists with ``subprocess.run(shell=False)`` (no shell
 ever sees event data; names must match ``^[A-Za-z0-9_.@:-]{1,253}$`` and may not start with
-``-``, so they cannot be options):
+``-``, so they cannot be options; a systemd name must be a service unit: ``nginx`` or
+``nginx.service``, never ``reboot.target``, ``poweroff.target``, ``*.socket``, ``*.mount``...,
+because ``systemctl restart`` of such a unit reboots, powers off or unmounts):
 
 ============  ==========================================  ==============================================
 method        restart                                     health check
@@ -46,6 +48,10 @@ from actions.base import ActionFailed, Intent, Outcome, Request
 
 NAME = re.compile(r"^(?!-)[A-Za-z0-9_.@:-]{1,253}$")
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a Kubernetes DNS label
+# systemd unit types other than .service: ``systemctl restart poweroff.target`` powers the host off.
+# Without one of these suffixes systemctl reads a name as NAME.service.
+NOT_SERVICE = (".target", ".socket", ".device", ".mount", ".automount", ".swap", ".path", ".timer", ".slice",
+               ".scope")
 METHODS = {"systemctl": "unit", "kubectl": "deployment", "docker": "container"}
 NOT_FOUND = ("not found", "no such container", "notfound", "could not be found", "can't restart paused")
 DENIED = ("access denied", "permission denied", "forbidden", "unauthorized", "interactive authentication")
@@ -81,6 +87,8 @@ class Restart:
         name = str(params.get(METHODS[method]) or self.names.get(intent.service) or intent.service)
         if not NAME.fullmatch(name):
             raise _reject(f"refusing {METHODS[method]} name {name[:80]!r}: must match {NAME.pattern}")
+        if method == "systemctl" and name.lower().endswith(NOT_SERVICE):
+            raise _reject(f"refusing unit {name[:80]!r}: only service units are restarted")
         namespace = str(params.get("namespace") or self.namespace)
         if method == "kubectl" and not NAMESPACE.fullmatch(namespace):
             raise _reject(f"refusing namespace {namespace[:80]!r}: not a Kubernetes DNS label")

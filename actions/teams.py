@@ -20,7 +20,10 @@ Intent: ``message`` keys ``title``, ``text``, ``facts`` ``[{"title", "value"}]``
 (``Action.OpenUrl`` buttons; ``intent.links`` entries ``{"title"|"text", "url"|"href"}`` such as the
 runbook are appended). Without ``color`` the severity picks one (CRITICAL attention, MAJOR warning,
 ``kind: resolve`` good). Without ``title`` it is ``"[SEVERITY] service"``. Only http(s) URLs
-become buttons. ``text`` is cut to keep the card under the 28 KB message limit.
+become buttons. The 28 KB message limit is in bytes: ``text`` is cut (at a character, before JSON
+encoding, so never inside a UTF-8 sequence or a JSON escape) until the encoded request body fits
+in ``MAX_BODY`` bytes; if the card is still too large, trailing facts are left out and the card says
+how many.
 
 Docs: https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
 """
@@ -38,7 +41,8 @@ from actions.transport import scrub
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-MAX_TEXT = 20_000  # characters; Teams rejects messages above 28 KB
+MAX_TEXT = 20_000  # characters, before the byte budget below
+MAX_BODY = 27 * 1024  # bytes of encoded JSON body; Teams rejects messages above 28 KB (1 KB headroom)
 COLORS = {
     "attention": "attention", "danger": "attention", "critical": "attention", "red": "attention",
     "warning": "warning", "yellow": "warning", "orange": "warning",
@@ -79,28 +83,36 @@ class Teams:
             }
         ]
         text = str(message.get("text") or "")
-        if text:
-            if len(text) > MAX_TEXT:
-                text = text[:MAX_TEXT] + "…"
-            body.append({"type": "TextBlock", "text": text, "wrap": True})
+        if len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT] + "…"
         facts = [{"title": str(f.get("title", "")), "value": str(f.get("value", ""))}
                  for f in message.get("facts") or ()]
-        if facts:
-            body.append({"type": "FactSet", "facts": facts})
-        card: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4"}
-        card["body"] = body
         buttons = _buttons(message.get("actions") or (), intent.links)
-        if buttons:
-            card["actions"] = buttons
-        if self.full_width:
-            card["msteams"] = {"width": "Full"}
-        envelope = {
-            "type": "message",
-            "summary": title,
-            "attachments": [
-                {"contentType": CONTENT_TYPE, "contentUrl": None, "content": card}
-            ],
-        }
+
+        def envelope_with(text: str, facts: list[dict[str, str]], left_out: int = 0) -> dict[str, Any]:
+            blocks = list(body)
+            if text:
+                blocks.append({"type": "TextBlock", "text": text, "wrap": True})
+            if facts:
+                blocks.append({"type": "FactSet", "facts": facts})
+            if left_out:
+                blocks.append({"type": "TextBlock", "text": f"({left_out} more facts left out: Teams' 28 KB limit)",
+                               "isSubtle": True, "wrap": True})
+            card: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4"}
+            card["body"] = blocks
+            if buttons:
+                card["actions"] = buttons
+            if self.full_width:
+                card["msteams"] = {"width": "Full"}
+            return {
+                "type": "message",
+                "summary": title,
+                "attachments": [{"contentType": CONTENT_TYPE, "contentUrl": None, "content": card}],
+            }
+
+        envelope = envelope_with(text, facts)
+        if _size(envelope) > MAX_BODY:
+            envelope = _shrink(envelope_with, text, facts)
         return Request(self.name, "POST", f"${self.url_env}", envelope, intent.idempotency_key)
 
     def send(self, request: Request) -> Outcome:
@@ -134,6 +146,33 @@ class Teams:
 
 
 Link = Mapping[str, Any]
+
+
+def _size(envelope: Mapping[str, Any]) -> int:
+    """Bytes of the request body exactly as ``post_json`` (httpx) will encode it."""
+    return len(httpx.Request("POST", "http://teams.invalid/", json=envelope).content)
+
+
+def _shrink(build: Any, text: str, facts: list[dict[str, str]]) -> dict[str, Any]:
+    """The largest envelope under ``MAX_BODY``: the longest prefix of ``text`` (plus "…") that fits;
+    with no text at all still too large, the most leading facts that fit, and a note."""
+    if _size(build("", facts)) <= MAX_BODY:
+        low, high = 0, len(text)  # text[:low] + "…" fits; text[:high + 1] + "…" may not
+        while low < high:
+            middle = (low + high + 1) // 2
+            if _size(build(text[:middle] + "…", facts)) <= MAX_BODY:
+                low = middle
+            else:
+                high = middle - 1
+        return build(text[:low] + "…" if low else "", facts)
+    low, high = 0, len(facts)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _size(build("", facts[:middle], len(facts) - middle)) <= MAX_BODY:
+            low = middle
+        else:
+            high = middle - 1
+    return build("", facts[:low], len(facts) - low)
 
 
 def _buttons(actions: Iterable[Link], links: Iterable[Link]) -> list[dict[str, str]]:

@@ -180,8 +180,6 @@ def test_partial_refusal_delivers_to_the_rest_and_reports_it(smtp: tuple[Collect
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"message": {"subject": "hi\r\nBcc: victim@example.com", "text": "x"}},
-        {"message": {"subject": "hi\nBcc: victim@example.com", "text": "x"}},
         {"targets": ("alice@example.com\r\nBcc: victim@example.com",)},
         {"targets": ("alice@example.com, victim@example.com",)},
         {"targets": ("not-an-address",)},
@@ -290,3 +288,105 @@ def test_sendgrid_error_echoing_the_api_key_is_redacted(httpserver: HTTPServer) 
     run = execute(adapter, adapter.render(intent()), sleep=lambda s: None)
     assert not run.ok and "invalid header" in run.attempts[0].detail
     assert "SG.secret-key" not in run.attempts[0].detail and "[redacted]" in run.attempts[0].detail
+
+
+# --- subject line breaks, implicit TLS ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("brk", ["\r\n", "\n", "\r", "\u2028", "\x85", "\x0b", "\x1c"])
+def test_line_breaks_in_the_subject_are_folded_and_the_mail_is_delivered(
+    smtp: tuple[Collector, int], brk: str
+) -> None:
+    """Before, CR/LF rejected the whole email (an event title with a newline lost its notification),
+    and U+2028, NEL, VT... passed render and then raised an unclassified ValueError in send."""
+    handler, port = smtp
+    adapter = Email({}, smtp_env(port))
+    subject = f"disk full{brk}Bcc: victim@example.com"
+    outcome = adapter.send(adapter.render(intent(message={"subject": subject, "text": "x"})))
+    assert outcome.status == "ok"
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == ["alice@example.com"]
+    parsed = email.message_from_bytes(envelope.original_content, policy=policy.default)
+    assert parsed["Subject"] == "disk full Bcc: victim@example.com"
+    assert parsed["Bcc"] is None
+
+
+def test_non_ascii_subject_is_encoded(smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    adapter = Email({}, smtp_env(port))
+    adapter.send(adapter.render(intent(message={"subject": "Störung: Zahlungsdienst ✗ " + "é" * 90, "text": "x"})))
+    raw = handler.envelopes[0].original_content
+    assert raw.isascii() and b"=?utf-8?" in raw
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == "Störung: Zahlungsdienst ✗ " + "é" * 90
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.fixture
+def smtps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Collector, Path]]:
+    """An implicit-TLS (port 465 style) server with a self-signed certificate; the adapter's
+    port-465 connection is redirected to it (binding 465 needs privileges)."""
+    import smtplib
+    import ssl
+
+    cert_file, key_file = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    handler, port = Collector(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=server_context,
+                            authenticator=authenticator, auth_require_tls=False)
+    controller.start()
+    real = smtplib.SMTP_SSL
+    monkeypatch.setattr(smtplib, "SMTP_SSL", lambda host, _port, **kw: real(host, port, **kw))
+    try:
+        yield handler, cert_file
+    finally:
+        controller.stop()
+
+
+def test_implicit_tls_verifies_the_server_certificate(smtps: tuple[Collector, Path]) -> None:
+    """Before, port 465 used smtplib.SMTP_SSL's default context (no certificate or host name check):
+    the password went to whoever answered."""
+    handler, _ = smtps
+    adapter = Email({}, smtp_env(465, SMTP_USERNAME="alerts", SMTP_PASSWORD="right"))
+    with pytest.raises(ActionFailed) as info:
+        adapter.send(adapter.render(intent()))
+    assert info.value.reason == "connectError" and not info.value.retryable
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert handler.envelopes == []
+
+
+def test_implicit_tls_delivers_when_the_certificate_is_trusted(
+    smtps: tuple[Collector, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, cert_file = smtps
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    adapter = Email({}, smtp_env(465, SMTP_USERNAME="alerts", SMTP_PASSWORD="right"))
+    assert adapter.send(adapter.render(intent())).status == "ok"
+    assert len(handler.envelopes) == 1

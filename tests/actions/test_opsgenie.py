@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from adapter_kit import Recorder, Sleeps, fixture_json, json_response, make_intent, slow
 from pytest_httpserver import HTTPServer
@@ -200,3 +202,30 @@ def test_timeout_is_retried(httpserver: HTTPServer, sleeps: Sleeps) -> None:
     run = execute(og, og.render(intent()), sleep=sleeps)
     assert run.ok and [a.reason for a in run.attempts] == ["timeout", None]
     assert len(recorder.requests) == 2 and len(sleeps) == 1
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_details_are_cut_to_the_8000_character_total(httpserver: HTTPServer) -> None:
+    """Opsgenie documents ``details`` as at most 8000 characters in total. Before, an event with a long
+    description or many labels produced a body over the limit (here 10,000 + 6,000 characters)."""
+    recorder = Recorder(json_response(ACCEPTED, 202))
+    httpserver.expect_request("/v2/alerts", method="POST").respond_with_handler(recorder)
+    details = {"description": "d" * 10_000, "labels": {f"l{i}": "😀" * 60 for i in range(50)},
+               "region": "eu-west-1"}
+    og = adapter(httpserver)
+    og.send(og.render(intent(details=details)))
+    sent = recorder.bodies[0]["details"]
+    assert sum(_units(k) + _units(v) for k, v in sent.items()) <= 8000
+    assert sent["region"] == "eu-west-1"  # short values and the runbook URL are kept whole
+    assert sent["link:Runbook"] == "https://runbooks.example.com/payment-api"
+    assert sent["description"].startswith("d" * 3000) and sent["description"].endswith("…")
+    full_labels = json.dumps(details["labels"], sort_keys=True)
+    assert sent["labels"].endswith("…") and full_labels.startswith(sent["labels"][:-1])  # cut at a character
+
+
+def test_small_details_are_unchanged() -> None:
+    body = Opsgenie({}, {}).render(intent(details={"a": "x" * 7000})).body
+    assert body["details"]["a"] == "x" * 7000

@@ -187,3 +187,24 @@ def test_missing_executable_is_not_configured(stubs: Stubs) -> None:
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent({"deployment": "api"})))
     assert info.value.reason == "authError" and not info.value.retryable
+
+
+@pytest.mark.parametrize("unit", ["reboot.target", "poweroff.target", "Shutdown.TARGET", "docker.socket",
+                                  "home.mount", "dev-sda1.swap", "logrotate.timer", "user.slice"])
+def test_only_service_units_are_restarted(stubs: Stubs, unit: str) -> None:
+    """Before, an event whose service was ``poweroff.target`` (the unit name defaults to the event's
+    service) ran ``systemctl restart poweroff.target``."""
+    stubs.add("systemctl")
+    adapter = Restart({}, stubs.env)
+    with pytest.raises(ActionFailed) as info:
+        adapter.send(adapter.render(intent(service=unit)))
+    assert info.value.reason == "clientError" and not info.value.retryable
+    assert stubs.calls() == []
+
+
+def test_service_units_with_dots_and_templates_still_restart(stubs: Stubs) -> None:
+    stubs.add("systemctl")
+    adapter = Restart({}, stubs.env)
+    for unit in ("payment-api", "payment-api.v2", "getty@tty1.service"):
+        adapter.send(adapter.render(intent(service=unit)))
+    assert [call[2] for call in stubs.calls()[::2]] == ["payment-api", "payment-api.v2", "getty@tty1.service"]

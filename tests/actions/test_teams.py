@@ -201,3 +201,44 @@ def test_an_error_body_quoting_the_webhook_url_is_redacted(httpserver: HTTPServe
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent()))
     assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+TEAMS_LIMIT = 28 * 1024
+
+
+def _limited(request: object) -> Response:
+    """Teams' documented behaviour: a message above 28 KB is rejected ("Request entity too large")."""
+    size = len(request.get_data())  # type: ignore[attr-defined]
+    if size > TEAMS_LIMIT:
+        return Response("Request entity too large", status=413)
+    return Response("", status=202)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["警" * 25_000, "😀" * 9_000, '"\\' * 12_000, "\x01" * 8_000, "a" * 30_000],
+    ids=["cjk", "emoji", "json-escapes", "control-chars", "ascii"],
+)
+def test_long_text_is_cut_to_the_28kb_byte_limit(httpserver: HTTPServer, adapter: Teams, text: str) -> None:
+    """Before, text was cut at 20,000 *characters*: 20,000 CJK characters are 60 KB of UTF-8 (and
+    quotes or control characters grow under JSON escaping), so Teams refused the card for good."""
+    httpserver.expect_request("/workflows/abc", method="POST").respond_with_handler(_limited)
+    outcome = adapter.send(adapter.render(intent(message={"title": "t", "text": text})))
+    assert outcome.status == "accepted"
+    raw = httpserver.log[0][0].get_data()
+    assert len(raw) <= TEAMS_LIMIT
+    sent = json.loads(raw)["attachments"][0]["content"]["body"][1]["text"]
+    assert sent.endswith("…") and text.startswith(sent[:-1]) and len(sent) > 1_000
+
+
+def test_too_many_facts_are_left_out_with_a_note(httpserver: HTTPServer, adapter: Teams) -> None:
+    httpserver.expect_request("/workflows/abc", method="POST").respond_with_handler(_limited)
+    facts = [{"title": f"label{i}", "value": "v" * 900} for i in range(64)]
+    outcome = adapter.send(adapter.render(intent(message={"title": "t", "text": "x", "facts": facts})))
+    assert outcome.status == "accepted"
+    raw = httpserver.log[0][0].get_data()
+    assert len(raw) <= TEAMS_LIMIT
+    blocks = json.loads(raw)["attachments"][0]["content"]["body"]
+    kept = blocks[1]["facts"]
+    assert kept == facts[: len(kept)] and 10 < len(kept) < 64
+    assert blocks[2]["text"].startswith(f"({64 - len(kept)} more facts left out")
