@@ -115,17 +115,22 @@ class Decider:
                            for ch, per_sev in self.policy.templates.items()}
         self._params = {r.id: templates.MessageTemplate(r.params, f"remediation {r.id} params")
                         for r in self.policy.remediation}
-        self._primed: dict[str, intelligence.ModelVerdict | None] = {}
+        # event_id -> (the event object classified, its verdict); see prime()
+        self._primed: dict[str, tuple[Event, intelligence.ModelVerdict | None]] = {}
         self._owners = OwnerCache(self.policy)
         self._plans: dict[tuple[int, str], tuple[Owner, list[PlannedStep]]] = {}  # see _plan
 
     def prime(self, events: list[Event]) -> None:
-        """Classify a batch at once (vectorised); :meth:`decide` then uses these verdicts."""
-        if not events:
-            self._primed = {}
-            return
-        self._primed = dict(zip((e.event_id for e in events), intelligence.predict_many(self.model, events),
-                                strict=True))
+        """Classify a batch at once (vectorised); :meth:`decide` then uses these verdicts.
+
+        A verdict is used only for the very event object it was computed for: a batch may hold two
+        events with the same event_id and different content (the later one is a duplicate), and the
+        one decided must not get the other's verdict."""
+        primed: dict[str, tuple[Event, intelligence.ModelVerdict | None]] = {}
+        if events:
+            for event, verdict in zip(events, intelligence.predict_many(self.model, events), strict=True):
+                primed.setdefault(event.event_id, (event, verdict))
+        self._primed = primed
 
     def decide(self, event: Event, incident_id: str | None = None, severity: str | None = None, *,
                render: bool = True) -> Decision:
@@ -137,10 +142,8 @@ class Decider:
         here: the decision records them.
         """
         doc = event_document(event)
-        if event.event_id in self._primed:
-            verdict = self._primed[event.event_id]
-        else:
-            verdict = intelligence.predict(self.model, event)
+        hit = self._primed.get(event.event_id)  # primed for this very event object, else classified now
+        verdict = hit[1] if hit is not None and hit[0] is event else intelligence.predict(self.model, event)
         if verdict is not None:
             doc["model"] = verdict.fact()
         if self.history is not None:

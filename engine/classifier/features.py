@@ -37,6 +37,11 @@ from engine.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
 FEATURE_VERSION = 1
 N_TEXT_FEATURES = 2**12
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical", "fatal")
+# Log counts saturate here before they are scaled: a count far beyond anything trained on (up to 2**53 - 1
+# is a valid event) would otherwise be extrapolated linearly in log space, and a flood of debug/info lines
+# could outweigh everything else and flip the verdict. Above every count of the shipped corpora (max 1,035),
+# so their features, the shipped model's verdicts on them and the README's figures are unchanged.
+MAX_LOG_COUNT = 2000
 
 # Thermometer edges. They include the severity matrix's levels (availability 0.5/0.99,
 # error_rate 0.01/0.05, latency 500/1000 ms, cpu/memory 0.85, 50 error logs, host ratio 0.5)
@@ -75,7 +80,7 @@ def _scaled(name: str, value: float) -> float:
         return min(max(value, 0.0), 1.5)
     if name == "load_ratio":
         return min(max(math.log2(max(value, 1e-3)), -4.0), 6.0) / 4.0
-    return math.log1p(max(value, 0.0)) / 5.0  # counts: log_errors, log_warnings
+    return math.log1p(min(max(value, 0.0), MAX_LOG_COUNT)) / 5.0  # counts: log_errors, log_warnings
 
 
 _SIGNALS = (
@@ -126,7 +131,7 @@ def numeric_features(event: Event) -> np.ndarray:
     counts = dict.fromkeys(LOG_LEVELS, 0)
     for line in event.logs:
         counts[line.level] += line.count
-    out += [math.log1p(counts[lvl]) / 5.0 for lvl in LOG_LEVELS]
+    out += [math.log1p(min(counts[lvl], MAX_LOG_COUNT)) / 5.0 for lvl in LOG_LEVELS]
     out.append(1.0 if event.traces.total_spans else 0.0)
     out += [1.0 if event.conditions.get(c) else 0.0 for c in STANDARD_CONDITIONS]
     other = sum(1 for k, v in event.conditions.items() if v and k not in STANDARD_CONDITIONS)
@@ -334,7 +339,7 @@ def numeric_block(events: Sequence[Event]) -> np.ndarray:
     scaled = np.zeros_like(v)
     scaled[:, c["clamp"]] = np.minimum(np.maximum(v[:, c["clamp"]], 0.0), 1.5)
     scaled[:, _AVAILABILITY] = 1.0 - np.minimum(np.maximum(v[:, _AVAILABILITY], 0.0), 1.0)
-    scaled[:, c["counts"]] = _log1p(np.maximum(v[:, c["counts"]], 0.0)) / 5.0
+    scaled[:, c["counts"]] = _log1p(np.clip(v[:, c["counts"]], 0.0, MAX_LOG_COUNT)) / 5.0
     rows = present[:, _LATENCY]
     scaled[rows, _LATENCY] = _each(math.log10, np.maximum(v[rows, _LATENCY], 0.0) + 1.0) / 4.0
     rows = present[:, _LOAD]
@@ -345,7 +350,7 @@ def numeric_block(events: Sequence[Event]) -> np.ndarray:
     out[:, c["below_col"]] = v[:, c["below_sig"]] < c["below_edge"]
     out[:, : len(STANDARD_METRICS)] = np.isnan(raw[:, : len(STANDARD_METRICS)])
     first = _COL[f"log_count:{LOG_LEVELS[0]}"]
-    out[:, first : first + len(LOG_LEVELS)] = _log1p(raw[:, 11:17]) / 5.0
+    out[:, first : first + len(LOG_LEVELS)] = _log1p(np.minimum(raw[:, 11:17], MAX_LOG_COUNT)) / 5.0
     out[:, _COL["has_traces"]] = raw[:, 20]
     first = _COL[f"condition:{STANDARD_CONDITIONS[0]}"]
     out[:, first : first + len(STANDARD_CONDITIONS)] = raw[:, 21:27]

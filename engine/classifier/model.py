@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
+import math
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,20 +142,34 @@ def _canonical_zip(data: bytes) -> bytes:
     """Make skops output byte-stable.
 
     ``skops.io.dumps`` names array members and ``__id__`` fields after ``id()`` of the
-    object and stamps each zip member with the current time; renumber the ids in schema order
-    and use a fixed timestamp so the same model always hashes the same.
+    object and stamps each zip member with the current time; renumber the ids in (sorted) schema
+    order and use a fixed timestamp so the same model always hashes the same: the bytes depend on
+    the values only, not on which equal values happened to be one Python object, nor on the order
+    the attributes were set in (a loaded model re-serialises to the bytes it was loaded from).
     """
     src = zipfile.ZipFile(io.BytesIO(data))
     schema = json.loads(src.read("schema.json"))
     ids: dict[int, int] = {}
+    counter = itertools.count(1)
+
+    def new_id(node: dict[str, Any]) -> int:
+        # An immutable JSON value (str, int, float...) gets a number of its own at each place: whether two
+        # equal values were the *same* Python object (small-int and string caches, a shape tuple reusing an
+        # int) is an accident of the code path, and must not change the bytes. Containers and arrays keep
+        # their shared identity (skops restores a shared object as one object).
+        if node.get("is_json") is True:
+            return next(counter)
+        if node["__id__"] not in ids:
+            ids[node["__id__"]] = next(counter)
+        return ids[node["__id__"]]
 
     def renumber(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {k: renumber(v) for k, v in node.items()}
+            out = {k: renumber(node[k]) for k in sorted(node)}  # the order it is written in (sort_keys)
             if "__id__" in node:
-                out["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+                out["__id__"] = new_id(node)
             if node.get("type") == "numpy" and "file" in node:
-                out["file"] = f"{ids.setdefault(node['__id__'], len(ids) + 1)}.npy"
+                out["file"] = f"{out['__id__']}.npy"
             return out
         if isinstance(node, list):
             return [renumber(v) for v in node]
@@ -257,9 +273,22 @@ def _from_payload(payload: Any, where: str, version: str) -> Classifier:
             f"({payload.get('n_features')} features); this engine has {FEATURE_VERSION} ({N_FEATURES})"
         )
     model = payload.get("model")
-    if not isinstance(model, LogisticRegression) or set(map(str, model.classes_)) != set(SEVERITIES):
+    classes = getattr(model, "classes_", None)
+    if (not isinstance(model, LogisticRegression) or classes is None or len(classes) != len(SEVERITIES)
+            or set(map(str, classes)) != set(SEVERITIES)):
         raise ModelUnavailable(f"{where}: model is not a fitted 4-class LogisticRegression")
-    return Classifier(model, float(payload["temperature"]), version)
+    # the arrays the per-event dot product uses: a file pinned after a bad edit must fail here, not per event
+    coef, intercept = getattr(model, "coef_", None), getattr(model, "intercept_", None)
+    if (not isinstance(coef, np.ndarray) or coef.shape != (len(SEVERITIES), N_FEATURES)
+            or not isinstance(intercept, np.ndarray) or intercept.shape != (len(SEVERITIES),)
+            or not (np.isfinite(coef).all() and np.isfinite(intercept).all())):
+        raise ModelUnavailable(f"{where}: model coefficients are not {len(SEVERITIES)} × {N_FEATURES} finite numbers "
+                               f"(got {getattr(coef, 'shape', None)})")
+    temperature = payload.get("temperature")
+    if (isinstance(temperature, bool) or not isinstance(temperature, int | float)
+            or not math.isfinite(temperature) or temperature <= 0):
+        raise ModelUnavailable(f"{where}: temperature {temperature!r} is not a positive finite number")
+    return Classifier(model, float(temperature), version)
 
 
 def _get(payload: Any, key: str) -> Any:

@@ -81,3 +81,19 @@ def test_fast_hashing_matches_hashing_vectorizer(text: str) -> None:
 def test_log_words_are_prefixed_with_their_level() -> None:
     text = F.event_text(make(logs=[{"level": "critical", "message": "Unauthorized access to records"}]))
     assert "logcritical_unauthorized" in text and "logcritical_access" in text
+
+
+def test_huge_log_counts_saturate_instead_of_extrapolating() -> None:
+    """A flood of benign lines (any count up to 2**53 - 1 is valid) must not outweigh everything else."""
+    from engine.classifier.model import load_classifier
+
+    def flooded(count: int) -> Event:
+        return make(logs=[{"level": "fatal", "message": "OOMKilled", "count": 4},
+                          {"level": "debug", "message": "heartbeat ok", "count": count},
+                          {"level": "info", "message": "request served", "count": count}])
+
+    at_cap, huge = flooded(2000), flooded(2**53 - 1)  # 2000: above every count of the shipped corpora
+    assert np.array_equal(F.numeric_features(huge), F.numeric_features(at_cap))
+    assert np.array_equal(F.numeric_block([huge, at_cap]), np.vstack([F.numeric_features(at_cap)] * 2))
+    shipped = load_classifier()
+    assert shipped.predict(huge) == shipped.predict(at_cap) == shipped.predict_many([huge])[0]

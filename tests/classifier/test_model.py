@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 
+from engine.classifier.features import FEATURE_VERSION, N_FEATURES
 from engine.classifier.model import (
     DEFAULT_MODEL_PATH,
     FORMAT,
@@ -118,3 +119,23 @@ def test_wrong_content_shape_is_refused(copy: Path, shipped) -> None:
     good = model_bytes(shipped.model, shipped.temperature)
     save(good, copy)
     assert load_classifier(copy).version == hashlib.sha256(good).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("temperature", [None, 0.0, -1.0, float("nan"), "x"])
+def test_pinned_model_with_a_bad_temperature_is_unavailable_not_a_crash(copy: Path, shipped, temperature) -> None:
+    payload = {"format": FORMAT, "feature_version": FEATURE_VERSION, "n_features": N_FEATURES, "model": shipped.model}
+    if temperature is not None:
+        payload["temperature"] = temperature
+    save(sio.dumps(payload), copy)
+    assert "temperature" in unavailable(copy)
+
+
+def test_pinned_model_with_coefficients_of_another_width_is_refused_at_load(copy: Path) -> None:
+    """Its payload claims this engine's feature count, but every prediction would raise."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    narrow = LogisticRegression().fit(np.random.default_rng(0).random((40, 10)), list(SEVERITIES) * 10)
+    save(sio.dumps({"format": FORMAT, "feature_version": FEATURE_VERSION, "n_features": N_FEATURES,
+                    "temperature": 1.0, "model": narrow}), copy)
+    assert "coefficients" in unavailable(copy)

@@ -69,6 +69,20 @@ def test_training_is_byte_reproducible(small_train) -> None:
     assert model_bytes(*first) == model_bytes(*second)
 
 
+def test_model_bytes_depend_on_the_values_only(small_train) -> None:
+    """The same model, fitted here or loaded back from its file, serialises to the same bytes (and hash):
+    object identity of equal values and attribute order must not leak into the file."""
+    import copy
+
+    from engine.classifier.model import classifier_from_bytes
+
+    model, temperature = fit(small_train, seed=0)
+    data = model_bytes(model, temperature)
+    loaded = classifier_from_bytes(data)
+    assert model_bytes(loaded.model, loaded.temperature) == data
+    assert model_bytes(copy.deepcopy(model), temperature) == data
+
+
 def test_cli_writes_a_loadable_pinned_model(tmp_path: Path, generator, capsys) -> None:
     corpus = write(tmp_path / "c.jsonl", raw(generator, n=200, seed=9))
     out = tmp_path / "m" / "severity.skops"

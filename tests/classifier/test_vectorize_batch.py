@@ -43,7 +43,7 @@ def reference_numeric_features(event: Event) -> np.ndarray:
     counts = dict.fromkeys(F.LOG_LEVELS, 0)
     for line in event.logs:
         counts[line.level] += line.count
-    out += [math.log1p(counts[lvl]) / 5.0 for lvl in F.LOG_LEVELS]
+    out += [math.log1p(min(counts[lvl], F.MAX_LOG_COUNT)) / 5.0 for lvl in F.LOG_LEVELS]  # counts saturate
     out.append(1.0 if event.traces.total_spans else 0.0)
     out += [1.0 if event.conditions.get(c) else 0.0 for c in STANDARD_CONDITIONS]
     other = sum(1 for k, v in event.conditions.items() if v and k not in STANDARD_CONDITIONS)

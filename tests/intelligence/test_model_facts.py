@@ -141,3 +141,26 @@ def test_model_columns_of_an_old_audit_log_are_added_on_open(tmp_path) -> None:
     audit = Audit(db)
     cols = {r[1] for r in audit.conn.execute("PRAGMA table_info(decisions)")}
     assert {"event_epoch", "model_version", "model_label", "model_confidence"} <= cols
+
+
+class _ByTitle:
+    """A fake classifier whose verdict depends on the event's content (CRITICAL for a 'breach' title)."""
+
+    version = "fake00000000"
+
+    def probabilities(self, event: Event) -> dict[str, float]:
+        top = "CRITICAL" if "breach" in event.title else "NONE"
+        return {s: 0.97 if s == top else 0.01 for s in ("NONE", "MODERATE", "MAJOR", "CRITICAL")}
+
+
+def test_a_duplicate_event_id_in_a_batch_does_not_lend_its_verdict_to_the_decided_event(tmp_path, compiled) -> None:
+    from engine.intelligence import ModelState
+
+    audit = Audit(tmp_path / "audit.db")
+    pipeline = Pipeline(compiled, audit, model=ModelState(_ByTitle(), "fake00000000"))  # type: ignore[arg-type]
+    quiet = event_dict("same-1", "2025-03-01T10:00:00Z", metrics=HEALTHY, logs=BREACH_LOGS)
+    loud = {**quiet, "title": "security breach reported"}  # same event_id, other content: a duplicate
+    results = pipeline.process_batch([("a.json", as_bytes(quiet), None), ("b.json", as_bytes(loud), None)])
+    assert [r.code for r in results] == ["", "duplicate"]
+    decision = results[0].decisions[0]
+    assert decision.model["label"] == "NONE" and decision.severity == "NONE"  # its own verdict, not b.json's
