@@ -4,7 +4,11 @@ Takes an :class:`Intent`; ``send`` describes the group, sets
 ``desired = min(current + step, MaxSize, max)`` with ``SetDesiredCapacity(HonorCooldown=True)``
 and describes it again to verify. Already at the ceiling: nothing is called and the outcome says
 so (``response["changed"]`` is false). It never scales in. A retry of the same intent aims at
-the capacity the first attempt chose, so a lost answer cannot scale out twice.
+the capacity the first attempt chose, so a lost answer cannot scale out twice: the choice is
+kept in memory and, before ``SetDesiredCapacity``, on the group itself as the tag
+``escalation-handlers:scale-out`` = ``<hash of the intent's idempotency key>=<capacity>``, so a
+retry after a daemon restart finds it too (IAM: ``autoscaling:CreateOrUpdateTags``; without that
+permission the action still scales, and the outcome says a restart mid-retry could add a step).
 
 Config (``schemas/actions/scale-out.schema.json``): ``groups`` (service → group name),
 ``step`` (default 1), ``max`` (hard ceiling for every group; rules cannot raise it),
@@ -26,11 +30,27 @@ Out of scope: Azure VM scale sets (``PATCH .../virtualMachineScaleSets/{name}`` 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from actions import aws
 from actions.base import ActionFailed, Intent, Outcome, Request
+
+TAG = "escalation-handlers:scale-out"  # on the group: "<intent mark>=<desired capacity that intent chose>"
+
+
+def _mark(idempotency_key: str) -> str:
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+def _recorded(group: Mapping[str, Any], mark: str) -> int | None:
+    """The capacity an earlier attempt of this intent chose, from the group's tag (any process)."""
+    for tag in group.get("Tags") or ():
+        value = str(tag.get("Value", ""))
+        if tag.get("Key") == TAG and value.startswith(f"{mark}=") and value[len(mark) + 1:].isdigit():
+            return int(value[len(mark) + 1:])
+    return None
 
 
 def _reject(why: str) -> ActionFailed:
@@ -86,15 +106,20 @@ class ScaleOut:
             current, ceiling = group["DesiredCapacity"], group["MaxSize"]
             if body["max"] is not None:
                 ceiling = min(ceiling, body["max"])
-            wanted = self._chosen.get(key, min(current + body["step"], ceiling))
+            mark = _mark(key)
+            chosen = self._chosen.get(key)
+            if chosen is None:
+                chosen = _recorded(group, mark)
+            wanted = chosen if chosen is not None else min(current + body["step"], ceiling)
             result = {"asg": asg, "previous": current, "desired": current, "max": ceiling, "changed": False}
             if current >= wanted:
-                if key in self._chosen:  # an earlier attempt of this intent already scaled
+                if chosen is not None:  # an earlier attempt of this intent already scaled
                     result["changed"] = True
                     return Outcome("ok", detail=f"{asg}: desired capacity is {current}", response=result)
                 detail = f"{asg}: already at its maximum ({current} of {ceiling}); nothing changed"
                 return Outcome("ok", detail=detail, response=result)
             self._chosen[key] = wanted
+            remembered = self._remember(client, asg, mark, wanted)
             client.set_desired_capacity(AutoScalingGroupName=asg, DesiredCapacity=wanted, HonorCooldown=True)
             after = self._describe(client, asg)["DesiredCapacity"]
         except aws.AWSError as exc:
@@ -104,7 +129,20 @@ class ScaleOut:
                                retryable=True, reason="other")
         result.update(desired=after, changed=True)
         detail = f"{asg}: desired capacity {current} -> {after} (max {ceiling})"
+        if not remembered:
+            detail += f"; the choice is not tagged on the group ({TAG}: no permission?), so a retry after a restart " \
+                      "could add a step"
         return Outcome("ok", detail=detail, response=result)
+
+    @staticmethod
+    def _remember(client: Any, asg: str, mark: str, wanted: int) -> bool:
+        """Tag the group with this intent's choice before acting on it; False when the tag cannot be written."""
+        try:
+            client.create_or_update_tags(Tags=[{"ResourceId": asg, "ResourceType": "auto-scaling-group", "Key": TAG,
+                                                "Value": f"{mark}={wanted}", "PropagateAtLaunch": False}])
+        except aws.AWSError:
+            return False
+        return True
 
     @staticmethod
     def _describe(client: Any, asg: str) -> dict[str, Any]:

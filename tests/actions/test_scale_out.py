@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from actions import aws
 from actions.base import ActionFailed, Intent
 from actions.retry import execute
-from actions.scale_out import ScaleOut
+from actions.scale_out import TAG, ScaleOut, _mark
 
 REGION = "us-east-1"
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION}
@@ -50,6 +50,8 @@ def autoscaling(moto_group: Any, calls: Calls) -> Any:
     moto_group.update_auto_scaling_group(
         AutoScalingGroupName="payment-api-asg", MinSize=1, MaxSize=4, DesiredCapacity=2
     )
+    moto_group.delete_tags(Tags=[{"ResourceId": "payment-api-asg", "ResourceType": "auto-scaling-group",
+                                  "Key": TAG}])  # an earlier test's choice for the same intent
     assert desired(moto_group) == 2
     return moto_group
 
@@ -75,8 +77,11 @@ def test_scales_out_by_one_step_with_cooldown_honoured_and_verifies(autoscaling:
     want = {"asg": "payment-api-asg", "previous": 2, "desired": 3, "max": 4, "changed": True}
     assert outcome.response == want
     describe = ("DescribeAutoScalingGroups", {"AutoScalingGroupNames": ["payment-api-asg"]})
+    tag = {"Tags": [{"ResourceId": "payment-api-asg", "ResourceType": "auto-scaling-group", "Key": TAG,
+                     "Value": f"{_mark(intent().idempotency_key)}=3", "PropagateAtLaunch": False}]}
     set_desired = {"AutoScalingGroupName": "payment-api-asg", "DesiredCapacity": 3, "HonorCooldown": True}
-    assert calls.made == [describe, ("SetDesiredCapacity", set_desired), describe]
+    assert calls.made == [describe, ("CreateOrUpdateTags", tag), ("SetDesiredCapacity", set_desired), describe]
+    assert "not tagged" not in outcome.detail
 
 
 def test_step_is_clamped_to_the_groups_max_size(autoscaling: Any) -> None:
@@ -110,7 +115,7 @@ def test_never_scales_in_when_above_the_configured_max(autoscaling: Any, calls: 
 
 
 def test_lost_verification_is_retried_without_scaling_twice(autoscaling: Any, calls: Calls) -> None:
-    calls.fail = {2: "Throttling"}  # the describe after SetDesiredCapacity is throttled
+    calls.fail = {3: "Throttling"}  # the describe after SetDesiredCapacity is throttled
     adapter = ScaleOut(CONFIG, ENV)
     slept: list[float] = []
     run = execute(adapter, adapter.render(intent()), sleep=slept.append)
@@ -119,8 +124,32 @@ def test_lost_verification_is_retried_without_scaling_twice(autoscaling: Any, ca
     assert desired(autoscaling) == 3
 
 
+def test_a_retry_after_a_restart_does_not_scale_twice(autoscaling: Any, calls: Calls) -> None:
+    """The verification was lost and the daemon restarted: a new adapter (nothing in memory) retries the
+    same intent. The group's tag says what the first attempt chose, so no second step is added."""
+    calls.fail = {3: "Throttling"}  # the describe after SetDesiredCapacity
+    first = ScaleOut(CONFIG, ENV)
+    with pytest.raises(ActionFailed):
+        first.send(first.render(intent()))
+    assert desired(autoscaling) == 3
+    after_restart = ScaleOut(CONFIG, ENV)
+    outcome = after_restart.send(after_restart.render(intent()))
+    assert desired(autoscaling) == 3 and outcome.response["changed"] is True
+    assert calls.names().count("SetDesiredCapacity") == 1
+    other = after_restart.send(after_restart.render(intent(step=1)))  # another intent scales as usual
+    assert desired(autoscaling) == 4 and other.response["previous"] == 3
+
+
+def test_without_tag_permission_it_still_scales_and_says_so(autoscaling: Any, calls: Calls) -> None:
+    calls.fail = {1: "AccessDenied"}  # CreateOrUpdateTags
+    adapter = ScaleOut(CONFIG, ENV)
+    outcome = adapter.send(adapter.render(intent()))
+    assert desired(autoscaling) == 3
+    assert "not tagged on the group" in outcome.detail and "could add a step" in outcome.detail
+
+
 def test_scaling_in_progress_is_retryable(autoscaling: Any, calls: Calls) -> None:
-    calls.fail = {1: "ScalingActivityInProgress"}
+    calls.fail = {2: "ScalingActivityInProgress"}  # SetDesiredCapacity
     adapter = ScaleOut(CONFIG, ENV)
     run = execute(adapter, adapter.render(intent()), sleep=lambda s: None)
     assert run.ok and run.attempts[0].retryable and run.attempts[0].reason == "other"
