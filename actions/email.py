@@ -44,8 +44,7 @@ from typing import Any, ClassVar
 import httpx
 
 from actions.base import ActionFailed, Intent, Outcome, Request
-from actions.retry import post_json
-from actions.transport import scrub
+from actions.transport import post_scrubbed
 
 SUBJECT_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # controls and every str.splitlines break
 ADDRESS = re.compile(r'^[^@\s<>,;:"()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$')  # schema "to" uses the same
@@ -169,18 +168,16 @@ class Email:
         responses: list[httpx.Response] = []
         key = self.env["SENDGRID_API_KEY"]
         headers = {"Authorization": f"Bearer {key}"}
-        failure = None
         try:
             with httpx.Client(timeout=self.timeout, event_hooks={"response": [responses.append]}) as client:
-                response = post_json(client, request.target, request.body, "SendGrid", headers)
-        except ActionFailed as exc:
-            failure = scrub(exc, (key,))  # an error body may echo the key; the httpx chain holds the headers
-        if failure is not None:  # raised outside the handler: no __context__ pointing back at the chain
+                response = post_scrubbed(client, request.target, request.body, "SendGrid", headers=headers,
+                                         secrets=(key,))  # an error body may echo the key
+        except ActionFailed as exc:  # already scrubbed, with no exception chain
             reset = responses[-1].headers.get("x-ratelimit-reset", "") if responses else ""
-            if failure.status == 429 and failure.retry_after is None and reset.isascii() and reset.isdigit():
+            if exc.status == 429 and exc.retry_after is None and reset.isascii() and reset.isdigit():
                 # https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits
-                failure.retry_after = max(0.0, int(reset) - time.time())
-            raise failure
+                exc.retry_after = max(0.0, int(reset) - time.time())
+            raise
         return Outcome("accepted", detail=f"SendGrid answered HTTP {response.status_code}")
 
 

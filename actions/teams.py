@@ -36,8 +36,7 @@ from typing import Any, ClassVar
 import httpx
 
 from actions.base import ActionFailed, Intent, Outcome, Request
-from actions.retry import post_json
-from actions.transport import scrub
+from actions.transport import post_scrubbed
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -119,15 +118,8 @@ class Teams:
         url = self.env.get(self.url_env)
         if not url:
             raise ActionFailed(f"teams: {self.url_env} is not set", retryable=False, reason="authError")
-        failure = None
-        try:
-            with httpx.Client(timeout=self.timeout) as client:
-                response = post_json(client, url, request.body, "Microsoft Teams")
-        except ActionFailed as exc:
-            # The URL is the secret: an error body may quote it, and the httpx chain holds it.
-            failure = scrub(exc, (url,))
-        if failure is not None:
-            raise failure  # raised outside the handler: no __context__ pointing back at the chain
+        with httpx.Client(timeout=self.timeout) as client:  # the URL is the secret
+            response = post_scrubbed(client, url, request.body, "Microsoft Teams", secrets=(url,))
         # Legacy O365 connectors answer 200 with this text instead of a 429 status.
         if "HTTP error 429" in response.text[:200]:
             raise ActionFailed("Microsoft Teams throttled the webhook (HTTP error 429 in body)",
@@ -149,7 +141,7 @@ Link = Mapping[str, Any]
 
 
 def _size(envelope: Mapping[str, Any]) -> int:
-    """Bytes of the request body exactly as ``post_json`` (httpx) will encode it."""
+    """Bytes of the request body exactly as ``post_scrubbed`` (httpx) will encode it."""
     return len(httpx.Request("POST", "http://teams.invalid/", json=envelope).content)
 
 

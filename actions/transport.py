@@ -56,16 +56,30 @@ class Http:
         secrets: Iterable[str] = (),
     ) -> httpx.Response:
         """POST JSON once; non-2xx answers and transport errors raise a scrubbed :class:`ActionFailed`."""
-        try:
-            return post_json(self.client, url, body, self.vendor, dict(headers or {}))
-        except ActionFailed as exc:
-            failure = scrub(exc, secrets)
-        raise failure  # outside the handler: no __context__ leading back to the unscrubbed failure
+        return post_scrubbed(self.client, url, body, self.vendor, headers=headers, secrets=secrets)
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def post_scrubbed(
+    client: httpx.Client,
+    url: str,
+    body: object,
+    vendor: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> httpx.Response:
+    """:func:`actions.retry.post_json` whose failure names none of ``secrets`` (in any quoted form) and
+    carries no exception chain: the httpx exception it came from holds the request's URL and headers."""
+    try:
+        return post_json(client, url, body, vendor, dict(headers or {}))
+    except ActionFailed as exc:
+        failure = scrub(exc, secrets)
+    raise failure  # outside the handler: no __context__ leading back to the unscrubbed failure
 
 
 def secret_forms(secret: str) -> set[str]:

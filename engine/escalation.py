@@ -98,8 +98,9 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def due(escalation: Mapping[str, Any], base: str) -> Callable[[Intent], str]:
-    """``due_at`` for each intent of a decision: pages at ``base`` + their step's offset, the rest at ``base``.
+def due(escalation: Mapping[str, Any], base: str, delay: float = 0.0) -> Callable[[Intent], str]:
+    """``due_at`` for each intent of a decision: pages at ``base`` + ``delay`` + their step's offset, the
+    rest at ``base`` + ``delay`` (a hold: group_wait, a fusion hold, a scheduled group update).
 
     Nothing is computed until an intent asks: most decisions (a deduplicated repeat) request none.
     """
@@ -107,7 +108,7 @@ def due(escalation: Mapping[str, Any], base: str) -> Callable[[Intent], str]:
 
     def at(intent: Intent) -> str:
         if not prepared:
-            prepared[:] = [datetime.fromisoformat(base),
+            prepared[:] = [datetime.fromisoformat(base) + timedelta(seconds=delay),
                            {s["step"]: s["after_seconds"] for s in escalation.get("steps", ())}]
         start, offsets = prepared
         seconds = offsets.get(intent.step, 0) if intent.kind == "page" else 0

@@ -58,6 +58,7 @@ STANDARD_CONDITIONS = (
 SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 # Counts (log lines, spans) stay exact in JSON and in a float, and within what the audit log's JSON
 # encoder (64-bit integers) and the engine accept.
 MAX_COUNT = 2**53 - 1
@@ -75,7 +76,6 @@ def timestamp_problem(value: datetime) -> str | None:
     if instant >= MAX_TIMESTAMP:
         return f"timestamp {value.isoformat()} is out of range: the latest allowed is 9998-12-31T23:59:59Z"
     return None
-Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 
 
 class LogLine(BaseModel):

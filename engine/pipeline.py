@@ -8,14 +8,14 @@ run exactly the same code up to the side effects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from engine.audit import Audit
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.durable import selected
-from engine.escalation import acknowledge, due, iso
+from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event, event_json
 from engine.history import AuditHistory
 from engine.intake import IntakeError, parse
@@ -136,11 +136,8 @@ class Pipeline:
         # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
         # still give the primary the whole escalation_delay before the backup is paged. A hold (group_wait,
         # fusion hold, a scheduled group update) is an offset from the event, so it is added to intake too.
-        base = self.audit.clock()
-        if verdict.delay > 0:
-            base = iso(datetime.fromisoformat(base.replace("Z", "+00:00")) + timedelta(seconds=verdict.delay))
         self.audit.record_decision(decision, event_json(item, decision.event_doc), facts,
-                                   due=due(decision.escalation, base))
+                                   due=due(decision.escalation, self.audit.clock(), verdict.delay))
         if self.audit.last_decision is not None:
             self.history.recorded(*self.audit.last_decision)  # the only writer: history needs no re-read
         if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)

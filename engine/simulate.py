@@ -30,8 +30,12 @@ class Outcome:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     mismatches: list[str] = field(default_factory=list)
-    checked: bool = False
     verdicts: dict[str, bool] = field(default_factory=dict)  # event_id → its expect block held (checked events)
+
+    @property
+    def checked(self) -> bool:
+        """At least one event of the file carried an ``expect`` block."""
+        return bool(self.verdicts)
 
 
 def event_files(paths: list[Path]) -> list[Path]:
@@ -72,7 +76,6 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
             played = timeline.run(pipeline, audit, clock, decision.incident_id, start, steps)
             doc["escalation"] = {**doc["escalation"], "timeline": played}
             if expect:
-                outcome.checked = True
                 found = compare(expect, decision)
                 if given is None:  # expect.timeline goes with expect.script, not with --script
                     found += timeline.compare(expect.get("timeline"), played)

@@ -59,18 +59,9 @@ class Verdict:
     due_at: str | None = None  # event clock: when the held pages / the group update are due (for the reason)
     delay: float = 0.0  # the same, as seconds after the event: the outbox times it from intake (pipeline)
 
-    def due(self, intent: Intent) -> str:
-        return self.due_at or _now_text()
-
     def as_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "mechanism": self.mechanism, "reason": self.reason,
                 "incident_id": self.incident_id}
-
-
-def _now_text() -> str:
-    from engine.audit import utcnow  # the audit log's own clock for "due now"
-
-    return utcnow()
 
 
 def event_doc(decision: Any) -> dict[str, Any]:
