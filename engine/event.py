@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -58,6 +59,9 @@ STANDARD_CONDITIONS = (
 SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+# A service name may be in any script (letters and digits: \w is Unicode in Python's and pydantic's regexes),
+# NFKC-normalized first so that compatibility forms (fullwidth ``ｐａｙ``) name the same service as ``pay``.
+ServiceName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$")]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 # Counts (log lines, spans) stay exact in JSON and in a float, and within what the audit log's JSON
 # encoder (64-bit integers) and the engine accept.
@@ -169,7 +173,7 @@ class Event(BaseModel):
         "firing", description="'resolved' closes the open incident for the same fingerprint"
     )
     source: str = Field("unknown", max_length=200)
-    service: Name
+    service: ServiceName
     environment: str = Field("production", max_length=100)
     title: str = Field("", max_length=1000)
     description: str = Field("", max_length=10000)
@@ -186,6 +190,11 @@ class Event(BaseModel):
     @classmethod
     def _needs_offset(cls, value: datetime) -> datetime:
         return aware_timestamp(value)
+
+    @field_validator("service", mode="before")
+    @classmethod
+    def _nfkc(cls, value: Any) -> Any:
+        return unicodedata.normalize("NFKC", value) if isinstance(value, str) and not value.isascii() else value
 
 
 class Acknowledgement(BaseModel):
