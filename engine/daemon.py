@@ -68,7 +68,7 @@ from typing import IO, Any
 
 from engine.errors import AuditError, RulesError
 from engine.execute import Executor
-from engine.intake import IntakeError, parse
+from engine.intake import IntakeError
 from engine.metrics import Health, Metrics
 from engine.pipeline import Pipeline
 from engine.reload import RulesWatcher
@@ -388,12 +388,12 @@ class Daemon:
 
     def _prepare(self, f: _File, stats: Stats) -> bool:
         """Check, read and parse one claimed file; a bad one goes to ``failed/`` right away."""
-        limit = self.pipeline.max_event_bytes
+        limit = self.pipeline.max_body_bytes  # the whole file; each event in it has max_event_bytes
         try:
             if not stat.S_ISREG(f.mode):
                 raise _NotAFile(f.mode)
             f.data = _read(f.path, limit)
-            f.items = parse(f.data, max_bytes=limit)
+            f.items = self.pipeline.parse(f.data)
         except _NotAFile as exc:
             kind = {stat.S_IFLNK: "a symlink", stat.S_IFDIR: "a directory"}.get(stat.S_IFMT(exc.mode), "special")
             self._reject(f, stats, "not-a-file", f"{f.name} is {kind}; only regular files are read")
@@ -404,7 +404,7 @@ class Daemon:
         except OSError as exc:
             self._reject(f, stats, "unreadable", f"cannot read {f.name}: {exc.strerror}")
             return False
-        stamps = [i.timestamp.timestamp() for i in f.items if getattr(i, "timestamp", None) is not None]
+        stamps = [i.timestamp.timestamp() for i in f.items if i.timestamp is not None]
         f.key = min(stamps, default=math.inf)
         return True
 
@@ -428,14 +428,28 @@ class Daemon:
         stats.decided += len(result.decisions)
         for d in result.decisions:
             self._count(self.metrics.decisions, d.severity)
-        if result.ok or (recovering and result.code == "duplicate"):  # our own commit, before the crash
+        self._quarantine(f, result)
+        if result.duplicates:  # a redelivery, a routine repeat_interval re-send, or our own commit before a crash
+            self.metrics.duplicates.inc(len(result.duplicates))
+        if result.ok or result.code == "duplicate":  # nothing new in it: done, not failed (counted above)
+            if result.code == "duplicate":
+                logger.info("event file holds only events already decided", extra={
+                    "event": "duplicate", "file": f.name, "events": len(result.duplicates)})
             self._move(f, stats, True)
             self._count(self.metrics.events, "duplicate" if result.code == "duplicate" else "decided")
             return
         self._move(f, stats, False, result.reason, result.code)
-        self._count(self.metrics.events, "duplicate" if result.code == "duplicate" else "failed")
-        if result.code != "duplicate":
-            self._count(self.metrics.failures, result.code)
+        self._count(self.metrics.events, "failed")
+        self._count(self.metrics.failures, result.code)
+
+    def _quarantine(self, f: _File, result: Any) -> None:
+        """Items the body went on without: each into failed/ with its reason, logged and counted."""
+        for q in result.quarantined:
+            if q.raw:
+                self.spool.quarantine(f.name, q.where, q.raw, q.code, q.reason)
+            logger.warning("item left out of its body" if q.raw else "body notice", extra={
+                "event": q.outcome, "file": f.name, "item": q.where, "code": q.code, "reason": q.reason})
+            self._count(self.metrics.failures, q.code)
 
     def _reject(self, f: _File, stats: Stats, code: str, reason: str) -> None:
         try:
@@ -546,7 +560,8 @@ class Daemon:
         old = self.pipeline
         # the loaded severity model (if the Decider has one) carries over: a reload is about rules
         kept = {"model": old.decider.model} if hasattr(old.decider, "model") else {}
-        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes, **kept)
+        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes,
+                                 max_body_bytes=old.max_body_bytes, **kept)
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.health.rules_hash = compiled.digest
         if self._frozen:
@@ -623,7 +638,7 @@ def _read(path: str, limit: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise _NotAFile(st.st_mode)
         if st.st_size > limit:  # never read an oversized file into memory
-            raise IntakeError(f"file is {st.st_size} bytes; the limit is {limit} (--max-event-bytes)", "too-large")
+            raise IntakeError(f"file is {st.st_size} bytes; the limit is {limit} (--max-body-bytes)", "too-large")
         chunks, total, want = [], 0, st.st_size + 1
         while total <= limit:
             chunk = os.read(fd, want)

@@ -7,6 +7,7 @@ run exactly the same code up to the side effects.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,12 +19,16 @@ from engine.durable import selected
 from engine.escalation import acknowledge, due
 from engine.event import Acknowledgement, Event, event_json
 from engine.history import AuditHistory
-from engine.intake import IntakeError, parse
+from engine.intake import IntakeError, Quarantined, parse
+from engine.intake.normalize import keeping
 from engine.intelligence import ModelState
 from engine.suppress.stage import SuppressionStage
 from engine.suppress.store import Store
 
-MAX_EVENT_BYTES = 1_048_576
+MAX_EVENT_BYTES = 1_048_576  # per event (an alert of a group, an item of a list, a single-event body)
+# per file or HTTP body: an Alertmanager group of 10,000 alerts (~570 bytes each with Prometheus'
+# generatorURL) is ~6 MB, and a body refused as a whole is lost whole (Alertmanager never retries a 4xx)
+MAX_BODY_BYTES = 32 * 1_048_576
 
 
 @dataclass
@@ -35,17 +40,22 @@ class FileResult:
     decisions: list[Decision] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)  # items left out (and notices), recorded
 
 
 class Pipeline:
     def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
-                 model: ModelState | str | None = None) -> None:
+                 model: ModelState | str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.compiled = compiled
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
         self.history = AuditHistory(audit.conn, before_read=audit.flush)
         self.decider = Decider(compiled, model=model, history=self.history)
         self.audit = audit
         self.max_event_bytes = max_event_bytes
+        self.max_body_bytes = max(max_body_bytes, max_event_bytes)
+        # labels the rules read are kept first when an event has more than the label cap
+        self.read_labels = frozenset(p.removeprefix("labels.") for p in compiled.event_paths
+                                     if p.startswith("labels."))
         self._decided: set[str] = set()  # event ids decided before or within the current batch
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
         store = Store(audit.conn, self.rules_hash, defer=audit.defer, flush=audit.flush)
@@ -58,6 +68,11 @@ class Pipeline:
 
     def reject(self, name: str, code: str, reason: str) -> None:
         self.audit.record_intake(name, "failed", code=code, reason=reason, rules_hash=self.rules_hash)
+
+    def parse(self, data: bytes) -> list[Event | Acknowledgement | Quarantined]:
+        """The body's items; a bad item of a group is quarantined in its place (raises only for the body)."""
+        with keeping(self.read_labels):
+            return parse(data, max_bytes=self.max_body_bytes, max_item_bytes=self.max_event_bytes, quarantine=True)
 
     def process(self, name: str, data: bytes, *, items: list[Event | Acknowledgement] | None = None) -> FileResult:
         """Parse, decide and record one file. Never raises for bad input.
@@ -74,7 +89,7 @@ class Pipeline:
         parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]] = []
         for name, data, items in files:
             try:
-                items = parse(data, max_bytes=self.max_event_bytes) if items is None else items
+                items = self.parse(data) if items is None else items
                 parsed.append((name, items, FileResult(name, True)))
             except IntakeError as exc:
                 parsed.append((name, None, FileResult(name, False, exc.reason, exc.code)))
@@ -89,7 +104,16 @@ class Pipeline:
                     self.audit.record_intake(name, "failed", code=result.code, reason=result.reason,
                                              rules_hash=self.rules_hash)
                     continue
-                for item in sorted(items, key=lambda i: i.timestamp):
+                if not items:  # e.g. ``"alerts": []``: nothing to decide, but the body leaves a trace
+                    self.audit.record_intake(name, "empty", code="no-events", reason="the body holds no events",
+                                             rules_hash=self.rules_hash)
+                    continue
+                for item in sorted(items, key=_time_order):
+                    if isinstance(item, Quarantined):
+                        self.audit.record_intake(name, item.outcome, code=item.code, reason=item.reason,
+                                                 rules_hash=self.rules_hash)
+                        result.quarantined.append(item)
+                        continue
                     self._one(name, item, result)
             self.audit.commit()
         except BaseException:
@@ -156,3 +180,8 @@ class Pipeline:
             self.audit.rollback()
             self.suppression.reload()
             raise
+
+
+def _time_order(item: Event | Acknowledgement | Quarantined) -> float:
+    """Quarantined items and notices first (they decide nothing), then events in timestamp order."""
+    return -math.inf if item.timestamp is None else item.timestamp.timestamp()
