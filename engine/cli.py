@@ -213,7 +213,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
             from engine.http_intake import IntakeConfig, serve
 
             intake = IntakeConfig.from_env(os.environ, spool=box, metrics=daemon.metrics, health=daemon.health,
-                                           max_bytes=daemon.pipeline.max_body_bytes, on_write=daemon.wake.set)
+                                           max_bytes=daemon.pipeline.max_body_bytes, on_write=daemon.wake.set,
+                                           on_refused=daemon.refused)
             try:
                 server = serve(intake, *listen)
             except OSError as exc:  # address in use, unknown host, no permission: one line, exit 3

@@ -194,6 +194,9 @@ class Daemon:
         # next success clears it) or "write" (real work failed: cleared only when work commits rows, since
         # taking the lock proves nothing about a full disk or an I/O error)
         self._db_failed = ""
+        # refused HTTP requests (status, reason, client), appended by HTTP threads, recorded by the loop;
+        # bounded, so a flood of bad requests cannot grow memory (the log line and the metric still count)
+        self.refusals: deque[tuple[int, str, str]] = deque(maxlen=10_000)
         if executor.defer is None:
             executor.defer = _defer_every_wait
 
@@ -290,6 +293,7 @@ class Daemon:
                     self._db_down(exc)
                 self._settled = True
             started = time.monotonic()
+            self._record_refusals()
             files = self._leftovers() if self._recovering else []
             recovering = bool(files)
             if not files:
@@ -313,6 +317,26 @@ class Daemon:
         self.health.spool_error = ""
         self._wrote(changes)
         return bool(files) or self._outbox_left
+
+    def refused(self, status: int, reason: str, client: str) -> None:
+        """:attr:`IntakeConfig.on_refused` (called on an HTTP thread)."""
+        self.refusals.append((status, reason, client))
+        self.wake.set()
+
+    def _record_refusals(self) -> None:
+        """One ``intake`` row per refused request (outcome ``refused``, code ``http-<status>``)."""
+        if not self.refusals:
+            return
+        taken = [self.refusals.popleft() for _ in range(len(self.refusals))]
+        try:
+            self.audit.begin()
+            for status, reason, client in taken:
+                self.audit.record_intake(f"http:{client}", "refused", code=f"http-{status}", reason=reason,
+                                         rules_hash=self.pipeline.rules_hash)
+            self.audit.commit()
+        except (sqlite3.Error, AuditError) as exc:
+            self.refusals.extendleft(reversed(taken))
+            self._db_down(exc)
 
     def _chores(self) -> None:
         """Idle: expire fusion windows that have ended, check that the audit log takes writes."""
