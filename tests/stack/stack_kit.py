@@ -189,6 +189,7 @@ class StackConfig:
     group_interval: str = "2s"
     repeat_interval: str = "1h"
     max_alerts: int = 0
+    group_by: tuple[str, ...] = ("service",)
     suppression_group_interval: str = "20s"  # the daemon's own grouping (its channel updates)
 
 
@@ -243,7 +244,7 @@ class Stack:
     def _start_alertmanager(self) -> None:
         c = self.config
         (self.root / "alertmanager.yml").write_text(json.dumps({
-            "route": {"receiver": "escalation", "group_by": ["service"], "group_wait": c.group_wait,
+            "route": {"receiver": "escalation", "group_by": list(c.group_by), "group_wait": c.group_wait,
                       "group_interval": c.group_interval, "repeat_interval": c.repeat_interval},
             "receivers": [{"name": "escalation", "webhook_configs": [{
                 "url": f"http://127.0.0.1:{self.daemon_port}/v1/events", "send_resolved": True,
@@ -302,6 +303,12 @@ class Stack:
     def count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         rows = self.query(sql, params)
         return int(rows[0][0]) if rows else 0
+
+    def scraped(self, job: str) -> bool:
+        """Prometheus has scraped ``job``'s target at least once (a new target's first scrape may wait)."""
+        url = f"http://127.0.0.1:{self.prom_port}/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D"
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
+            return bool(json.load(resp)["data"]["result"])
 
     def prometheus_alerts(self) -> list[dict[str, Any]]:
         url = f"http://127.0.0.1:{self.prom_port}/api/v1/alerts"
