@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import T0, at
-
 from engine.execute import Executor
+from tests.suppression.conftest import T0, at
 
 GROUPING = """
 dedup: {window: 10m}
