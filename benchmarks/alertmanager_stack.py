@@ -97,6 +97,11 @@ def storm(root: Path, size: int) -> None:
               f"({elapsed:.1f} s from the first scrape; {bodies[0][0]} bodies, the largest {bodies[0][1]} alerts)")
         print(_line("storm, Prometheus firing → decision", total))
         print(_line("storm, the daemon's share (body arrival → commit)", own))
+        span = stack.query("SELECT min(CAST(substr(i.file, 1, 20) AS INTEGER)), max(d.at) FROM intake i JOIN "
+                           "decisions d ON d.event_id = i.event_id WHERE d.service = 'checkout-api'")[0]
+        busy = _epoch(span[1]) - span[0] / 1e9
+        print(f"storm, the daemon decided {decided} alerts in {busy:.1f} s from the first body's arrival "
+              f"({decided / busy:.0f} alerts/s, bodies decided one after another)")
         stack.storm.series = {k: 0.0 for k in stack.storm.series}
         resolved = "SELECT count(*) FROM events WHERE service = 'checkout-api' AND status = 'resolved'"
         wait_for(lambda: stack.count(resolved) >= decided, 300, what="the resolves decided")
