@@ -88,3 +88,15 @@ def test_a_routine_resend_is_counted_and_done_not_failed(make_daemon) -> None:
     assert os.listdir(daemon.spool.failed) == []
     assert "escalation_intake_duplicates_total 2.0" in daemon.metrics.render().decode()
     assert daemon.audit.count("intake", "outcome = 'duplicate'") == 2
+
+
+def test_the_label_cap_keeps_a_label_the_rules_read(make_daemon, rules_copy: Path) -> None:
+    severity = rules_copy / "severity.yaml"
+    severity.write_text(severity.read_text().replace("rules:\n", "rules:\n  - id: gold-tier\n    severity: MAJOR\n"
+                                                     "    when: {labels.zz_tier: gold}\n", 1))
+    daemon = make_daemon()
+    many = {f"a{i:03d}": "v" for i in range(100)}  # sorted before zz_tier, as Prometheus sends labels
+    drop(daemon.spool.incoming, "wide.json", group([alert(1, severity="info", zz_tier="gold", **many)]))
+    daemon.run_once()
+    row = daemon.audit.conn.execute("SELECT severity, fired_rules FROM decisions").fetchone()
+    assert row[0] == "MAJOR" and json.loads(row[1])[0] == "severity:gold-tier"
