@@ -29,6 +29,7 @@ MAX_EVENT_BYTES = 1_048_576  # per event (an alert of a group, an item of a list
 # per file or HTTP body: an Alertmanager group of 10,000 alerts (~570 bytes each with Prometheus'
 # generatorURL) is ~6 MB, and a body refused as a whole is lost whole (Alertmanager never retries a 4xx)
 MAX_BODY_BYTES = 32 * 1_048_576
+Item = Event | Acknowledgement | Quarantined  # what a body parses into
 
 
 @dataclass
@@ -69,24 +70,24 @@ class Pipeline:
     def reject(self, name: str, code: str, reason: str) -> None:
         self.audit.record_intake(name, "failed", code=code, reason=reason, rules_hash=self.rules_hash)
 
-    def parse(self, data: bytes) -> list[Event | Acknowledgement | Quarantined]:
+    def parse(self, data: bytes) -> list[Item]:
         """The body's items; a bad item of a group is quarantined in its place (raises only for the body)."""
         with keeping(self.read_labels):
             return parse(data, max_bytes=self.max_body_bytes, max_item_bytes=self.max_event_bytes, quarantine=True)
 
-    def process(self, name: str, data: bytes, *, items: list[Event | Acknowledgement] | None = None) -> FileResult:
+    def process(self, name: str, data: bytes, *, items: list[Item] | None = None) -> FileResult:
         """Parse, decide and record one file. Never raises for bad input.
 
         ``items``: the already parsed ``data`` (the daemon parses a batch first to order it)."""
         return self.process_batch([(name, data, items)])[0]
 
-    def process_batch(self, files: list[tuple[str, bytes, list[Event | Acknowledgement] | None]]) -> list[FileResult]:
+    def process_batch(self, files: list[tuple[str, bytes, list[Item] | None]]) -> list[FileResult]:
         """Several files in ONE transaction (group commit): all their rows commit together or not at all.
 
         The batch's events are classified in one vectorised pass. A file that fails intake is recorded
         as failed and does not affect the others; an exception (a bug, the disk) rolls back the batch.
         """
-        parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]] = []
+        parsed: list[tuple[str, list[Item] | None, FileResult]] = []
         for name, data, items in files:
             try:
                 items = self.parse(data) if items is None else items
@@ -182,6 +183,6 @@ class Pipeline:
             raise
 
 
-def _time_order(item: Event | Acknowledgement | Quarantined) -> float:
+def _time_order(item: Item) -> float:
     """Quarantined items and notices first (they decide nothing), then events in timestamp order."""
     return -math.inf if item.timestamp is None else item.timestamp.timestamp()
