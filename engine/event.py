@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from engine.label_severity import label_severity
 from engine.resources import resource
 
 STANDARD_METRICS = (
@@ -239,6 +240,8 @@ def derive(event: Event) -> dict[str, float]:
     ``trace_slow_ratio``    slow_spans / total_spans
     ``healthy_host_ratio``  healthy_hosts / total_hosts (only when both metrics exist)
     ``load_ratio``          request_rate / baseline_request_rate (only when both exist)
+    ``label_severity``      what the monitor's own labels say: 3 critical, 2 major, 1 warning, 0 info
+                            (``engine.label_severity``; only when a label says something)
 
     A ratio that overflows (not finite) is left out.
     """
@@ -269,6 +272,10 @@ def derive(event: Event) -> dict[str, float]:
             ratio = m.get("request_rate", 0.0) / baseline
             if math.isfinite(ratio):
                 out["load_ratio"] = ratio
+    if event.labels or event.source == "cloudwatch":
+        said = label_severity(event.labels, event.source, event.title)
+        if said is not None:
+            out["label_severity"] = said
     return out
 
 
