@@ -76,3 +76,14 @@ def test_cloudwatch_alarm_name_prefixes(decider: Decider, alarm: str, severity: 
     body = {"Type": "Notification", "MessageId": "m1", "TopicArn": "arn:aws:sns:eu-west-1:1:alarms",
             "Message": json.dumps(message), "Timestamp": "2025-01-01T12:00:00Z"}
     assert decider.decide(parse(json.dumps(body).encode(), now=NOW)[0]).severity == severity
+
+
+@pytest.mark.parametrize(("labels", "source", "title", "rank"), [
+    ({"severity": " Critical "}, "", "", 3.0), ({"severity": "warning", "priority": "P1"}, "", "", 3.0),
+    ({"priority": "p4"}, "", "", 0.0), ({"severity": "bogus"}, "", "", None), ({}, "cloudwatch", "sev-1_db", 3.0),
+    ({}, "cloudwatch", "HIGH: latency", 2.0), ({}, "cloudwatch", "payment-5xx", None),
+    ({}, "prometheus", "critical-path latency", None),  # a title is read for CloudWatch alarms only
+])
+def test_label_severity_vocabulary(labels, source, title, rank) -> None:
+    from engine.label_severity import label_severity
+    assert label_severity(labels, source, title) == rank
