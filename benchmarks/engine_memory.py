@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import synthetic  # noqa: E402
 
-from engine.compile import compile_policy  # noqa: E402
+from engine.compiler.compile import compile_policy  # noqa: E402
 from engine.durable import Engine, event_fact  # noqa: E402
-from engine.event import Event, event_document  # noqa: E402
-from engine.validate import validate  # noqa: E402
+from engine.model.event import Event, event_document  # noqa: E402
+from engine.compiler.validate import validate  # noqa: E402
 
 
 def current_rss_mb() -> float:

@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 
 from engine.classifier.features import vectorize_many
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier, model_bytes, save
-from engine.event import SEVERITIES, Event
+from engine.model.event import SEVERITIES, Event
 from engine.resources import resource
 
 DEFAULT_CORPUS = resource("data") / "corpus" / "train.jsonl"

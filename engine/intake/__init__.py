@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.event import Acknowledgement, Event
+from engine.model.event import Acknowledgement, Event
 from engine.intake import (
     alertmanager,
     canonical,

@@ -1,4 +1,4 @@
-"""Prometheus Alertmanager webhook (``"version": "4"``) → one :class:`~engine.event.Event` per alert.
+"""Prometheus Alertmanager webhook (``"version": "4"``) → one :class:`~engine.model.event.Event` per alert.
 
 ==================  ===============================================================================
 Event field         from
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine.event import Event
+from engine.model.event import Event
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import (
     Fields,

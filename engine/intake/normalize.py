@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.event import Acknowledgement, Event, timestamp_problem
+from engine.model.event import Acknowledgement, Event, timestamp_problem
 from engine.intake.errors import IntakeError
 
 MAX_LABELS = 64

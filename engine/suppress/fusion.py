@@ -3,7 +3,7 @@
 Takes the ``fusion:`` section (signal kinds as conditions, a window, the fused severity) and
 compiles one rule per fusion into a dedicated ruleset ``fusion``: an ``all`` join with one
 binding per signal kind, each binding the kind's condition compiled by
-:func:`engine.conditions.compile_expr`. Signals are **posted as events** (consumed when the
+:func:`engine.compiler.conditions.compile_expr`. Signals are **posted as events** (consumed when the
 join completes) into one sid per ``(fusion, service)`` window, each with an explicit ``id``
 (durable-rules identifies messages by content hash otherwise).
 
@@ -34,9 +34,9 @@ from typing import Any
 import durable_rules_engine
 from durable import engine as durable_engine
 
-from engine import conditions
+from engine.compiler import conditions
 from engine.durable import EngineFailure, _Host, encode, event_fact
-from engine.suppress.config import Fusion
+from engine.compiler.suppression import Fusion
 
 RULESET = "fusion"
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.base import Intent
-from engine.event import Event
-from engine.policy import RANK
-from engine.suppress.config import Inhibit, SuppressionPolicy
+from engine.model.event import Event
+from engine.model.policy import RANK
+from engine.compiler.suppression import Inhibit, SuppressionPolicy
 from engine.suppress.fusion import FusionJoin
 from engine.suppress.incidents import (
     Incident,
@@ -38,8 +38,8 @@ from engine.suppress.incidents import (
     matchable,
     resolve_intents,
 )
-from engine.suppress.match import lookup, matches_all
-from engine.suppress.store import FULL_EVERY, Store
+from engine.compiler.matchers import lookup, matches_all
+from engine.store.incidents import FULL_EVERY, Store
 
 # What a plain repeat or attach changes on its incident: its row carries only these (store.py).
 REPEAT_FIELDS = ("last_at", "repeats")
@@ -396,7 +396,7 @@ class SuppressionStage:
     def close_incident(self, incident_id: str, event_id: str, now: float, reason: str) -> bool:
         """An operator's resolve (ack file, PagerDuty webhook): the incident is over, so the next firing
         of its fingerprints opens a new one and pages, instead of counting as a repeat of a resolved
-        incident. The caller requests the upstream resolves (engine.escalation.acknowledge)."""
+        incident. The caller requests the upstream resolves (engine.decide.escalation.acknowledge)."""
         inc = self.incidents.get(incident_id)
         if inc is None:
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from engine.event import Event
+from engine.model.event import Event
 from engine.intake import detect, parse
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

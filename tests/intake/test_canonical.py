@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.event import Acknowledgement, Event
+from engine.model.event import Acknowledgement, Event
 from engine.intake import IntakeError, detect, parse
 
 EVENT = {

@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.event import Acknowledgement, Event
+from engine.model.event import Acknowledgement, Event
 from engine.intake import IntakeError, parse
 
 json_values = st.recursive(

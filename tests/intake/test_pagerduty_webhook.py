@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.event import Acknowledgement
+from engine.model.event import Acknowledgement
 from engine.intake import IntakeError, detect, parse
 
 

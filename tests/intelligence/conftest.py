@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from intel_kit import RULES, event_dict
 
-from engine.compile import CompiledPolicy, compile_policy
-from engine.event import Event
-from engine.validate import validate
+from engine.compiler.compile import CompiledPolicy, compile_policy
+from engine.model.event import Event
+from engine.compiler.validate import validate
 
 
 @pytest.fixture(scope="session")
