@@ -23,9 +23,9 @@ from engine.classifier.metrics import calibration
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier
 from engine.classifier.train import read_corpus
 from engine.cli import load_compiled
-from engine.run.evaluate import format_evaluation, run_evaluation
-from engine.model.event import Event
 from engine.decide.classify import load_model
+from engine.model.event import Event
+from engine.run.evaluate import format_evaluation, run_evaluation
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL = REPO / "data" / "corpus" / "eval.jsonl"

@@ -59,12 +59,12 @@ def drain(work: Path, files: int, profile: bool) -> None:
         os.environ.pop(key)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    from engine.store.audit import Audit
     from engine.cli import load_compiled
     from engine.run.daemon.loop import Daemon, DaemonConfig
+    from engine.run.daemon.spool import Spool
     from engine.run.execute import Executor
     from engine.run.pipeline import Pipeline
-    from engine.run.daemon.spool import Spool
+    from engine.store.audit import Audit
 
     spool = Spool(work / "drain")
     spool.ensure()

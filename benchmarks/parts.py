@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 from throughput import synthetic  # noqa: E402
 
-from engine.store.audit import Audit  # noqa: E402
 from engine.compiler.compile import compile_policy  # noqa: E402
-from engine.model.event import Event, event_document  # noqa: E402
+from engine.compiler.validate import validate  # noqa: E402
+from engine.decide.classify import NO_MODEL, load_model, predict_many  # noqa: E402
 from engine.decide.history import AuditHistory  # noqa: E402
 from engine.intake import parse  # noqa: E402
-from engine.decide.classify import NO_MODEL, load_model, predict_many  # noqa: E402
+from engine.model.event import Event, event_document  # noqa: E402
 from engine.run.pipeline import Pipeline  # noqa: E402
-from engine.compiler.validate import validate  # noqa: E402
+from engine.store.audit import Audit  # noqa: E402
 
 
 def best(run: Callable[[], float], repeat: int) -> float:
@@ -107,7 +107,7 @@ def history_isolated(rows: list[tuple[Any, ...]], events: list[Event]) -> float:
     """Per call: the provider after one more decision row, on a warm loop (rows from a real run)."""
     with tempfile.TemporaryDirectory() as tmp:
         audit = Audit(Path(tmp) / "bench.db")
-        history = AuditHistory(audit.conn)
+        history = AuditHistory(audit.history_rows())
         marks = ", ".join("?" * len(rows[0]))
         audit.begin()
         spent = 0.0

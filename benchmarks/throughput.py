@@ -49,13 +49,13 @@ sys.path.insert(0, str(ROOT))
 
 import durable_rules_engine  # noqa: E402
 
-from engine.store.audit import Audit  # noqa: E402
 from engine.compiler.compile import RULESET, compile_policy  # noqa: E402
-from engine.run.daemon.loop import settle_heap  # noqa: E402
-from engine.durable import SESSION_EVENTS, Engine, _Host, encode, event_fact  # noqa: E402
-from engine.decide.classify import NO_MODEL  # noqa: E402
-from engine.run.pipeline import Pipeline  # noqa: E402
 from engine.compiler.validate import validate  # noqa: E402
+from engine.decide.classify import NO_MODEL  # noqa: E402
+from engine.durable import SESSION_EVENTS, Engine, _Host, encode, event_fact  # noqa: E402
+from engine.run.daemon.heap import settle_heap  # noqa: E402
+from engine.run.pipeline import Pipeline  # noqa: E402
+from engine.store.audit import Audit  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SERVICES = ["payment-api", "user-service", "auth-service", "checkout-web", "search-api", "unowned-svc"]

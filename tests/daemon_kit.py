@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from engine.store.audit import Audit
 from engine.cli import load_compiled
 from engine.run.daemon.loop import Daemon, DaemonConfig
-from engine.run.execute import Executor
-from engine.run.pipeline import Pipeline
 from engine.run.daemon.reload import RulesWatcher
 from engine.run.daemon.spool import Spool
+from engine.run.execute import Executor
+from engine.run.pipeline import Pipeline
+from engine.store.audit import Audit
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "vendor"
 # Environment with no adapter credentials: every action is `log` (ok) or not-configured, no network.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
@@ -43,13 +42,6 @@ def drop(incoming: Path, name: str, data: bytes | str | dict[str, Any]) -> Path:
     tmp.write_bytes(data)
     os.rename(tmp, incoming / name)
     return incoming / name
-
-
-@pytest.fixture
-def rules_copy(tmp_path: Path) -> Path:
-    dst = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", dst)
-    return dst
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.model.event import Event
 from engine.decide.classify import ModelState
+from engine.model.event import Event
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
 class FakeClassifier:
     """Stands in for :class:`engine.classifier.Classifier`: fixed probabilities for every event."""

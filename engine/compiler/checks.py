@@ -3,7 +3,7 @@
 Run by :func:`engine.compiler.validate.validate_documents` after the schemas pass. Each check returns
 Diagnostics located in the file that holds the offending value. The durable-rules limits are
 enforced here so that the engine never sees a ruleset it would reject with a bare number or
-hang on (see ``engine/durable.py``).
+hang on (see ``engine/durable/__init__.py``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 from engine.compiler import conditions, templates
 from engine.compiler.checks_oncall import check_oncall
+from engine.compiler.implies import shadowing_rule
+from engine.compiler.load import Document, escape
 from engine.model.diagnostics import Diagnostic
 from engine.model.event import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
-from engine.compiler.load import Document, escape
 from engine.model.policy import RANK, Policy
-from engine.compiler.implies import shadowing_rule
 
-# durable-rules 2.0.28 limits (measured, see engine/durable.py), with headroom.
+# durable-rules 2.0.28 limits (measured, see engine/durable/__init__.py), with headroom.
 MAX_TRUE_AT_ONCE = 64  # alpha paths true for one message → error 303 beyond
 MAX_ALTERNATIVES = 450  # sibling tests under one node → create_ruleset hangs at 513
 MAX_PATHS = 240  # flattened properties per message → error 302 at 253

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.model.diagnostics import Diagnostic
 from engine.compiler.load import Document, escape
+from engine.model.diagnostics import Diagnostic
 from engine.model.policy import Policy, Team
 from engine.model.schedule import WEEK, first_handoff_after, handoff_offset, parse_time
 

@@ -20,10 +20,11 @@ remediation rules keep file order within a severity (a decision tree: first matc
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler import conditions
+from engine.model.firing import RuleMeta
 from engine.model.policy import RANK, Policy
 
 RULESET = "policy"
@@ -32,21 +33,6 @@ PRI_DEFAULT = 16001
 PRI_ROUTE = 20000
 PRI_NOTIFY = 30000
 PRI_REMEDIATE = 40000
-
-
-@dataclass(frozen=True)
-class RuleMeta:
-    """What the engine needs to know about a durable rule when it fires."""
-
-    name: str  # durable rule name, e.g. "severity:service-unavailable"
-    stage: str  # severity | route | remediate | notify
-    rule_id: str  # the policy's id (or "default", "CRITICAL"...)
-    severity: str = ""
-    action: str = ""
-    channel: str = ""
-    condition: Any = None  # AST, for explanations
-    params: dict[str, Any] = field(default_factory=dict)
-    origin: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from engine.compiler import conditions
-from engine.model.diagnostics import Diagnostic
 from engine.compiler.load import Document, escape
-from engine.compiler.matchers import Matcher, MatchError, Weekly, parse_duration, parse_matcher, parse_time, parse_weekly
+from engine.compiler.matchers import (
+    Matcher,
+    MatchError,
+    Weekly,
+    parse_duration,
+    parse_matcher,
+    parse_time,
+    parse_weekly,
+)
+from engine.model.diagnostics import Diagnostic
 
 MECHANISMS = ("dedup", "persistence", "flap", "group", "inhibit", "silence", "maintenance", "fusion")
 

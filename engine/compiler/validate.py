@@ -19,8 +19,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from engine.compiler import conditions
-from engine.model.diagnostics import Diagnostic
 from engine.compiler.load import Document, escape
+from engine.compiler.suppression import build as build_suppression
+from engine.model.diagnostics import Diagnostic
 from engine.model.policy import (
     DEFAULT_COLORS,
     EscalationStep,
@@ -34,7 +35,6 @@ from engine.model.policy import (
     Team,
 )
 from engine.resources import resource
-from engine.compiler.suppression import build as build_suppression
 
 SCHEMA_DIR = resource("schemas")
 KINDS = ("severity", "escalation-matrix", "escalation-policy", "remediation", "templates", "suppression")

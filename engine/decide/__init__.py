@@ -14,14 +14,15 @@ from typing import Any
 
 from actions.base import Intent
 from engine.compiler import conditions, templates
-from engine.decide import classify as intelligence
 from engine.compiler.compile import CompiledPolicy
-from engine.durable import Engine, Firing, event_fact, selected
+from engine.decide import classify as intelligence
+from engine.decide.classify import ModelState
 from engine.decide.escalation import PlannedStep, page_intents
 from engine.decide.escalation import plan as escalation_plan
-from engine.model.event import Event, event_document
 from engine.decide.history import HistoryProvider
-from engine.decide.classify import ModelState
+from engine.durable import Engine, event_fact
+from engine.model.event import Event, event_document
+from engine.model.firing import Firing, selected
 from engine.model.policy import Level
 from engine.model.schedule import Owner, OwnerCache
 
@@ -238,7 +239,7 @@ class Decider:
                      forced: bool = False) -> dict[str, Any] | None:
         if forced:
             # A forced severity (fusion) differs from the engine's: walk that level's decision tree with
-            # the Python evaluator, which has the engine's semantics (tests/core/test_conditions.py).
+            # the Python evaluator, which has the engine's semantics (tests/compiler/test_conditions.py).
             rule = next((r for r in self.policy.remediation
                          if r.severity == severity and conditions.evaluate(r.when, doc)), None)
             chosen = (rule.id, rule.action) if rule else None

@@ -15,28 +15,22 @@ delay not waited). Repetitions start ``escalation_delay`` after the last step an
 numbering steps, so every (incident, step, pager, targets) has its own idempotency key.
 
 Every step is an outbox row from the start, with ``due_at`` = intake time + offset (the
-timer lives in sqlite, not in the engine: durable-rules timers die with the process). The
-executor asks :func:`cancellation` before sending a page: an ack or resolve recorded after
-the step was requested cancels it. :func:`acknowledge` records an ack/resolve and requests
-``acknowledge``/``resolve`` intents for the upstream pagers that were paged.
+timer lives in sqlite, not in the engine: durable-rules timers die with the process). What
+stops a step (an ack or resolve) is :mod:`engine.run.acknowledge`. Pure: no I/O here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actions.base import Intent
-from engine.store.audit import Audit
-from engine.model.event import Acknowledgement
 from engine.model.policy import EscalationStep, Level
 from engine.model.schedule import Owner
 
 DEFAULT_CHAIN = (EscalationStep(("primary", "notify"), 0), EscalationStep(("backup",)))
-UPSTREAM = ("pagerduty", "opsgenie")  # pagers that keep their own alert state: ack and resolve it there
 MAX_STEPS = 100
 
 
@@ -115,44 +109,3 @@ def due(escalation: Mapping[str, Any], base: str, delay: float = 0.0) -> Callabl
         return iso(start + timedelta(seconds=seconds))
 
     return at
-
-
-def cancellation(audit: Audit, action_id: int, kind: str) -> str | None:
-    """Why this outbox row must not be sent (its incident was acknowledged or resolved), else None."""
-    if kind != "page":
-        return None
-    update = audit.update_since_request(action_id)
-    if update is None:
-        return None
-    verb = "acknowledged" if update["type"] == "ack" else "resolved"
-    via = f" via {update['source']}" if update["source"] not in ("", "manual") else ""
-    return f"{verb} by {update['by']} at {update['occurred_at']}{via}"
-
-
-def acknowledge(audit: Audit, ack: Acknowledgement, rules_hash: str) -> list[int]:
-    """Record an ack/resolve; request the matching intent from each upstream pager that was paged.
-
-    Skipped: a redelivered ack (same event_id), an ack after a resolve, and the pager the
-    update came from (a PagerDuty webhook already reflects PagerDuty's state).
-    """
-    earlier = audit.incident_updates(ack.incident_id)
-    if not audit.record_incident_update(ack, rules_hash):
-        return []
-    if ack.type == "ack" and any(u["type"] == "resolve" for u in earlier):
-        return []
-    kind = "acknowledge" if ack.type == "ack" else "resolve"
-    intents = []
-    for action, text in audit.paged(ack.incident_id).items():
-        if action not in UPSTREAM or action == ack.source:
-            continue
-        page = _intent(text)
-        intents.append(replace(page, kind=kind, step=0, targets=(), event_id=ack.event_id,
-                               rule_id=f"{ack.type}:{ack.source}", params={}))
-    return audit.request_actions(intents, ack.event_id, rules_hash)
-
-
-def _intent(text: str) -> Intent:
-    data = json.loads(text)
-    data["targets"] = tuple(data.get("targets", ()))
-    data["links"] = tuple(data.get("links", ()))
-    return Intent(**data)

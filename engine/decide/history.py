@@ -28,29 +28,27 @@ exactly by the two SQL queries below instead, which is what the in-memory path r
 
 from __future__ import annotations
 
-import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-WINDOWS = (("1h", 3600), ("24h", 86400), ("7d", 7 * 86400))
-COUNTED = ("CRITICAL", "MAJOR", "MODERATE")
+from engine.model.history import COUNTED, WINDOWS  # noqa: F401 - re-exported
+
 HistoryProvider = Callable[[str, datetime], dict[str, Any]]
 
-_COUNTS = ", ".join(
-    f"COUNT(DISTINCT CASE WHEN severity = '{sev}' AND event_epoch > :now - {secs} THEN incident_id END)"
-    for _, secs in WINDOWS
-    for sev in COUNTED
-)
-_COUNT_SQL = (
-    f"SELECT {_COUNTS} FROM decisions "
-    f"WHERE service = :service AND event_epoch > :now - {WINDOWS[-1][1]} AND event_epoch <= :now"
-)
-_LAST_SQL = (
-    "SELECT severity, event_epoch FROM decisions WHERE service = :service AND event_epoch <= :now "
-    "AND severity != 'NONE' ORDER BY event_epoch DESC, rowid DESC LIMIT 1"
-)
+class HistoryRows(Protocol):
+    """The ``decisions`` rows history reads (implemented by :class:`engine.store.history.DecisionRows`).
+
+    A row is ``(rowid, service, severity, incident_id, event_epoch)``; the rowid is the catch-up anchor."""
+
+    def newest(self) -> tuple[Any, ...] | None: ...
+    def since(self, rowid: int) -> list[tuple[Any, ...]]: ...
+    def of_service(self, service: str, after: float) -> Iterable[tuple[str, str, float]]: ...
+    def last_incident(self, service: str, now: float) -> tuple[str, float] | None: ...
+    def counts(self, service: str, now: float) -> tuple[int, ...]: ...
+
+
 _NAMES = [f"{sev.lower()}_{name}" for name, _ in WINDOWS for sev in COUNTED]
 
 
@@ -59,9 +57,6 @@ _INF = float("inf")
 # Eviction is checked exactly (``epoch <= now - window``) but only once ``now`` is within a second of the
 # oldest entry's expiry: the margin keeps the shortcut safe against float rounding at any real epoch.
 _MARGIN = 1.0
-_ROWS_FROM = ("SELECT rowid, service, severity, incident_id, event_epoch FROM decisions "
-              "WHERE rowid >= ? ORDER BY rowid")
-_NEWEST_ROW = "SELECT rowid, service, severity, incident_id, event_epoch FROM decisions ORDER BY rowid DESC LIMIT 1"
 _NO_ROW = (0, None, None, None, None)  # the anchor of an empty table (rowids start at 1)
 # A service with more distinct incidents than this in one window is answered from sqlite (exact, two
 # queries per event) instead of being held in memory: memory stays bounded at any incident rate.
@@ -173,10 +168,8 @@ class _Service:
 class AuditHistory:
     """A :data:`HistoryProvider` reading the audit log's ``decisions`` table."""
 
-    def __init__(self, conn: sqlite3.Connection, before_read: Callable[[], None] | None = None) -> None:
-        self.conn = conn
-        # called before any query: the audit log writes a transaction's rows late (engine.store.audit.Audit.flush)
-        self._before_read = before_read or (lambda: None)
+    def __init__(self, rows: HistoryRows) -> None:
+        self.rows = rows  # the decisions rows (engine.store.history.DecisionRows: flushes the late writes first)
         # The newest row applied to the cache, as read (rowid first); None: cache not built.
         self._anchor: tuple[Any, ...] | None = None
         self._services: dict[str, _Service] = {}
@@ -217,11 +210,9 @@ class AuditHistory:
     def __call__(self, service: str, at: datetime) -> dict[str, Any]:
         now = at.timestamp()
         if not self._told:
-            self._before_read()
             self._catch_up()
         held = self._services.get(service)
         if held is None and service not in self._by_sql:
-            self._before_read()
             held = self._load(service, now)
             if held.oversized:
                 self._by_sql.add(service)
@@ -230,7 +221,6 @@ class AuditHistory:
                 self._services[service] = held
         if held is not None and now >= held.latest:
             return held.facts(now)
-        self._before_read()
         return self._query(service, now)
 
     def _catch_up(self) -> None:
@@ -242,12 +232,12 @@ class AuditHistory:
         anchor = self._anchor
         if anchor is None:  # first call
             self._services.clear()
-            self._anchor = self.conn.execute(_NEWEST_ROW).fetchone() or _NO_ROW
+            self._anchor = self.rows.newest() or _NO_ROW
             return
-        rows = self.conn.execute(_ROWS_FROM, (anchor[0],)).fetchall()
+        rows = self.rows.since(anchor[0])
         if anchor[0] and (not rows or rows[0] != anchor):  # a rollback removed the anchor
             self._services.clear()
-            self._anchor = rows[-1] if rows else self.conn.execute(_NEWEST_ROW).fetchone() or _NO_ROW
+            self._anchor = rows[-1] if rows else self.rows.newest() or _NO_ROW
             return
         if len(rows) == (1 if anchor[0] else 0):
             return  # nothing new
@@ -261,23 +251,19 @@ class AuditHistory:
 
     def _load(self, service: str, now: float) -> _Service:
         held = _Service()
-        rows = self.conn.execute(
-            "SELECT severity, incident_id, event_epoch FROM decisions WHERE service = ? AND event_epoch > ? "
-            "ORDER BY event_epoch, rowid", (service, now - _SPAN))
-        for severity, incident, epoch in rows:
+        for severity, incident, epoch in self.rows.of_service(service, now - _SPAN):
             held.add(severity, incident, epoch)
         if held.last is None:  # the newest incident may be older than the longest window
-            last = self.conn.execute(_LAST_SQL, {"service": service, "now": float("inf")}).fetchone()
+            last = self.rows.last_incident(service, float("inf"))
             if last is not None:
                 held.last = (last[0], last[1])
         return held
 
     def _query(self, service: str, now: float) -> dict[str, Any]:
-        params = {"service": service, "now": now}
-        counts = self.conn.execute(_COUNT_SQL, params).fetchone()
+        counts = self.rows.counts(service, now)
         out: dict[str, Any] = {name: int(n) for name, n in zip(_NAMES, counts, strict=True)}
-        last = self.conn.execute(_LAST_SQL, params).fetchone()
+        last = self.rows.last_incident(service, now)
         if last is not None:
             out["last_severity"] = last[0]
-            out["seconds_since_last"] = round(params["now"] - last[1], 3)
+            out["seconds_since_last"] = round(now - last[1], 3)
         return out

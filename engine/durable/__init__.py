@@ -1,6 +1,7 @@
-"""The only module that talks to durable-rules 2.0.28. Everything it does is a guard-rail.
+"""The durable-rules 2.0.28 boundary (this package is its only importer; the fusion join is ``join.py``).
+Everything it does is a guard-rail.
 
-How durable-rules really behaves (measured; see docs/durable-rules.md in the project notes):
+How durable-rules really behaves (measured; the project's durable-rules notes have the experiments):
 
 * ``post()`` fires only the first matching rule, so events enter as **facts**
   (``assert_fact``): every matching rule fires, in ``pri`` then definition order.
@@ -35,7 +36,6 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -43,33 +43,13 @@ import durable_rules_engine
 import orjson
 from durable import engine as durable_engine
 
-from engine.compiler.compile import RULESET, CompiledPolicy, RuleMeta
+from engine.compiler.compile import RULESET, CompiledPolicy
 from engine.model.errors import RulesError
+from engine.model.firing import Firing, RuleMeta, selected  # noqa: F401 - re-exported
 
 
 class EngineFailure(RulesError):
     """The engine rejected a message or an action failed inside it (a bug, not bad input)."""
-
-
-@dataclass
-class Firing:
-    """One rule firing: which rule, in which stage, and the facts bound to it."""
-
-    meta: RuleMeta
-    message: str  # durable-rules' activation, as JSON: {rule name: {alias: fact}}
-    seq: int
-    selected: bool = False  # decided the stage (first severity / first remediation)
-    asserted: dict[str, Any] | None = None  # the selected severity rule: the severity fact's fields it asserted
-
-    @property
-    def bindings(self) -> dict[str, dict[str, Any]]:
-        """``{alias: fact}`` as durable-rules bound them (decoded on demand: the audit log does not need it)."""
-        return dict(next(iter(orjson.loads(self.message).values())))
-
-
-def selected(firings: list[Firing], stage: str) -> Firing | None:
-    """The firing that decided ``stage`` (the first severity rule, the first remediation), if any."""
-    return next((f for f in firings if f.selected and f.meta.stage == stage), None)
 
 
 class _RulesetJson:

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.model.event import Acknowledgement, Event
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import MAX_ERRORS, schema_error
+from engine.model.event import Acknowledgement, Event
 
 NAME = "canonical"
 

@@ -41,7 +41,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from engine.model.event import Event
 from engine.intake import safejson
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import (
@@ -55,6 +54,7 @@ from engine.intake.normalize import (
     timestamp,
     to_event,
 )
+from engine.model.event import Event
 
 NAME = "cloudwatch-sns"
 _SERVICE_DIMENSIONS = ("ServiceName", "Service", "service")

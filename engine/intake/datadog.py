@@ -47,7 +47,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from engine.model.event import Event
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import (
     Fields,
@@ -59,6 +58,7 @@ from engine.intake.normalize import (
     timestamp,
     to_event,
 )
+from engine.model.event import Event
 
 NAME = "datadog"
 # "[P1] " (the monitor's priority) may come first: it is not the transition, and the monitor name

@@ -20,9 +20,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.model.event import Event
 from engine.intake.alertmanager import normalize_group
 from engine.intake.normalize import Fields, name, number
+from engine.model.event import Event
 
 NAME = "grafana"
 

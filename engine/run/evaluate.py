@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.decide import classify as intelligence
 from engine.classifier.metrics import Report, evaluate, format_report
 from engine.compiler.compile import CompiledPolicy
 from engine.decide import Decider
-from engine.model.event import Event
+from engine.decide import classify as intelligence
 from engine.decide.classify import ModelState
+from engine.model.event import Event
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ a restart picks up exactly the actions that have none.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,9 +18,10 @@ from typing import Any
 from actions.base import ActionError, Intent, Request
 from actions.registry import Registry, default_registry
 from actions.retry import RetryPolicy, execute
-from engine.store.audit import Audit
-from engine.decide.escalation import cancellation
 from engine.model.policy import Policy
+from engine.run.acknowledge import cancellation
+from engine.store.audit import Audit
+from engine.store.outbox import intent_from_json  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Executor:
         except ActionError as exc:
             return self._finish(action_id, intent, "failed", f"cannot render request: {exc}", "clientError",
                                 rules_hash, 0)
-        if self.audit.conn.in_transaction:  # results recorded so far sent nothing: durable before a side effect
+        if self.audit.in_transaction:  # results recorded so far sent nothing: durable before a side effect
             self.audit.commit()
         first, waited = resume or (1, 0.0)
         run = execute(adapter, request, self.retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
@@ -114,13 +114,6 @@ class Executor:
         except ActionError as exc:
             out["error"] = str(exc)
         return out
-
-
-def intent_from_json(text: str) -> Intent:
-    data = json.loads(text)
-    data["targets"] = tuple(data.get("targets", ()))
-    data["links"] = tuple(data.get("links", ()))
-    return Intent(**data)
 
 
 def _with_params(intent: Intent, memo: Mapping[str, Any]) -> Intent:

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.store.audit import Audit
 from engine.compiler.compile import CompiledPolicy
 from engine.decide import Decider, Decision
-from engine.durable import selected
-from engine.decide.escalation import acknowledge, due
-from engine.model.event import Acknowledgement, Event, event_json
+from engine.decide.classify import ModelState
+from engine.decide.escalation import due
 from engine.decide.history import AuditHistory
 from engine.intake import IntakeError, parse
-from engine.decide.classify import ModelState
+from engine.model.event import Acknowledgement, Event, event_json
+from engine.model.firing import selected
+from engine.run.acknowledge import acknowledge
+from engine.store.audit import Audit
 from engine.suppress.stage import SuppressionStage
-from engine.store.incidents import Store
 
 MAX_EVENT_BYTES = 1_048_576
 
@@ -42,13 +42,13 @@ class Pipeline:
                  model: ModelState | str | None = None) -> None:
         self.compiled = compiled
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
-        self.history = AuditHistory(audit.conn, before_read=audit.flush)
+        self.history = AuditHistory(audit.history_rows())
         self.decider = Decider(compiled, model=model, history=self.history)
         self.audit = audit
         self.max_event_bytes = max_event_bytes
         self._decided: set[str] = set()  # event ids decided before or within the current batch
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
-        store = Store(audit.conn, self.rules_hash, defer=audit.defer, flush=audit.flush)
+        store = audit.incident_store(self.rules_hash)
         self.suppression = SuppressionStage(compiled.policy.suppression, store,
                                             self.decider.decide)
 
@@ -79,8 +79,18 @@ class Pipeline:
             except IntakeError as exc:
                 parsed.append((name, None, FileResult(name, False, exc.reason, exc.code)))
         self.decider.prime([i for _, items, _ in parsed for i in items or () if isinstance(i, Event)])
-        self.audit.begin()
         try:
+            self._batch(parsed)
+        finally:
+            self.decider.prime([])
+        for _, _, result in parsed:
+            if result.duplicates and not result.decisions and not result.acknowledgements:
+                result.ok, result.code = False, "duplicate"
+                result.reason = f"duplicate event_id {', '.join(result.duplicates)}: already decided, not re-decided"
+        return [result for _, _, result in parsed]
+
+    def _batch(self, parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]]) -> None:
+        with self.audit.transaction(on_rollback=self._rolled_back):
             # decided before this batch; the batch adds its own as it goes (a repeat within it is a duplicate)
             self._decided = self.audit.seen_many([i.event_id for _, items, _ in parsed for i in items or ()
                                                   if isinstance(i, Event)])
@@ -91,19 +101,10 @@ class Pipeline:
                     continue
                 for item in sorted(items, key=lambda i: i.timestamp):
                     self._one(name, item, result)
-            self.audit.commit()
-        except BaseException:
-            self.audit.rollback()
-            self.suppression.reload()  # its in-memory index must match what was committed
-            self.history.reset()
-            raise
-        finally:
-            self.decider.prime([])
-        for _, _, result in parsed:
-            if result.duplicates and not result.decisions and not result.acknowledgements:
-                result.ok, result.code = False, "duplicate"
-                result.reason = f"duplicate event_id {', '.join(result.duplicates)}: already decided, not re-decided"
-        return [result for _, _, result in parsed]
+
+    def _rolled_back(self) -> None:
+        self.suppression.reload()  # its in-memory index must match what was committed
+        self.history.reset()
 
     def _one(self, name: str, item: Event | Acknowledgement, result: FileResult) -> None:
         if isinstance(item, Acknowledgement):
@@ -148,11 +149,5 @@ class Pipeline:
 
     def tick(self, now: datetime) -> None:
         """Expire fusion windows up to ``now`` without an event (the daemon's idle loop may call it)."""
-        self.audit.begin()
-        try:
+        with self.audit.transaction(on_rollback=self.suppression.reload):
             self.suppression.sweep(now.timestamp())
-            self.audit.commit()
-        except BaseException:
-            self.audit.rollback()
-            self.suppression.reload()
-            raise

@@ -30,11 +30,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from engine.store.audit import Audit
-from engine.decide.escalation import cancellation, iso
+from engine.decide.escalation import iso
 from engine.model.event import ScriptStep, TimelineEntry, parse_offset
-from engine.run.execute import intent_from_json
+from engine.run.acknowledge import cancellation
 from engine.run.pipeline import Pipeline
+from engine.store.audit import Audit
+from engine.store.outbox import intent_from_json
 
 Script = dict[str, list[ScriptStep]]
 SHOWN = ("page", "acknowledge", "resolve")

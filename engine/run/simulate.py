@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.compiler import conditions
-from engine.run import replay as timeline
-from engine.store.audit import Audit
 from engine.compiler.compile import CompiledPolicy
 from engine.decide import Decision
-from engine.run.execute import Executor
 from engine.intake import IntakeError, parse
+from engine.run import replay as timeline
+from engine.run.execute import Executor
 from engine.run.pipeline import Pipeline
 from engine.run.replay import VirtualClock
+from engine.store.audit import Audit
 
 
 @dataclass

@@ -25,75 +25,27 @@ without a result) is found again here after a restart. Tables (see README "Audit
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
-import time
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import fields
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlite_utils
 
 from actions.base import Intent
-from engine.durable import selected
+from engine.model.clock import utcnow
 from engine.model.errors import AuditError
+from engine.model.firing import selected
+from engine.store.errors import translate_errors
+from engine.store.history import DecisionRows
+from engine.store.incidents import IncidentStore
+from engine.store.json import to_json
+from engine.store.migrations import SCHEMA, WAL_CHECKPOINT_PAGES, migrate
+from engine.store.outbox import Outbox, intent_dict
 
-T, N, F = str, int, float
-SCHEMA: dict[str, dict[str, type]] = {
-    "intake": {"id": N, "at": T, "file": T, "event_id": T, "outcome": T, "code": T, "reason": T, "rules_hash": T},
-    "events": {"event_id": T, "at": T, "timestamp": T, "source": T, "service": T, "environment": T, "status": T,
-               "payload": T, "rules_hash": T},
-    "facts": {"id": N, "event_id": T, "kind": T, "fact": T, "at": T, "rules_hash": T},
-    "firings": {"id": N, "event_id": T, "seq": N, "rule": T, "stage": T, "selected": N, "bindings": T, "at": T,
-                "rules_hash": T},
-    "decisions": {"event_id": T, "incident_id": T, "service": T, "severity": T, "confidence": F, "owner": T,
-                  "escalation": T, "remediation": T, "notifications": T, "fired_rules": T, "problems": T,
-                  "at": T, "rules_hash": T, "event_epoch": F, "model_version": T, "model_label": T,
-                  "model_confidence": F},
-    "disagreements": {"id": N, "event_id": T, "service": T, "severity": T, "rule": T, "model_label": T,
-                      "model_confidence": F, "model_version": T, "at": T, "rules_hash": T},
-    "severity_feedback": {"id": N, "event_id": T, "incident_id": T, "severity": T, "previous": T, "by": T,
-                          "note": T, "at": T},
-    "actions": {"id": N, "idempotency_key": T, "event_id": T, "incident_id": T, "action": T, "kind": T,
-                "step": N, "due_at": T, "intent": T, "at": T, "rules_hash": T},
-    "starts": {"id": N, "action_id": N, "attempt": N, "at": T, "rules_hash": T},
-    "attempts": {"id": N, "action_id": N, "attempt": N, "ok": N, "detail": T, "reason": T, "retryable": N,
-                 "status": N, "waited": F, "at": T, "rules_hash": T},
-    "results": {"id": N, "action_id": N, "outcome": T, "detail": T, "reason": T, "memo": T, "at": T,
-                "rules_hash": T},
-    "incident_updates": {"id": N, "event_id": T, "incident_id": T, "type": T, "by": T, "source": T,
-                         "occurred_at": T, "note": T, "at": T, "rules_hash": T},
-}
-PKS = {"events": "event_id", "decisions": "event_id"}
-UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"]}
-INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
-           "starts": ["action_id"],
-           "intake": ["event_id"], "incident_updates": ["incident_id"]}
-# Created with IF NOT EXISTS on every open, so logs written before they existed get them too.
-# (service, event_epoch) also serves lookups by service alone.
-COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
-                     "disagreements": [("event_id",)]}
-# Indexes that others now cover: dropped on open (an index is not a row: the log loses nothing).
-REDUNDANT_INDEXES = ("idx_decisions_service",)
-# The WAL is checkpointed at sqlite's default, every 1,000 pages. Measured (benchmarks/): 4,000 pages cut
-# the commit per decision from 29-31 to 23-24 µs at 100 per transaction, but each checkpoint then stalls
-# the writer four times as long: arrival→commit p99 at 500 events/s went from 13 to 30 ms. Tail latency wins.
-WAL_CHECKPOINT_PAGES = 1000
-
-
-def utcnow() -> str:
-    """Now, RFC 3339 UTC to the millisecond (formatted once per millisecond: several rows share it)."""
-    ms = time.time_ns() // 1_000_000
-    if ms != _last[0]:
-        _last[:] = [ms, datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"]
-    return str(_last[1])
-
-
-_last: list[Any] = [0, ""]
+__all__ = ["SCHEMA", "WAL_CHECKPOINT_PAGES", "Audit", "binding_refs", "intent_dict", "to_json", "utcnow"]
 
 
 def _model_columns(decision: Any) -> dict[str, Any]:
@@ -106,14 +58,6 @@ def _model_columns(decision: Any) -> dict[str, Any]:
 
 
 _INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}  # INSERT statements by table and columns
-_INTENT_FIELDS = tuple(f.name for f in fields(Intent))
-
-
-def intent_dict(intent: Intent) -> dict[str, Any]:
-    """The intent as stored in the outbox (a shallow copy: dataclasses.asdict deep-copies, slowly)."""
-    return {name: getattr(intent, name) for name in _INTENT_FIELDS}
-
-
 _EVENTS_SQL = ("INSERT INTO events (event_id, at, timestamp, source, service, environment, status, payload, "
                "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _DECISIONS_SQL = ("INSERT INTO decisions (event_id, incident_id, service, severity, confidence, owner, escalation, "
@@ -125,39 +69,13 @@ def binding_refs(stage: str) -> str:
     """A firing's bindings as references to this event's ``facts`` rows: repeating the facts' content
     per firing would multiply the log's size for no information. The compiler binds one fact per rule:
     a severity rule the event fact as ``m``, every later stage the severity fact as ``sev``
-    (engine/compiler/compile.py; tests/core/test_audit.py checks these against the engine's own bindings)."""
+    (engine/compiler/compile.py; tests/store/test_audit.py checks these against the engine's own bindings)."""
     return '{"m":{"fact":"event"}}' if stage == "severity" else '{"sev":{"fact":"severity"}}'
 
 
-_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON as every audit table stores it (orjson: about 5× the stdlib encoder here).
-
-    Anything JSON cannot express natively is written as ``str(value)``; non-finite floats as null.
-    """
-    try:
-        return orjson.dumps(value, default=str, option=_ORJSON_OPTS).decode()
-    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits (a rule's template or params): the stdlib
-        return json.dumps(_finite(value), default=str, separators=(",", ":"), ensure_ascii=False)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with non-finite floats as None (what orjson writes) and keys as JSON keys, for the stdlib."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k if isinstance(k, str | int | float | bool) or k is None else str(k): _finite(v)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-
-class Audit:
-    """Append-only writer/reader over one sqlite file. One instance per thread."""
+@translate_errors
+class Audit(Outbox):
+    """Append-only writer/reader over one sqlite file (the outbox's half in :class:`Outbox`). One per thread."""
 
     def __init__(self, path: str | Path, clock: Callable[[], str] = utcnow) -> None:
         self.path = str(path)
@@ -176,44 +94,49 @@ class Audit:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self.conn.execute("PRAGMA busy_timeout=5000")
-            self._create()
+            migrate(self.db)
         except (sqlite3.Error, OSError) as exc:
             raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
 
-    def _create(self) -> None:
-        for name, columns in SCHEMA.items():
-            table = self.db.table(name)
-            if table.exists():
-                self._add_missing_columns(table, columns)
-                self._composite_indexes(name)
-                continue
-            pk = PKS.get(name, "id")
-            table.create(columns, pk=pk, not_null={pk} if pk != "id" else set())
-            for cols in [UNIQUE[name]] if name in UNIQUE else []:
-                table.create_index(cols, unique=True)
-            for col in INDEXES.get(name, []):
-                table.create_index([col])
-            self._composite_indexes(name)
-            for op in ("UPDATE", "DELETE"):
-                self.conn.execute(
-                    f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                    f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END"
-                )
-        for index in REDUNDANT_INDEXES:
-            self.conn.execute(f"DROP INDEX IF EXISTS {index}")
-
-    def _add_missing_columns(self, table: Any, columns: dict[str, type]) -> None:
-        # ADD COLUMN is not an UPDATE: the append-only triggers allow it; old rows read NULL.
-        have = set(table.columns_dict)
-        for col, kind in columns.items():
-            if col not in have:
-                table.add_column(col, kind)
-
-    def _composite_indexes(self, name: str) -> None:
-        for cols in COMPOSITE_INDEXES.get(name, []):
-            self.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{'_'.join(cols)} ON {name} ({', '.join(cols)})")
-
     # -- transactions ---------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, *, on_rollback: Callable[[], None] = lambda: None) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (deferred rows written at commit); on any exception the
+        transaction is rolled back, ``on_rollback`` runs (an in-memory index re-synchronised with what
+        was committed), and the exception goes on (a sqlite error as :class:`AuditError`)."""
+        self.begin()
+        try:
+            yield
+            self.commit()
+        except BaseException as exc:
+            self.rollback()
+            on_rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise AuditError(f"audit log {self.path}: {exc}") from exc
+            raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    @property
+    def changes(self) -> int:
+        """Rows written through this connection so far (``/healthz``: did work commit rows?)."""
+        return self.conn.total_changes
+
+    def incident_store(self, rules_hash: str) -> IncidentStore:
+        """The suppression tables on this connection, writing late through :meth:`defer` like the rest."""
+        return IncidentStore(self.conn, rules_hash, defer=self.defer, flush=self.flush, path=self.path)
+
+    def history_rows(self) -> DecisionRows:
+        """The ``decisions`` rows history reads, on this connection (deferred rows flushed first)."""
+        return DecisionRows(self.conn, before_read=self.flush, path=self.path)
+
+    def probe_write(self) -> None:
+        """Take the write lock and write nothing (the daemon's idle check that the log takes writes)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("ROLLBACK")
+
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
 
@@ -314,111 +237,6 @@ class Audit:
                     "by": by, "note": note, "at": self.clock()}
         self.insert("severity_feedback", [feedback])
         return feedback
-
-    def request_actions(self, intents: Iterable[Intent], event_id: str, rules_hash: str,
-                        due: Callable[[Intent], str] | None = None) -> list[int]:
-        """Outbox rows; an idempotency key already present is not requested again."""
-        ids = []
-        now = self.clock()
-        for intent in intents:
-            cur = self.conn.execute(
-                "INSERT OR IGNORE INTO actions (idempotency_key, event_id, incident_id, action, kind, step, due_at, "
-                "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
-                 due(intent) if due else now, to_json(intent_dict(intent)), now, rules_hash))
-            if cur.rowcount:
-                ids.append(cur.lastrowid)
-        return ids
-
-    def record_start(self, action_id: int, attempt: int, rules_hash: str) -> None:
-        """An attempt is about to send (its row in ``attempts`` follows when it finishes)."""
-        self.conn.execute("INSERT INTO starts (action_id, attempt, at, rules_hash) VALUES (?, ?, ?, ?)",
-                          (action_id, attempt, self.clock(), rules_hash))
-
-    def record_attempt(self, action_id: int, attempt: Any, rules_hash: str) -> None:
-        self.insert("attempts", [{"action_id": action_id, "attempt": attempt.number, "ok": int(attempt.ok),
-                                  "detail": attempt.detail[:2000], "reason": attempt.reason,
-                                  "retryable": int(attempt.retryable), "status": attempt.status,
-                                  "waited": attempt.waited, "at": self.clock(), "rules_hash": rules_hash}])
-
-    def record_result(self, action_id: int, outcome: str, detail: str, reason: str | None, rules_hash: str,
-                      memo: dict[str, Any] | None = None) -> bool:
-        """The final outcome of an action; False when one was already recorded (never twice)."""
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, memo, at, rules_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (action_id, outcome, detail[:2000], reason, to_json(memo) if memo else None, self.clock(), rules_hash))
-        return bool(cur.rowcount)
-
-    def memo(self, incident_id: str, action: str) -> dict[str, Any]:
-        """State an adapter asked to keep for this incident (e.g. Slack's thread_ts)."""
-        row = self.conn.execute(
-            "SELECT r.memo FROM results r JOIN actions a ON a.id = r.action_id WHERE a.incident_id = ? "
-            "AND a.action = ? AND r.memo IS NOT NULL ORDER BY r.id LIMIT 1", (incident_id, action)).fetchone()
-        return json.loads(row[0]) if row else {}
-
-    def record_incident_update(self, update: Any, rules_hash: str) -> bool:
-        """An :class:`~engine.model.event.Acknowledgement` (ack or resolve); False when its event_id was seen."""
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO incident_updates (event_id, incident_id, type, by, source, occurred_at, note, at, "
-            "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (update.event_id, update.incident_id, update.type, update.by, update.source,
-             update.timestamp.isoformat(), update.note, self.clock(), rules_hash))
-        return bool(cur.rowcount)
-
-    # -- readers ----------------------------------------------------------------------------
-    def incident_updates(self, incident_id: str) -> list[dict[str, Any]]:
-        """Acks and resolves of one incident, in the order they were recorded."""
-        rows = self.conn.execute("SELECT type, by, source, occurred_at, at FROM incident_updates "
-                                 "WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
-        return [dict(zip(("type", "by", "source", "occurred_at", "at"), r, strict=True)) for r in rows]
-
-    def update_since_request(self, action_id: int) -> dict[str, Any] | None:
-        """The first ack/resolve of the action's incident that stops it: one recorded at or after the action
-        was requested, or any earlier resolve, or any earlier ack when the action is an escalation step
-        (step > 0; an incident id is never reused, so an ack also holds for steps an upgrade requests later)."""
-        row = self.conn.execute(
-            "SELECT u.type, u.by, u.source, u.occurred_at, u.at FROM incident_updates u JOIN actions a "
-            "ON a.incident_id = u.incident_id WHERE a.id = ? AND (u.at >= a.at OR u.type = 'resolve' OR a.step > 0) "
-            "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
-        return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
-
-    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:
-        """action → intent (JSON) of the incident's latest page per pager that went out."""
-        marks = ", ".join("?" for _ in outcomes)
-        rows = self.conn.execute(
-            "SELECT a.action, a.intent FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
-            f"AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id", (incident_id, *outcomes)).fetchall()
-        return {action: intent for action, intent in rows}
-
-    def pending_actions(self, now: str | None = None, limit: int = 1000,
-                        skip: Collection[int] = ()) -> list[dict[str, Any]]:
-        """Outbox rows with no result whose time has come, oldest first.
-
-        Only ids from a low-water mark up are scanned: every action below it already has a result,
-        and a result is never removed (append-only), so the scan does not grow with the log.
-        """
-        now = now or self.clock()
-        floor = self._pending_floor()
-        # skip: ids the caller is not to be given now (the daemon's retries still in backoff)
-        rows = self.conn.execute(
-            "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash "
-            "FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
-            + ("AND a.id NOT IN (SELECT value FROM json_each(?)) " if skip else "")
-            + "ORDER BY a.due_at, a.id LIMIT ?",
-            (floor, now, *([json.dumps(list(skip))] if skip else []), limit)).fetchall()
-        keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    def _pending_floor(self) -> int:
-        first = self.conn.execute(
-            "SELECT min(a.id) FROM actions a WHERE a.id >= ? "
-            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id)", (self._floor,)).fetchone()[0]
-        if first is None:  # nothing pending: start after the newest action
-            first = (self.conn.execute("SELECT max(id) FROM actions").fetchone()[0] or 0) + 1
-        self._floor = first
-        return first
 
     def count(self, table: str, where: str = "", params: tuple[Any, ...] = ()) -> int:
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")

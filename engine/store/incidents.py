@@ -5,7 +5,7 @@
                     for a repeat or attach that did not upgrade only the fields it changed
                     (``last_at``, ``repeats`` or ``members`` + ``fingerprints``, and the update
                     fields when it sent a group update; no ``incident_id``), with a full row at
-                    least every :data:`FULL_EVERY` rows; the current state is the newest full
+                    least every ``engine.suppress.ports.FULL_EVERY`` rows; the current state is the newest full
                     row with the later partial rows applied over it
 ``suppressions``    one row per event the stage did not treat as a plain new incident:
                     outcome, mechanism (silence, maintenance, flap, dedup, inhibit,
@@ -24,39 +24,23 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from engine.store.audit import to_json
-
-TABLES = {
-    "incidents": "id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, op TEXT, event_id TEXT, at TEXT, "
-                 "severity TEXT, reason TEXT, state TEXT, rules_hash TEXT",
-    "suppressions": "id INTEGER PRIMARY KEY, event_id TEXT, incident_id TEXT, outcome TEXT, mechanism TEXT, "
-                    "reason TEXT, at TEXT, rules_hash TEXT",
-    "suppress_state": "id INTEGER PRIMARY KEY, key TEXT NOT NULL, state TEXT, at TEXT",
-    "fusion_signals": "id INTEGER PRIMARY KEY, sid TEXT NOT NULL, fusion_id TEXT, service TEXT, op TEXT, "
-                      "event_id TEXT, incident_id TEXT, kinds TEXT, doc TEXT, at REAL, rules_hash TEXT",
-}
-INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_state": "key", "fusion_signals": "sid"}
-FULL_EVERY = 100  # a partial incidents row is followed by a full one within this many rows (bounds a rebuild)
+from engine.store.errors import translate_errors
+from engine.store.json import to_json
 
 
-class Store:
-    """Writer/reader of the suppression tables on the audit log's connection."""
+@translate_errors
+class IncidentStore:
+    """Writer/reader of the suppression tables on the audit log's connection (created by its migrations)."""
 
     def __init__(self, conn: sqlite3.Connection, rules_hash: str,
                  defer: Callable[[str, list[tuple[Any, ...]]], None] | None = None,
-                 flush: Callable[[], None] | None = None) -> None:
+                 flush: Callable[[], None] | None = None, path: str = "") -> None:
         """``defer``/``flush``: the audit log's late writes (engine.store.audit.Audit); rows written through
         ``defer`` reach sqlite when the transaction commits, and the readers below ``flush`` first."""
-        self.conn = conn
+        self.conn, self.path = conn, path
         self.rules_hash = rules_hash
         self._defer = defer or (lambda sql, rows: self.conn.executemany(sql, rows) and None)
         self._flush = flush or (lambda: None)
-        for name, columns in TABLES.items():
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{INDEXES[name]} ON {name} ({INDEXES[name]})")
-            for op in ("UPDATE", "DELETE"):
-                conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                             f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
 
     def incident(self, incident_id: str, op: str, event_id: str, at: str, severity: str, reason: str,
                  state: dict[str, Any]) -> None:
@@ -142,3 +126,9 @@ class Store:
         return self.conn.execute(
             "SELECT a.id, a.idempotency_key FROM actions a WHERE a.incident_id = ? AND a.kind IN ('page', 'notify') "
             "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id)", (incident_id,)).fetchall()
+
+    def supersede(self, action_id: int, detail: str, at: str) -> None:
+        """A held request an upgrade replaced: its result is ``superseded`` (nothing was sent)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, at, rules_hash) "
+            "VALUES (?, 'superseded', ?, 'superseded', ?, ?)", (action_id, detail, at, self.rules_hash))

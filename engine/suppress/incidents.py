@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actions.base import Intent
-from engine.model.event import Event
 from engine.compiler.matchers import lookup
+from engine.model.event import Event
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The shipped model is pinned by SHA-256 and must not be retrained, so the batch feature matrix must stay
 bit-identical to what it was trained and evaluated on: the reference below is the original code
 (``numeric_features`` per event, ``HashingVectorizer.transform`` on every text, ``hstack``; ``derive``
-is compared with its first form in tests/core/test_event.py), kept here verbatim, and every comparison
+is compared with its first form in tests/model/test_event.py), kept here verbatim, and every comparison
 is exact (indices, order, float bits).
 """
 
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 def reference_numeric_features(event: Event) -> np.ndarray:
     m = event.metrics
     signals: dict[str, float] = {k: m[k] for k in F._SIGNALS if k in m}
-    signals.update(derive(event))  # pinned to its first form by tests/core/test_event.py
+    signals.update(derive(event))  # pinned to its first form by tests/model/test_event.py
     out = [0.0 if name in m else 1.0 for name in STANDARD_METRICS]
     for s in F._SIGNALS:
         v = signals.get(s)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from core_util import ROOT, SAMPLES
 
-from engine.store.audit import to_json
 from engine.compiler.compile import compile_policy
 from engine.compiler.load import load_bytes
-from engine.run.simulate import simulate
 from engine.compiler.validate import validate
+from engine.run.simulate import simulate
+from engine.store.audit import to_json
 
 CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not k.startswith(("PAGERDUTY", "OPSGENIE", "SLACK", "TEAMS", "SMTP", "SENDGRID", "EMAIL", "AWS"))}

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from intel_kit import REPO, as_bytes
 
-from engine.store.audit import Audit
 from engine.classifier.model import load_classifier
 from engine.decide.classify import NO_MODEL
 from engine.run.pipeline import Pipeline
+from engine.store.audit import Audit
 
 
 def rules(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:

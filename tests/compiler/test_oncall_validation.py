@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import diagnostics
 from engine.compiler.validate import validate
+from engine.model import diagnostics
 
 SEED = '''    primary: ["alice@company.com", "bob@company.com"]
     backup: ["charlie@company.com"]
@@ -57,8 +57,8 @@ CASES = [
 
 @pytest.mark.parametrize(("edit", "code", "severity", "needle", "nth"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
-def test_bad_schedule_is_reported_at_its_file_line_col(rules_copy, edit, code, severity, needle, nth):
-    root: Path = rules_copy(**{"escalation-matrix": edit})
+def test_bad_schedule_is_reported_at_its_file_line_col(policy_copy, edit, code, severity, needle, nth):
+    root: Path = policy_copy(**{"escalation-matrix": edit})
     policy, diags = validate(root)
     ours = [d for d in diags if d.code == code]
     assert len(ours) == 1, diags

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pytest_httpserver import HTTPServer
 
-from engine.store.audit import Audit
 from engine.compiler.compile import compile_policy
+from engine.compiler.validate import validate
 from engine.decide.escalation import plan
 from engine.run.execute import Executor
 from engine.run.pipeline import Pipeline
 from engine.run.replay import VirtualClock
-from engine.compiler.validate import validate
+from engine.store.audit import Audit
 
 T0 = datetime(2025, 1, 1, 14, 23, 45, tzinfo=UTC)
 EVENT = {"event_id": "INC-ESC-1", "timestamp": "2025-01-01T14:23:45Z", "source": "prometheus",
@@ -56,10 +56,10 @@ class Harness:
 
 
 @pytest.fixture
-def esc(rules_copy, httpserver: HTTPServer) -> Harness:
+def esc(policy_copy, httpserver: HTTPServer) -> Harness:
     httpserver.expect_request("/v2/enqueue", method="POST").respond_with_json(
         {"status": "success", "message": "Event processed"}, status=202)
-    return Harness(rules_copy(), httpserver)
+    return Harness(policy_copy(), httpserver)
 
 
 def test_without_ack_backup_is_paged_at_exactly_the_delay(esc):
@@ -125,11 +125,11 @@ def test_nothing_is_paged_twice_for_one_step(esc):
     assert esc.pages() == Counter({("trigger", 0): 1, ("trigger", 1): 1, ("acknowledge", None): 1})
 
 
-def test_declared_steps_and_repeat_build_the_chain(rules_copy):
+def test_declared_steps_and_repeat_build_the_chain(policy_copy):
     old = "    notify: [\"eng-leads@company.com\"]\n"
     new = old + ("    repeat: 1\n    steps:\n      - targets: [primary]\n      - targets: [backup]\n"
                  "      - targets: [notify]\n        delay: 600\n")
-    policy, diags = validate(rules_copy(**{"escalation-policy": (old, new)}))
+    policy, diags = validate(policy_copy(**{"escalation-policy": (old, new)}))
     assert policy is not None, diags
     from engine.model.schedule import resolve
 

@@ -10,6 +10,7 @@ import pytest
 
 from engine.decide import history as history_module
 from engine.decide.history import AuditHistory
+from engine.store.history import DecisionRows
 
 
 def make_db() -> sqlite3.Connection:
@@ -28,7 +29,7 @@ def cap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
 def test_incremental_counts_equal_sql_with_out_of_order_events_and_rollbacks(cap: int) -> None:
     rng = random.Random(11)
     conn = make_db()
-    cached, exact = AuditHistory(conn), AuditHistory(conn)
+    cached, exact = AuditHistory(DecisionRows(conn)), AuditHistory(DecisionRows(conn))
     t = 1_700_000_000.0
     for i in range(600):
         t += rng.choice([1, 30, 600, 3600, 20000])
@@ -50,7 +51,7 @@ def test_incremental_counts_equal_sql_with_out_of_order_events_and_rollbacks(cap
 def test_rollback_then_more_rows_than_were_rolled_back_is_noticed() -> None:
     """Rowids are reused after a rollback: new rows past the old newest rowid must not hide it."""
     conn = make_db()
-    cached, exact = AuditHistory(conn), AuditHistory(conn)
+    cached, exact = AuditHistory(DecisionRows(conn)), AuditHistory(DecisionRows(conn))
     t = 1_700_000_000.0
     conn.execute("INSERT INTO decisions VALUES ('a', 'MODERATE', 'real-0', ?)", (t,))
     when = datetime.fromtimestamp(t + 10, UTC)
@@ -71,7 +72,7 @@ def test_window_edges_with_fractional_epochs_equal_sql() -> None:
     """Events land exactly on (and a hair either side of) each window's edge, with fractional seconds."""
     rng = random.Random(5)
     conn = make_db()
-    cached, exact = AuditHistory(conn), AuditHistory(conn)
+    cached, exact = AuditHistory(DecisionRows(conn)), AuditHistory(DecisionRows(conn))
     base = 1_700_000_000.1
     stamps = sorted(base + k * secs + d for k in range(1, 4) for secs in (3600, 86400, 604800)
                     for d in (-0.3, -1e-6, 0.0, 1e-6, 0.2))
@@ -86,7 +87,7 @@ def test_rows_reported_by_the_writer_equal_sql_without_re_reading_and_reset_afte
     """The pipeline reports each row it writes (``recorded``); answers stay exact, rollbacks via ``reset``."""
     rng = random.Random(5)
     conn = make_db()
-    told, exact = AuditHistory(conn), AuditHistory(conn)
+    told, exact = AuditHistory(DecisionRows(conn)), AuditHistory(DecisionRows(conn))
     t = 1_700_000_000.0
     for i in range(400):
         t += rng.choice([1, 30, 600, 3600])
@@ -110,7 +111,7 @@ def test_rows_reported_by_the_writer_equal_sql_without_re_reading_and_reset_afte
 
 def test_a_reported_row_is_counted_without_a_query() -> None:
     conn = make_db()
-    history = AuditHistory(conn)
+    history = AuditHistory(DecisionRows(conn))
     t = 1_700_000_000.0
     assert history("a", datetime.fromtimestamp(t, UTC))["major_1h"] == 0
     conn.execute("INSERT INTO decisions VALUES ('a', 'MAJOR', 'i1', ?)", (t,))
@@ -122,7 +123,7 @@ def test_a_reported_row_is_counted_without_a_query() -> None:
 
 def test_memory_is_one_entry_per_distinct_incident_and_bounded() -> None:
     conn = make_db()
-    history = AuditHistory(conn)
+    history = AuditHistory(DecisionRows(conn))
     t = 1_700_000_000.0
     history("a", datetime.fromtimestamp(t, UTC))
     for i in range(5000):  # a storm of repeats of one open incident

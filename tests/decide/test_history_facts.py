@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from intel_kit import as_bytes, event_dict
 
-from engine.store.audit import Audit
-from engine.decide.history import AuditHistory
 from engine.decide.classify import NO_MODEL
+from engine.decide.history import AuditHistory
 from engine.run.pipeline import Pipeline
 from engine.run.simulate import simulate
+from engine.store.audit import Audit
 
 SLOW = {"latency_p99_ms": 600.0}  # MODERATE by threshold (latency-elevated)
 
@@ -66,7 +66,7 @@ def test_windows_by_severity_and_out_of_order_events(pipeline: Pipeline) -> None
     decide(pipeline, "c1", "2025-03-01T00:00:00Z", metrics={"availability": 0.1})  # CRITICAL
     decide(pipeline, "j1", "2025-03-05T00:00:00Z", metrics={"latency_p99_ms": 1500.0})  # MAJOR
     decide(pipeline, "late", "2025-03-07T23:30:00Z")  # MODERATE, stamped after "now" below
-    history = AuditHistory(pipeline.audit.conn)
+    history = AuditHistory(pipeline.audit.history_rows())
     now = datetime.fromisoformat("2025-03-07T23:00:00+00:00")
     facts = history("checkout", now)
     assert (facts["critical_7d"], facts["critical_24h"], facts["major_7d"], facts["major_24h"]) == (1, 0, 1, 0)
@@ -98,7 +98,7 @@ def test_repeats_grouped_into_one_incident_count_once(pipeline: Pipeline) -> Non
     decide(pipeline, "g1", "2025-03-01T10:00:00Z")
     decide(pipeline, "g2", "2025-03-01T10:02:00Z")  # same service within group_interval: same incident
     assert decide(pipeline, "g3", "2025-03-01T10:30:00Z")[0] == "MODERATE"
-    history = AuditHistory(pipeline.audit.conn)
+    history = AuditHistory(pipeline.audit.history_rows())
     assert history("checkout", datetime.fromisoformat("2025-03-01T10:29:00+00:00"))["moderate_1h"] == 1
 
 
@@ -118,6 +118,6 @@ def test_history_inside_one_batch_sees_the_batch_own_decisions(pipeline: Pipelin
     results = pipeline.process_batch([("y1.json", as_bytes(y), None), ("x0.json", as_bytes(late), None)])
     assert results[0].decisions[0].severity == "MAJOR"  # x1, x4 of this service, then y1: third in the hour
     assert results[1].decisions[0].event_doc["history"]["moderate_1h"] == 0  # x0 at 10:05 sees nothing before it
-    exact = AuditHistory(pipeline.audit.conn)
+    exact = AuditHistory(pipeline.audit.history_rows())
     at = datetime.fromisoformat("2025-03-01T10:50:00+00:00")
     assert pipeline.history("checkout", at) == exact._query("checkout", at.timestamp())

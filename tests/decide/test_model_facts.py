@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from intel_kit import REPO, as_bytes, event_dict, fake_model
 
-from engine.store.audit import Audit
 from engine.classifier.model import DEFAULT_MODEL_PATH
 from engine.decide import Decider
-from engine.model.event import Event
 from engine.decide.classify import NO_MODEL, load_model
+from engine.model.event import Event
 from engine.run.pipeline import Pipeline
+from engine.store.audit import Audit
 
 BREACH_LOGS = [{"level": "critical", "message": "unauthorized access from 10.0.0.9", "count": 3}]
 HEALTHY = {"error_rate": 0.001, "latency_p99_ms": 120.0}

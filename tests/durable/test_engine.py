@@ -10,10 +10,10 @@ from core_util import RULES, SAMPLES
 
 from engine import durable
 from engine.compiler.compile import RULESET, compile_policy
+from engine.compiler.validate import validate
 from engine.decide import Decider
 from engine.durable import EngineFailure, encode
 from engine.model.event import Event
-from engine.compiler.validate import validate
 
 
 @pytest.fixture(scope="module")

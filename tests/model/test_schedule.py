@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from engine.model.schedule import Owner, OwnerCache, resolve, span
 from engine.compiler.validate import validate
+from engine.model.schedule import Owner, OwnerCache, resolve, span
 
 ROTATION = '''    primary: ["alice@company.com", "bob@company.com"]
     backup: ["charlie@company.com"]
@@ -29,14 +29,14 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def policy(rules_copy, **edits):
-    found, diags = validate(rules_copy(**edits))
+def policy(policy_copy, **edits):
+    found, diags = validate(policy_copy(**edits))
     assert found is not None, diags
     return found
 
 
-def test_rotation_hands_off_exactly_at_the_handoff_time(rules_copy):
-    p = policy(rules_copy, **{"escalation-matrix": (SEED, ROTATION)})
+def test_rotation_hands_off_exactly_at_the_handoff_time(policy_copy):
+    p = policy(policy_copy, **{"escalation-matrix": (SEED, ROTATION)})
     assert resolve(p, "payment-api", at("2025-01-06T08:59:59")).primary == ("alice@company.com", "bob@company.com")
     assert resolve(p, "payment-api", at("2025-01-06T09:00:00")).primary == ("alice@company.com",)
     assert resolve(p, "payment-api", at("2025-01-13T08:59:59")).primary == ("alice@company.com",)
@@ -45,8 +45,8 @@ def test_rotation_hands_off_exactly_at_the_handoff_time(rules_copy):
     assert "rotation: bob@company.com on call" in resolve(p, "payment-api", at("2025-01-13T09:00:00")).notes[0]
 
 
-def test_override_replaces_the_covered_person_inside_its_window_only(rules_copy):
-    p = policy(rules_copy, **{"escalation-matrix": (SEED, ROTATION)})
+def test_override_replaces_the_covered_person_inside_its_window_only(policy_copy):
+    p = policy(policy_copy, **{"escalation-matrix": (SEED, ROTATION)})
     assert resolve(p, "payment-api", at("2025-01-13T23:59:59")).primary == ("bob@company.com",)
     inside = resolve(p, "payment-api", at("2025-01-14T12:00:00"))
     assert inside.primary == ("dave@company.com",)
@@ -54,8 +54,8 @@ def test_override_replaces_the_covered_person_inside_its_window_only(rules_copy)
     assert resolve(p, "payment-api", at("2025-01-15T00:00:00")).primary == ("bob@company.com",)  # end exclusive
 
 
-def test_unowned_service_goes_to_the_fallback_team_flagged(rules_copy):
-    p = policy(rules_copy, **{"escalation-matrix": ("  search-api: frontend\n", "  search-api: ~\n")})
+def test_unowned_service_goes_to_the_fallback_team_flagged(policy_copy):
+    p = policy(policy_copy, **{"escalation-matrix": ("  search-api: frontend\n", "  search-api: ~\n")})
     for service in ("search-api", "never-heard-of"):
         owner = resolve(p, service, at("2025-01-06T09:00:00"))
         assert (owner.team, owner.fallback, owner.primary) == ("sre", True, ("sre-oncall@company.com",))
@@ -78,17 +78,17 @@ OVERRIDES = ROTATION + ('      - {who: "eve@company.com", covers: "charlie@compa
                         'start: "2025-01-14T12:00:00Z", end: "2025-01-20T09:00:00Z"}\n')
 
 
-def test_span_is_bounded_by_handoffs_and_override_edges(rules_copy):
-    p = policy(rules_copy, **{"escalation-matrix": (SEED, OVERRIDES)})
+def test_span_is_bounded_by_handoffs_and_override_edges(policy_copy):
+    p = policy(policy_copy, **{"escalation-matrix": (SEED, OVERRIDES)})
     assert span(p, "payment-api", at("2025-01-01T00:00:00")) == (None, at("2025-01-06T09:00:00"))
     assert span(p, "payment-api", at("2025-01-07T00:00:00")) == (at("2025-01-06T09:00:00"), at("2025-01-13T09:00:00"))
     assert span(p, "payment-api", at("2025-01-14T06:00:00")) == (at("2025-01-14T00:00:00"), at("2025-01-14T12:00:00"))
     assert span(p, "payment-api", at("2025-01-16T00:00:00")) == (at("2025-01-15T00:00:00"), at("2025-01-20T09:00:00"))
 
 
-def test_cached_owner_equals_resolve_at_every_time(rules_copy):
+def test_cached_owner_equals_resolve_at_every_time(policy_copy):
     """Events in time order, out of order and across every edge: the cache never returns a stale owner."""
-    p = policy(rules_copy, **{"escalation-matrix": (SEED, OVERRIDES)})
+    p = policy(policy_copy, **{"escalation-matrix": (SEED, OVERRIDES)})
     cache = OwnerCache(p)
     rng = random.Random(5)
     edges = [at(t) for t in ("2025-01-06T09:00:00", "2025-01-13T09:00:00", "2025-01-14T00:00:00",
@@ -109,7 +109,7 @@ def test_cached_owner_equals_resolve_at_every_time(rules_copy):
     assert reused > len(times)  # it is a cache: most lookups reuse the owner
 
 
-def test_owner_cache_takes_naive_times_as_utc(rules_copy):
-    p = policy(rules_copy, **{"escalation-matrix": (SEED, ROTATION)})
+def test_owner_cache_takes_naive_times_as_utc(policy_copy):
+    p = policy(policy_copy, **{"escalation-matrix": (SEED, ROTATION)})
     naive = datetime(2025, 1, 14, 6)
     assert OwnerCache(p).resolve("payment-api", naive) == resolve(p, "payment-api", naive)

@@ -1,3 +1,3 @@
-"""Fixtures for the daemon tests (defined in daemon_kit)."""
+"""Fixtures for the run tests: the daemon (defined in daemon_kit)."""
 
-from daemon_kit import make_daemon, rules_copy  # noqa: F401
+from daemon_kit import make_daemon  # noqa: F401

@@ -12,11 +12,11 @@ from core_util import RULES, SAMPLES
 from actions.base import ActionFailed, Intent, Outcome, Request
 from actions.registry import Registry, default_registry
 from actions.retry import RetryPolicy
-from engine.store.audit import Audit
 from engine.compiler.compile import compile_policy
+from engine.compiler.validate import validate
 from engine.run.execute import Executor
 from engine.run.pipeline import Pipeline
-from engine.compiler.validate import validate
+from engine.store.audit import Audit
 
 
 class Flaky:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from daemon_kit import CLEAN_ENV, REPO, drop, event, rules_cmd
 
-from engine.run.daemon.loop import Stats
+from engine.run.daemon.outbox import Stats
 
 
 def test_a_full_spool_leaves_files_in_processing_and_they_finish_once_space_is_back(make_daemon, monkeypatch) -> None:

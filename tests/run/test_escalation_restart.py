@@ -44,7 +44,7 @@ def primary_recorded(db: Path) -> bool:
                             "WHERE a.kind = 'page' AND a.step = 0 AND r.outcome = 'ok'").fetchone()[0] > 0
 
 
-def test_backup_page_survives_sigkill_and_fires_once_after_the_delay(rules_copy, httpserver: HTTPServer,
+def test_backup_page_survives_sigkill_and_fires_once_after_the_delay(policy_copy, httpserver: HTTPServer,
                                                                     tmp_path: Path):
     arrivals: list[tuple[float, dict]] = []
 
@@ -53,7 +53,7 @@ def test_backup_page_survives_sigkill_and_fires_once_after_the_delay(rules_copy,
         return Response(json.dumps({"status": "success"}), status=202, content_type="application/json")
 
     httpserver.expect_request("/v2/enqueue", method="POST").respond_with_handler(handler)
-    rules = rules_copy(**{"escalation-matrix": ("    escalation_delay: 300  # 5 minutes\n",
+    rules = policy_copy(**{"escalation-matrix": ("    escalation_delay: 300  # 5 minutes\n",
                                                 f"    escalation_delay: {DELAY}\n")})
 
     def steps(n: int) -> list[float]:

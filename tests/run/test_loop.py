@@ -12,7 +12,8 @@ import pytest
 from daemon_kit import drop, event, wait_for
 
 from engine.run.daemon import spool as spool_module
-from engine.run.daemon.loop import GC_YOUNG_THRESHOLD, Stats
+from engine.run.daemon.heap import GC_YOUNG_THRESHOLD
+from engine.run.daemon.outbox import Stats
 from engine.run.daemon.spool import Spool
 
 

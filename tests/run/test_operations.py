@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from daemon_kit import CLEAN_ENV, REPO, drop, event, rules_cmd, start, wait_for
 
-from engine.run.daemon.loop import AlreadyRunning, acquire_lock
 from engine.model.errors import AuditError
+from engine.run.daemon.lock import AlreadyRunning, acquire_lock
 from engine.run.daemon.spool import Spool
 
 

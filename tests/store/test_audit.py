@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from core_util import RULES, SAMPLES
 
-from engine.store.audit import SCHEMA, WAL_CHECKPOINT_PAGES, Audit
 from engine.compiler.compile import compile_policy
-from engine.run.pipeline import Pipeline
 from engine.compiler.validate import validate
+from engine.run.pipeline import Pipeline
+from engine.store.audit import SCHEMA, WAL_CHECKPOINT_PAGES, Audit
 
 
 @pytest.fixture

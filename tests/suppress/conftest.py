@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from engine.store.audit import Audit
 from engine.compiler.compile import compile_policy
+from engine.compiler.validate import validate
 from engine.run.pipeline import Pipeline
 from engine.run.replay import VirtualClock
-from engine.compiler.validate import validate
+from engine.store.audit import Audit
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 T0 = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)  # a Monday

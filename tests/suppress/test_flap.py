@@ -44,7 +44,7 @@ def test_slow_changes_are_not_flapping(harness):
 def test_resolve_during_hold_down_still_closes_the_open_incident(harness):
     """The hold-down mutes pages; it must not keep an incident open after its alert cleared (its pending
     escalation step would page the backup for a resolved alert, and the pager would stay triggered)."""
-    from engine.decide.escalation import cancellation
+    from engine.run.acknowledge import cancellation
 
     h = harness(CONFIG)
     h.send("r0", 0, fingerprint="fp", status="resolved")

@@ -43,7 +43,7 @@ def test_group_closes_when_its_last_member_resolves(harness):
 
 
 def test_monitor_resolve_cancels_pending_escalation_steps(harness):
-    from engine.decide.escalation import cancellation
+    from engine.run.acknowledge import cancellation
 
     h = harness("dedup: {window: 5m}\n")
     h.send("e1", 0, fingerprint="fp", **DOWN)

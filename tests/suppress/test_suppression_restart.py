@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from engine.decide import Decider
-from engine.model.event import event_document
 from engine.intake import parse
+from engine.model.event import event_document
 from engine.suppress.incidents import shallow
+from engine.suppress.ports import FULL_EVERY
 from engine.suppress.stage import event_doc
-from engine.store.incidents import FULL_EVERY
 
 ALL = """
 dedup: {window: 10m}

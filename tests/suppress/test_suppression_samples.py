@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.compiler.compile import compile_policy
-from engine.run.simulate import render_text, simulate
 from engine.compiler.validate import validate
+from engine.run.simulate import render_text, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 

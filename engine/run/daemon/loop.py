@@ -47,74 +47,31 @@ unwritable audit log leaves files in ``processing/`` (retried, ``/healthz`` 503)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import errno
-import fcntl
 import gc
 import logging
-import math
 import os
 import signal
-import sqlite3
-import stat
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from engine.model.errors import AuditError, RulesError
-from engine.run.execute import Executor
-from engine.intake import IntakeError, parse
+from engine.model.errors import AuditError
+from engine.run.daemon.batches import Batches
+from engine.run.daemon.health import DbDown as _DbDown
+from engine.run.daemon.health import DbHealth
+from engine.run.daemon.heap import settle_heap
 from engine.run.daemon.metrics import Health, Metrics
-from engine.run.pipeline import Pipeline
+from engine.run.daemon.outbox import OutboxSlices, Stats
 from engine.run.daemon.reload import RulesWatcher
 from engine.run.daemon.spool import Spool
+from engine.run.execute import Executor
+from engine.run.pipeline import Pipeline
 
 logger = logging.getLogger("escalation_handlers.daemon")
-# The cyclic GC's youngest generation is collected after this many net allocations (CPython: 700).
-# A decision allocates a few thousand objects and leaves few cycles, so at 700 the collector ran
-# several times per event for nothing: 20,000 took ~9 µs off each decision (benchmarks/throughput.py
-# workload, best of 4 runs each, same session) while a young collection stays around a millisecond.
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def settle_heap() -> None:
-    """Collect, freeze what is alive, and collect the young generation less often (see above)."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
-
-
-class AlreadyRunning(RulesError):
-    exit_code = 3
-
-
-def acquire_lock(db: str | Path) -> IO[str]:
-    """Single writer: an exclusive ``flock`` on ``<db>.lock``, held until the process exits."""
-    path = Path(f"{db}.lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a+")  # noqa: SIM115 - held for the daemon's lifetime
-    except OSError as exc:  # an unusable --db location: exit 3 with one line, like Audit(db)
-        raise AuditError(f"cannot open audit log {db}: lock file {path}: {exc}") from None
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "unknown"
-        fh.close()
-        raise AlreadyRunning(f"another daemon (pid {holder}) holds {path}; refusing to run two writers") from None
-    fh.truncate(0)
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
-    return fh
-
-
 @dataclass
 class DaemonConfig:
     interval: float = 0.05  # longest idle wait between scans of incoming/ (the wait starts at min_wait)
@@ -132,45 +89,7 @@ class DaemonConfig:
     prune_every: float = 3600.0
 
 
-@dataclass
-class Stats:
-    done: int = 0
-    failed: int = 0
-    decided: int = 0
-    actions: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.done or self.failed or self.actions)
-
-    def add(self, other: Stats) -> None:
-        self.done += other.done
-        self.failed += other.failed
-        self.decided += other.decided
-        self.actions.update(other.actions)
-
-
-@dataclass(slots=True)
-class _File:
-    path: str  # in processing/
-    name: str
-    arrived: float | None  # ctime of the producer's rename into incoming/ (None: recovered)
-    mode: int  # lstat before the claim; the descriptor it is read through is checked again
-    data: bytes = b""
-    items: list[Any] = field(default_factory=list)
-    key: float = math.inf
-
-
-class _DbDown(Exception):
-    pass
-
-
-class _NotAFile(Exception):
-    def __init__(self, mode: int) -> None:
-        self.mode = mode
-
-
-class Daemon:
+class Daemon(Batches, OutboxSlices, DbHealth):
     def __init__(self, pipeline: Pipeline, executor: Executor, spool: Spool, *, config: DaemonConfig | None = None,
                  metrics: Metrics | None = None, watcher: RulesWatcher | None = None) -> None:
         self.pipeline, self.executor, self.spool = pipeline, executor, spool
@@ -281,12 +200,12 @@ class Daemon:
     def step(self, stats: Stats) -> bool:
         """One batch (left in ``processing/``, else claimed from ``incoming/``), then one outbox slice.
         True when there may be more to do at once: files were taken, or due actions were left."""
-        changes = self.audit.conn.total_changes
+        changes = self.audit.changes
         try:
             if not self._settled:
                 try:
                     self.settle_in_flight()
-                except (sqlite3.Error, AuditError) as exc:
+                except AuditError as exc:
                     self._db_down(exc)
                 self._settled = True
             started = time.monotonic()
@@ -320,10 +239,10 @@ class Daemon:
         if now < self._next_chores and self.health.db_writable:
             return
         self._next_chores = now + self.config.chores_every
-        changes = self.audit.conn.total_changes
+        changes = self.audit.changes
         try:
             self.pipeline.tick(datetime.now(UTC))
-        except (sqlite3.Error, AuditError) as exc:
+        except AuditError as exc:
             self._db_error(exc)
             return
         self._wrote(changes)
@@ -332,213 +251,6 @@ class Daemon:
     def _log_cycle(self, s: Stats) -> None:
         logger.info("cycle", extra={"event": "cycle", "done": s.done, "failed": s.failed, "decided": s.decided,
                                     "actions": sum(s.actions.values())})
-
-    # -- intake -----------------------------------------------------------------------------
-    def _claim(self) -> list[_File]:
-        """Up to ``batch`` files from the head of the queue, claimed; an empty queue is refilled
-        by one scan of ``incoming/`` first (the only listing while a backlog drains)."""
-        if not self._queue:
-            self._queue.extend(self.spool.scan(self.config.scan))
-        files: list[_File] = []
-        total = 0
-        while self._queue and len(files) < self.config.batch and total < self.config.batch_bytes:
-            claimed = self.spool.claim(self._queue.popleft())
-            if claimed is None:
-                continue
-            path, st = claimed
-            files.append(_File(path, os.path.basename(path), st.st_ctime, st.st_mode))
-            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
-        return files
-
-    def _leftovers(self) -> list[_File]:
-        files = []
-        for name in self.spool.scan(self.config.batch, self.spool.processing):
-            path = os.path.join(self.spool.processing, name)
-            with contextlib.suppress(FileNotFoundError):
-                files.append(_File(path, name, None, os.lstat(path).st_mode))
-        return files
-
-    def _batch(self, files: list[_File], stats: Stats, recovering: bool = False) -> None:
-        ready = [f for f in files if self._prepare(f, stats)]
-        ready.sort(key=lambda f: (f.key, f.name))  # timestamp order within the batch
-        size = max(1, self.config.group)
-        for start in range(0, len(ready), size):
-            if self.stop.is_set():
-                return  # still claimed: recovered (decided) on the next start
-            self._decide_group(ready[start:start + size], stats, recovering)
-
-    def _decide_group(self, group: list[_File], stats: Stats, recovering: bool) -> None:
-        """Group commit: the files' rows in one transaction, then each file moved. An engine
-        failure rolls the group back; its files are then decided one by one to isolate the bad one."""
-        if len(group) == 1:
-            self._decide(group[0], stats, recovering)
-            return
-        started = time.perf_counter()
-        try:
-            results = self.pipeline.process_batch([(f.name, f.data, f.items) for f in group])
-        except (sqlite3.Error, AuditError) as exc:
-            self._db_down(exc)
-        except Exception:
-            for f in group:
-                self._decide(f, stats, recovering)
-            return
-        committed, each = time.time(), (time.perf_counter() - started) / len(group)
-        for f, result in zip(group, results, strict=True):
-            self._finish(f, result, stats, recovering, each, committed)
-
-    def _prepare(self, f: _File, stats: Stats) -> bool:
-        """Check, read and parse one claimed file; a bad one goes to ``failed/`` right away."""
-        limit = self.pipeline.max_event_bytes
-        try:
-            if not stat.S_ISREG(f.mode):
-                raise _NotAFile(f.mode)
-            f.data = _read(f.path, limit)
-            f.items = parse(f.data, max_bytes=limit)
-        except _NotAFile as exc:
-            kind = {stat.S_IFLNK: "a symlink", stat.S_IFDIR: "a directory"}.get(stat.S_IFMT(exc.mode), "special")
-            self._reject(f, stats, "not-a-file", f"{f.name} is {kind}; only regular files are read")
-            return False
-        except IntakeError as exc:
-            self._reject(f, stats, exc.code, exc.reason)
-            return False
-        except OSError as exc:
-            self._reject(f, stats, "unreadable", f"cannot read {f.name}: {exc.strerror}")
-            return False
-        stamps = [i.timestamp.timestamp() for i in f.items if getattr(i, "timestamp", None) is not None]
-        f.key = min(stamps, default=math.inf)
-        return True
-
-    def _decide(self, f: _File, stats: Stats, recovering: bool) -> None:
-        started = time.perf_counter()
-        try:
-            result = self.pipeline.process(f.name, f.data, items=f.items)
-        except (sqlite3.Error, AuditError) as exc:
-            self._db_down(exc)
-        except Exception as exc:  # an engine bug on this event: recorded, the loop goes on
-            logger.exception("event failed in the engine", extra={"event": "engine-failure", "file": f.name})
-            self._reject(f, stats, "engine-failure", f"{type(exc).__name__}: {exc}")
-            return
-        self._finish(f, result, stats, recovering, time.perf_counter() - started, time.time())
-
-    def _finish(self, f: _File, result: Any, stats: Stats, recovering: bool, seconds: float,
-                committed: float) -> None:
-        self.metrics.decision_latency.observe(seconds)
-        if f.arrived is not None:
-            self.metrics.arrival_latency.observe(max(0.0, committed - f.arrived))
-        stats.decided += len(result.decisions)
-        for d in result.decisions:
-            self._count(self.metrics.decisions, d.severity)
-        if result.ok or (recovering and result.code == "duplicate"):  # our own commit, before the crash
-            self._move(f, stats, True)
-            self._count(self.metrics.events, "duplicate" if result.code == "duplicate" else "decided")
-            return
-        self._move(f, stats, False, result.reason, result.code)
-        self._count(self.metrics.events, "duplicate" if result.code == "duplicate" else "failed")
-        if result.code != "duplicate":
-            self._count(self.metrics.failures, result.code)
-
-    def _reject(self, f: _File, stats: Stats, code: str, reason: str) -> None:
-        try:
-            self.pipeline.reject(f.name, code, reason)
-        except (sqlite3.Error, AuditError) as exc:
-            self._db_down(exc)
-        self._move(f, stats, False, reason, code)
-        self._count(self.metrics.events, "failed")
-        self._count(self.metrics.failures, code)
-
-    def _move(self, f: _File, stats: Stats, ok: bool, reason: str = "", code: str = "") -> None:
-        if not ok:
-            logger.warning("event file failed", extra={"event": "failed", "file": f.name, "code": code,
-                                                       "reason": reason})
-        self.spool.finish(f.path, ok, reason, code)
-        if ok:
-            stats.done += 1
-        else:
-            stats.failed += 1
-
-    def _count(self, counter: Any, *labels: str) -> None:
-        """``counter.labels(*labels).inc()`` with the labelled child kept (labels() costs ~4× inc())."""
-        child = self._children.get((counter, labels))
-        if child is None:
-            child = self._children[(counter, labels)] = counter.labels(*labels)
-        child.inc()
-
-    # -- outbox -----------------------------------------------------------------------------
-    def settle_in_flight(self) -> int:
-        """Actions whose successful attempt was recorded but whose result was not (killed in
-        between): record the result from that attempt rather than sending a second time."""
-        rows = self.audit.conn.execute(
-            "SELECT a.id, a.rules_hash, t.attempt, t.detail FROM actions a JOIN attempts t ON t.action_id = a.id "
-            "WHERE t.ok = 1 AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id)").fetchall()
-        for action_id, rules_hash, attempt, detail in rows:
-            self.audit.record_result(action_id, "ok", f"attempt {attempt} succeeded before a restart: {detail}",
-                                     None, rules_hash)
-        if rows:
-            logger.warning("in-flight actions settled from their recorded attempts",
-                           extra={"event": "settled", "actions": len(rows)})
-        return len(rows)
-
-    def _outbox(self, stats: Stats, budget: float, limit: int = 500) -> bool:
-        """Execute due actions, oldest first, for about ``budget`` seconds. True if due ones were left.
-
-        Results of actions that send nothing (not configured, cancelled, unrenderable) share one
-        transaction per slice; the executor commits it before any side effect, so a ``starts`` row
-        is still durable before its send. Lost in a crash, such a result is simply recorded again.
-        """
-        try:
-            return self._outbox_slice(stats, budget, limit)
-        finally:
-            if self.audit.conn.in_transaction:
-                try:
-                    self.audit.commit()
-                except (sqlite3.Error, AuditError) as exc:
-                    self._db_down(exc)
-
-    def _outbox_slice(self, stats: Stats, budget: float, limit: int) -> bool:
-        now = time.monotonic()
-        self._next_outbox, deadline = now + self.config.outbox_every, now + budget
-        while not self.stop.is_set():
-            now = time.monotonic()
-            waiting = [aid for aid, (at, _, _) in self._retrying.items() if at > now]  # in backoff: not yet
-            try:
-                rows = self.audit.pending_actions(limit=limit, **({"skip": waiting} if waiting else {}))
-            except (sqlite3.Error, AuditError) as exc:
-                self._db_down(exc)
-            for n, row in enumerate(rows, 1):
-                if self.stop.is_set():
-                    return False  # no result yet: executed after the restart
-                if not self.audit.conn.in_transaction:
-                    try:
-                        self.audit.begin()
-                    except (sqlite3.Error, AuditError) as exc:
-                        self._db_down(exc)
-                self._execute(row, stats)
-                if time.monotonic() >= deadline:
-                    return n < len(rows) or len(rows) == limit
-            if len(rows) < limit:
-                return False
-        return False
-
-    def _execute(self, row: dict[str, Any], stats: Stats) -> None:
-        action_id = int(row["id"])
-        retry = self._retrying.get(action_id)
-        try:
-            report = self.executor.run_one(row, retry[1:]) if retry else self.executor.run_one(row)
-            key = (report.action, report.outcome)
-        except (sqlite3.Error, AuditError) as exc:
-            self._db_down(exc)
-        except Exception as exc:  # an adapter bug: give the action a failed result, never loop on it
-            logger.exception("action raised", extra={"event": "action-error", "action_id": row["id"]})
-            self.audit.record_result(action_id, "failed", f"{type(exc).__name__}: {exc}", "other",
-                                     row["rules_hash"])
-            key = (str(row["action"]), "failed")
-        else:
-            if report.outcome == "retrying":  # attempt recorded, no result: the outbox runs it again when due
-                self._retrying[action_id] = (time.monotonic() + report.retry_in, report.next_attempt, report.retry_in)
-                return
-        self._retrying.pop(action_id, None)
-        stats.actions[key] += 1
-        self._count(self.metrics.actions, *key)
 
     # -- operations -------------------------------------------------------------------------
     def swap(self, compiled: Any) -> None:
@@ -565,35 +277,6 @@ class Daemon:
         elif self.watcher.just_rejected:
             self._count(self.metrics.reloads, "rejected")
 
-    def _check_db(self) -> None:
-        try:
-            self.audit.conn.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
-            self.audit.conn.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            self._db_error(exc, "probe")
-            return
-        if self._db_failed != "write":  # the lock proves nothing about a write that failed (SQLITE_FULL, EIO)
-            self._db_failed = ""
-            self.health.db_writable, self.health.db_error = True, ""
-
-    def _wrote(self, changes: int) -> None:
-        """Work since ``changes`` committed rows: the audit log takes writes again."""
-        if self._db_failed and self.audit.conn.total_changes > changes:
-            self._db_failed = ""
-            self.health.db_writable, self.health.db_error = True, ""
-
-    def _db_error(self, exc: BaseException, kind: str = "write") -> None:
-        self._db_failed = "write" if "write" in (kind, self._db_failed) else kind
-        self.health.db_writable, self.health.db_error = False, str(exc)
-        logger.error("audit log not writable; files stay in processing/", extra={"event": "db-error",
-                                                                                  "error": str(exc)})
-        with contextlib.suppress(Exception):
-            self.audit.rollback()
-
-    def _db_down(self, exc: BaseException) -> Any:
-        self._db_error(exc)
-        raise _DbDown(str(exc)) from exc
-
     def _maybe_prune(self) -> None:
         if time.monotonic() < self._next_prune:
             return
@@ -606,32 +289,3 @@ class Daemon:
 def _defer_every_wait(_seconds: float) -> bool:
     """The daemon's :attr:`Executor.defer`: every wait between attempts is taken by the outbox."""
     return True
-
-
-def _read(path: str, limit: int) -> bytes:
-    """A claimed file's bytes through one descriptor: a symlink is not followed (``ELOOP``), a FIFO
-    does not block, the size is checked before reading, and at most ``limit + 1`` bytes are read
-    (a file that grew after the check is still caught by the parser's limit)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # became a symlink after the listing
-            raise _NotAFile(stat.S_IFLNK) from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _NotAFile(st.st_mode)
-        if st.st_size > limit:  # never read an oversized file into memory
-            raise IntakeError(f"file is {st.st_size} bytes; the limit is {limit} (--max-event-bytes)", "too-large")
-        chunks, total, want = [], 0, st.st_size + 1
-        while total <= limit:
-            chunk = os.read(fd, want)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            want = min(limit + 1 - total, 1 << 16)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)

@@ -7,7 +7,7 @@ keeps deciding with the old set. The swap itself happens in the daemon, between 
 
 durable-rules has no way to unregister a ruleset: each reload builds a new ``Decider`` (a new
 ``Host``). Our ``_Host`` starts no background threads, so an old host is inert garbage; the
-memory it keeps is bounded per reload (see ``tests/daemon/test_reload.py``).
+memory it keeps is bounded per reload (see ``tests/run/test_reload.py``).
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ class RulesWatcher:
             return None
         if digest == self.rejected and not forced:
             return None
-        from engine.model import diagnostics as diag
         from engine.compiler.compile import compile_policy
         from engine.compiler.validate import validate
+        from engine.model import diagnostics as diag
 
         try:
             policy, problems = validate(self.root)
