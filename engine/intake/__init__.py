@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.event import Acknowledgement, Event
 from engine.intake import (
     alertmanager,
     canonical,
@@ -32,6 +31,7 @@ from engine.intake import (
 from engine.intake.errors import CODES, IntakeError
 from engine.intake.normalize import MAX_ERRORS
 from engine.intake.quarantine import Quarantined
+from engine.model.event import Acknowledgement, Event
 
 __all__ = ["CODES", "FORMATS", "IntakeError", "Quarantined", "detect", "parse"]
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.event import Event
 from engine.intake import IntakeError, Quarantined, parse
 from engine.intake.normalize import MAX_LABELS, keeping
+from engine.model.event import Event
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
