@@ -325,6 +325,11 @@ def confirm(event_id: str, severity: str, by: str, note: str, rules: str | None,
     click.echo(f"{event_id}: {verb} {severity} by {by}")
 
 
+from engine.commands import register  # noqa: E402 - test, explain, impact: one module per command
+
+register(main)
+
+
 def entry() -> None:
     try:
         main(standalone_mode=True)

@@ -138,7 +138,9 @@ class TimelineEntry(BaseModel):
 
 
 class Expectation(BaseModel):
-    """What `rules simulate --check` should see for this event (ignored by the engine).
+    """What `rules simulate --check` and `rules test` should see for this event (ignored by the engine).
+
+    The keys are compared by :func:`engine.review.expect.compare`.
 
     ``script`` is the scripted acks/resolves simulate applies to this event (unless ``--script``
     names one for it) and ``timeline`` the escalation timeline it should then print.
@@ -156,6 +158,12 @@ class Expectation(BaseModel):
                         "group", "resolve"] | None = Field(
         None, description="the suppression mechanism that handled the event ('none': a new incident)")
     incident_id: str | None = Field(None, description="the incident the event belongs to ('' when suppressed)")
+    rule: str | None = Field(None, description="the severity rule that decided ('default': none matched)")
+    level: Literal["P0", "P1", "P2", "P3"] | None = None
+    remediation: dict[str, Any] | None = Field(
+        None, description="a subset of {action, rule, params} of the remediation (use 'actions: []' for none)")
+    messages: dict[str, dict[str, Any]] | None = Field(
+        None, description="per channel, a subset of the rendered message's fields")
 
 
 class Event(BaseModel):
