@@ -34,6 +34,7 @@ from sklearn.model_selection import train_test_split
 
 from engine.classifier.features import vectorize_many
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier, model_bytes, save
+from engine.classifier.plain import write_twin
 from engine.event import SEVERITIES, Event
 from engine.resources import resource
 
@@ -129,6 +130,7 @@ def build(sources: Sequence[Path], audit_dbs: Sequence[Path], out: Path, seed: i
         records += read_audit(db)
     model, temperature = fit(records, seed)
     digest = save(model_bytes(model, temperature), out)
+    write_twin(Classifier(model, temperature, digest[:12]), out, digest)  # the plain-data form beside it
     return Trained(len(records), temperature, digest, out)
 
 
@@ -186,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(1, f"error: {exc}\n")
     model, temperature = fit(records, args.seed)
     digest = save(model_bytes(model, temperature), args.out)
+    write_twin(Classifier(model, temperature, digest[:12]), args.out, digest)
     print(f"trained on {len(records)} records from {args.source}: temperature {temperature:.3f}")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sha256 {digest}")
 
