@@ -15,10 +15,10 @@ from typing import Any
 from engine import conditions, templates
 from engine.checks_oncall import check_oncall
 from engine.diagnostics import Diagnostic
-from engine.event import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.load import Document, escape
 from engine.policy import RANK, Policy
 from engine.shadow import shadowing_rule
+from engine.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 
 # durable-rules 2.0.28 limits (measured, see engine/durable.py), with headroom.
 MAX_TRUE_AT_ONCE = 64  # alpha paths true for one message → error 303 beyond

@@ -35,27 +35,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from engine.resources import resource
+from engine.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 
-STANDARD_METRICS = (
-    "availability",
-    "error_rate",
-    "latency_p99_ms",
-    "cpu_utilization",
-    "memory_utilization",
-    "request_rate",
-    "baseline_request_rate",
-    "healthy_hosts",
-    "total_hosts",
-)
-STANDARD_CONDITIONS = (
-    "service_unavailable",
-    "data_loss_risk",
-    "security_breach",
-    "crash_loop",
-    "load_driven",
-    "partial_outage",
-)
-SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
+__all__ = ["SEVERITIES", "STANDARD_CONDITIONS", "STANDARD_METRICS"]  # re-exported (engine.vocabulary)
+
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from engine import intelligence, timeline
-from engine.audit import Audit
+from engine.audit_copy import AuditFactory
 from engine.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.intake import IntakeError, parse
@@ -91,6 +91,7 @@ class Runner:
         self._configured: intelligence.ModelState | None = None
         self.observe = observe
         self.decider = Decider(compiled, model=intelligence.NO_MODEL)
+        self._audits = AuditFactory()
 
     def _model(self, spec: Any) -> intelligence.ModelState:
         if spec == "none":
@@ -105,10 +106,9 @@ class Runner:
         began = time.perf_counter()
         if case.error:
             return CaseResult(case, "ERROR", [case.error], time.perf_counter() - began)
-        audit = Audit(":memory:")
+        clock = VirtualClock(case.start)
+        audit = self._audits.new(clock.now)
         try:
-            clock = VirtualClock(case.start)
-            audit.clock = clock.now
             self.decider.model = self._model(case.model)
             pipeline = Pipeline(self.compiled, audit, decider=self.decider)
             diffs: list[str] = []
