@@ -89,7 +89,8 @@ def test_base_from_a_git_ref_and_event_files(tmp_path: Path) -> None:
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "policy"], check=True)
     sev = repo / "rules" / "severity.yaml"
-    sev.write_text(sev.read_text().replace("metrics.latency_p99_ms: {gte: 1000}", "metrics.latency_p99_ms: {gte: 2000}"))
+    text = sev.read_text()
+    sev.write_text(text.replace("metrics.latency_p99_ms: {gte: 1000}", "metrics.latency_p99_ms: {gte: 2000}"))
     res = rules("impact", "--base", "HEAD", "--events", str(SAMPLES / "major-performance-degradation.json"),
                 "--model", "none", "--format", "json", cwd=repo)
     assert res.returncode == 0, res.stderr
