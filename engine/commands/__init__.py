@@ -10,7 +10,7 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from engine.commands import explain, impact, test
+    from engine.commands import analyze, explain, impact, test
 
-    for command in (test.command, explain.command, impact.command):
+    for command in (test.command, explain.command, impact.command, analyze.command):
         group.add_command(command)
