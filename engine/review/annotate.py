@@ -44,7 +44,7 @@ def _escape(value: str, prop: bool = False) -> str:
     return out.replace(":", "%3A").replace(",", "%2C") if prop else out
 
 
-def annotations(report: dict[str, Any], changed: dict[str, set[int]], limit: int = LIMIT) -> list[str]:
+def annotation_lines(report: dict[str, Any], changed: dict[str, set[int]], limit: int = LIMIT) -> list[str]:
     diags = [d for d in report.get("errors", []) + report.get("warnings", [])
              if d["line"] in changed.get(Path(d["file"]).as_posix(), set())]
     lines = []
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="the pull request's base ref, e.g. origin/main")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text())
-    for line in annotations(report, changed_lines(args.base)):
+    for line in annotation_lines(report, changed_lines(args.base)):
         print(line)
     return 1 if report.get("errors") else 0
 

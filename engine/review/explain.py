@@ -31,9 +31,9 @@ def first_failure(node: Any, doc: dict[str, Any]) -> str | None:
         return "not(...) is false: " + ("; ".join(why) or conditions._describe(node.item)) + " holds"
     if isinstance(node, conditions.All):
         for item in node.items:
-            why = first_failure(item, doc)
-            if why is not None:
-                return why
+            failed = first_failure(item, doc)
+            if failed is not None:
+                return failed
         return None
     reasons = [first_failure(item, doc) for item in node.items]
     if any(r is None for r in reasons):

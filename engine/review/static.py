@@ -54,9 +54,10 @@ def grid(*nodes: Any) -> tuple[list[dict[str, Any]], bool]:
                 vals += list(leaf.value)
             elif leaf.op != "exists":
                 vals.append(leaf.value)
-    axes = []
+    axes: list[tuple[str, list[Any]]] = []
     for path, vals in consts.items():
         kind = conditions.field_type(path)
+        points: list[Any]
         if kind == "number":
             nums = sorted({float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)})
             points = [nums[0] - 1.0, nums[-1] + 1.0] if nums else [0.0]
