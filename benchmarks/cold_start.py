@@ -3,7 +3,8 @@
     python benchmarks/cold_start.py                    # this checkout
     python benchmarks/cold_start.py --baseline main    # and a git ref, measured alternately in the same run
 
-Commands: ``rules validate``; ``rules simulate`` of one event; ``rules test`` of 1,000 cases
+Wall time is what CI waits for; on a shared machine the CPU time of the child (user + system) is
+the steadier figure. Commands: ``rules validate``; ``rules simulate`` of one event; ``rules test`` of 1,000 cases
 (the shipped cases repeated; only where the checkout has ``rules test``). Each run is a new
 ``python -m engine.cli`` process with PYTHONPATH at the checkout and cwd there, so ``./rules``
 is that checkout's policy. The baseline is exported with ``git archive`` into a temporary
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -50,15 +52,19 @@ def thousand_cases(checkout: Path, out: Path) -> Path | None:
     return path
 
 
-def once(checkout: Path, args: list[str]) -> float:
+def once(checkout: Path, args: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system)."""
     env = {k: v for k, v in os.environ.items() if k not in ("ESCALATION_DB", "ESCALATION_MODEL")}
     env["PYTHONPATH"] = str(checkout)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=checkout, env=env, capture_output=True)
     took = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if res.returncode not in (0,):
         raise SystemExit(f"{checkout}: rules {' '.join(args)} exited {res.returncode}: {res.stderr.decode()[-500:]}")
-    return took
+    return took, cpu
 
 
 def main() -> None:
@@ -77,15 +83,19 @@ def main() -> None:
             commands[name] = {"validate": ["validate"], "simulate 1 event": ["simulate", EVENT]}
             if many is not None:
                 commands[name]["test 1,000 cases"] = ["test", str(many)]
-        times: dict[tuple[str, str], list[float]] = {}
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _ in range(args.repeat):
             for what in ("validate", "simulate 1 event", "test 1,000 cases"):
                 for name, checkout in sides.items():  # alternate: both sides see the same load
                     if what in commands[name]:
                         times.setdefault((name, what), []).append(once(checkout, commands[name][what]))
-        print(f"{'command':<20} {'side':<24} {'median s':>9} {'min s':>7}  (n={args.repeat}, {os.cpu_count()} CPUs)")
+        print(f"{'command':<20} {'side':<24} {'wall median s':>13} {'min s':>7} {'CPU median s':>13}  "
+              f"(n={args.repeat}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
         for (name, what), values in sorted(times.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            print(f"{what:<20} {name:<24} {statistics.median(values):>9.3f} {min(values):>7.3f}")
+            wall = [w for w, _ in values]
+            cpu = [c for _, c in values]
+            print(f"{what:<20} {name:<24} {statistics.median(wall):>13.3f} {min(wall):>7.3f} "
+                  f"{statistics.median(cpu):>13.3f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
 import click
-import yaml
 
 
 def export_rules(rules: Path, ref: str, into: Path) -> Path:
     """The rules directory as of git ``ref`` (``git show``), written under ``into``; BadParameter if not there."""
+    import subprocess
+
     root = rules.resolve()
     try:
         top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
@@ -112,6 +112,8 @@ def _time(text: str):  # noqa: ANN202
 
 
 def _budget(path: Path) -> dict:  # type: ignore[type-arg]
+    import yaml
+
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
