@@ -3,7 +3,8 @@
 # GitLab job (.gitlab-ci.yml) run it; tests/review/test_ci_files.py runs it locally.
 #
 # Environment: BASE_REF (the base branch ref, e.g. origin/main), RULES (default rules),
-# REPLAY (event files or a directory replayed by `rules impact`; default sample-events),
+# RECORDED_DB (an audit log exported from production: `rules impact` replays it), else
+# REPLAY (event files or a directory replayed instead; default sample-events),
 # OUT (where reports go; default ci-out), SUMMARY (a file the Markdown is appended to, e.g.
 # $GITHUB_STEP_SUMMARY; default $OUT/summary.md), BUDGET (default impact-budget.yaml).
 # Event data and refs only ever reach commands as quoted arguments.
@@ -30,7 +31,12 @@ rules test "$RULES" --rules "$RULES" --junit "$OUT/rules-test.xml" --coverage \
 # 3. impact of the change on recorded events, as the job summary (and the sticky comment's body)
 budget_args=()
 [ -f "$BUDGET" ] && budget_args=(--budget "$BUDGET")
-rules impact --base "$BASE_REF" --rules "$RULES" --events "$REPLAY" --model none --format markdown \
+if [ -n "${RECORDED_DB:-}" ]; then
+  source_args=(--db "$RECORDED_DB")              # recorded verdicts, acks and history
+else
+  source_args=(--events "$REPLAY" --model none)
+fi
+rules impact --base "$BASE_REF" --rules "$RULES" "${source_args[@]}" --format markdown \
   --html "$OUT/impact.html" "${budget_args[@]}" > "$OUT/impact.md" || status=1
 cat "$OUT/impact.md" >> "$SUMMARY"
 exit $status
