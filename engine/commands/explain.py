@@ -14,7 +14,7 @@ import click
               help="only this rule (its id, or severity:<id> / remediate:<id>; repeatable)")
 @click.option("--rules", "rules", metavar="DIR", help="rule files (default ./rules, else the shipped policy)")
 @click.option("--db", envvar="ESCALATION_DB", default="escalation.db", show_default=True,
-              help="accepted like on every command; history.* facts are taken as absent")
+              help="accepted like on every command (env ESCALATION_DB); history.* facts are taken as absent")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--model", "model", metavar="FILE", envvar="ESCALATION_MODEL",
               help="severity model (default the shipped one; 'none' for rules alone)")
