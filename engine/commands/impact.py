@@ -76,6 +76,8 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
     else:
         from engine import audit_replay
 
+        if not Path(db).is_file():  # a mistyped --db is a usage error, not an empty replay
+            raise click.BadParameter(f"no audit log at {db} (or pass --events PATH)", param_hint="--db")
         conn = audit_replay.open_readonly(Path(db))
         items = [im.Item(r.kind, f"audit:{r.event_id}", r.payload, _time(r.at), r.event_id, r.model, r.decision_rowid)
                  for r in audit_replay.recorded(conn)]
