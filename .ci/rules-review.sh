@@ -20,7 +20,7 @@ status=0
 
 # 1. validate: every problem in the log, annotations only on changed lines (at most 10)
 rules validate "$RULES" --format json > "$OUT/diagnostics.json" || status=1
-python3 -m engine.review.annotate --base "$BASE_REF" "$OUT/diagnostics.json" || status=1
+python3 -m engine.run.review.annotate --base "$BASE_REF" "$OUT/diagnostics.json" || status=1
 rules validate "$RULES" || true   # the readable form, file:line:col, for the log
 
 # 2. test, with JUnit and coverage (Cobertura) for the artifacts (text in the log: the annotations stay

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def record(db: Path, n: int) -> None:
-    from engine.audit import Audit
     from engine.cli import load_compiled
-    from engine.pipeline import Pipeline
+    from engine.run.pipeline import Pipeline
+    from engine.store.audit import Audit
 
     raw = [json.loads(line)["event"] for f in ("train.jsonl", "eval.jsonl")
            for line in (ROOT / "data" / "corpus" / f).read_text().splitlines() if line.strip()]

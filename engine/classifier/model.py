@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from engine.classifier.features import FEATURE_VERSION, N_FEATURES, NUMERIC_NAMES, event_parts, vectorize_many
-from engine.event import SEVERITIES, Event
+from engine.model.event import SEVERITIES, Event
 from engine.resources import resource
 
 MODELS_DIR = resource("models")
@@ -65,7 +65,7 @@ class ModelUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    label: str  # one of engine.event.SEVERITIES
+    label: str  # one of engine.model.event.SEVERITIES
     confidence: float  # calibrated probability of ``label``, 0–1
     version: str  # first 12 hex digits of the model file's SHA-256
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.classifier.features import FEATURE_VERSION, N_FEATURES
 from engine.classifier.model import Classifier, ModelUnavailable, read_verified, save, sha256_path
-from engine.event import SEVERITIES
+from engine.model.event import SEVERITIES
 
 FORMAT = "escalation-handlers/severity-classifier-plain"
 

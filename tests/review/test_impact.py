@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from review_util import RULES, SAMPLES, rules
 
-from engine.review import impact_report
+from engine.report import impact as impact_report
 
 
 @pytest.fixture(scope="module")

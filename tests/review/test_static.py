@@ -1,4 +1,4 @@
-"""engine.review.static / `rules analyze`: never-firing rules, and old vs new conditions with counterexamples."""
+"""engine.run.review.static / `rules analyze`: never-firing rules, and old vs new conditions with counterexamples."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from review_util import RULES, rules
 
-from engine import conditions
-from engine.review.static import can_fire, relation
+from engine.compiler import conditions
+from engine.run.review.static import can_fire, relation
 
 
 def c(raw: dict) -> object:
