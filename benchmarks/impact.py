@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,17 +70,21 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-m", "engine.cli", "impact", "--baseline", str(ROOT / "rules"), "--rules", str(head),
                "--db", str(db), "--format", "json"]
-        times, doc = [], {}
+        times, cpus, doc = [], [], {}
         for _ in range(args.repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
             times.append(time.perf_counter() - t)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             if res.returncode != 0:
                 raise SystemExit(res.stderr[-2000:])
             doc = json.loads(res.stdout)
         kinds = ", ".join(f"{k} {v['count']}" for k, v in doc["changes"].items())
         print(f"rules impact, {doc['events']} events through both rule sets: median {statistics.median(times):.2f} s, "
-              f"min {min(times):.2f} s (n={args.repeat}, {os.cpu_count()} CPUs); "
+              f"min {min(times):.2f} s, CPU median {statistics.median(cpus):.2f} s "
+              f"(n={args.repeat}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); "
               f"{doc['changed_events']} changed ({kinds})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
