@@ -46,11 +46,18 @@ class FileResult:
 
 class Pipeline:
     def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
-                 model: ModelState | str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 model: ModelState | str | None = None, decider: Decider | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        """``decider``: one already built for ``compiled`` (``rules test`` shares one between its cases:
+        building the templates is most of the cost); it is re-pointed at this audit log's history.
+        ``max_body_bytes`` limits a whole file or body, ``max_event_bytes`` each event in it."""
         self.compiled = compiled
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
         self.history = AuditHistory(audit.history_rows())
-        self.decider = Decider(compiled, model=model, history=self.history)
+        if decider is None:
+            decider = Decider(compiled, model=model, history=self.history)
+        decider.history = self.history
+        self.decider = decider
         self.audit = audit
         self.max_event_bytes = max_event_bytes
         self.max_body_bytes = max(max_body_bytes, max_event_bytes)
