@@ -48,8 +48,9 @@ INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident
            "intake": ["event_id"], "incident_updates": ["incident_id"]}
 # Created with IF NOT EXISTS on every open, so logs written before they existed get them too.
 # (service, event_epoch) also serves lookups by service alone.
-COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
-                     "disagreements": [("event_id",)]}
+COMPOSITE_INDEXES: dict[str, list[tuple[str, ...]]] = {
+    "decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
+    "disagreements": [("event_id",)]}
 # Indexes that others now cover: dropped on open (an index is not a row: the log loses nothing).
 REDUNDANT_INDEXES = ("idx_decisions_service",)
 # The WAL is checkpointed at sqlite's default, every 1,000 pages. Measured (benchmarks/): 4,000 pages cut

@@ -18,7 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.base import Intent
 from engine.store.json import to_json
@@ -40,6 +40,9 @@ class Outbox:
     clock: Callable[[], str]
     _floor: int
 
+    if TYPE_CHECKING:  # provided by Audit
+        def insert(self, table: str, rows: Iterable[dict[str, Any]]) -> list[int]: ...
+
     def request_actions(self, intents: Iterable[Intent], event_id: str, rules_hash: str,
                         due: Callable[[Intent], str] | None = None) -> list[int]:
         """Outbox rows; an idempotency key already present is not requested again."""
@@ -51,7 +54,7 @@ class Outbox:
                 "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
                  due(intent) if due else now, to_json(intent_dict(intent)), now, rules_hash))
-            if cur.rowcount:
+            if cur.rowcount and cur.lastrowid is not None:
                 ids.append(cur.lastrowid)
         return ids
 

@@ -75,7 +75,8 @@ class Tracker:
 
 def shallow(obj: Any) -> dict[str, Any]:
     """The dataclass's fields as a dict, not copied (``dataclasses.asdict`` deep-copies)."""
-    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+    cls: type = type(obj)
+    return {name: getattr(obj, name) for name in _field_names(cls)}
 
 
 @functools.cache

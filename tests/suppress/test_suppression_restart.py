@@ -11,7 +11,7 @@ from engine.intake import parse
 from engine.model.event import event_document
 from engine.suppress.incidents import shallow
 from engine.suppress.ports import FULL_EVERY
-from engine.suppress.stage import event_doc
+from engine.suppress.verdict import event_doc
 
 ALL = """
 dedup: {window: 10m}

@@ -36,6 +36,7 @@ class Batches:
     config: Any
     stop: threading.Event
     _queue: deque[str]
+    _children: dict[tuple[Any, tuple[str, ...]], Any]
 
     if TYPE_CHECKING:  # provided by DbHealth
         def _db_down(self, exc: BaseException) -> NoReturn: ...

@@ -280,9 +280,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         """New rules, between two files: a new Pipeline (new Decider) and Executor policy."""
         old = self.pipeline
         # the loaded severity model (if the Decider has one) carries over: a reload is about rules
-        kept = {"model": old.decider.model} if hasattr(old.decider, "model") else {}
         self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes,
-                                 max_body_bytes=old.max_body_bytes, **kept)
+                                 max_body_bytes=old.max_body_bytes, model=getattr(old.decider, "model", None))
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.health.rules_hash = compiled.digest
         if self._frozen:
