@@ -75,7 +75,9 @@ INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident
            "intake": ["event_id"], "incident_updates": ["incident_id"]}
 # Created with IF NOT EXISTS on every open, so logs written before they existed get them too.
 # (service, event_epoch) also serves lookups by service alone.
-COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
+# (incident_id) and (event_epoch): the history, timeline and audit queries (engine/store/history_queries.py).
+COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch"), ("incident_id",), ("event_epoch",)],
+                     "severity_feedback": [("event_id",)],
                      "disagreements": [("event_id",)]}
 # Indexes that others now cover: dropped on open (an index is not a row: the log loses nothing).
 REDUNDANT_INDEXES = ("idx_decisions_service",)

@@ -325,6 +325,16 @@ def confirm(event_id: str, severity: str, by: str, note: str, rules: str | None,
     click.echo(f"{event_id}: {verb} {severity} by {by}")
 
 
+def _add_commands() -> None:
+    """Commands that live in their own files (each imports the shared options above)."""
+    from engine.cli_history import history
+
+    main.add_command(history)
+
+
+_add_commands()
+
+
 def entry() -> None:
     try:
         main(standalone_mode=True)

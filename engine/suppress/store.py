@@ -36,6 +36,7 @@ TABLES = {
                       "event_id TEXT, incident_id TEXT, kinds TEXT, doc TEXT, at REAL, rules_hash TEXT",
 }
 INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_state": "key", "fusion_signals": "sid"}
+MORE_INDEXES = {"suppressions": "incident_id"}  # history's suppressed-events count (engine/store/history_queries.py)
 FULL_EVERY = 100  # a partial incidents row is followed by a full one within this many rows (bounds a rebuild)
 
 
@@ -53,7 +54,9 @@ class Store:
         self._flush = flush or (lambda: None)
         for name, columns in TABLES.items():
             conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{INDEXES[name]} ON {name} ({INDEXES[name]})")
+            for col in (INDEXES[name], MORE_INDEXES.get(name)):
+                if col:
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{col} ON {name} ({col})")
             for op in ("UPDATE", "DELETE"):
                 conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
                              f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
