@@ -91,17 +91,17 @@ def _conn(db: Db) -> tuple[sqlite3.Connection, bool]:
     return (db, False) if isinstance(db, sqlite3.Connection) else (connect_ro(db), True)
 
 
-def list_incidents(db: Db, filters: Filters = Filters(), limit: int | None = None) -> list[dict[str, Any]]:
+def list_incidents(db: Db, filters: Filters | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """History rows matching ``filters``, newest first (all of them when ``limit`` is None)."""
     conn, mine = _conn(db)
     try:
-        return [_shape(r) for r in query(conn, filters, limit)]
+        return [_shape(r) for r in query(conn, filters or Filters(), limit)]
     finally:
         if mine:
             conn.close()
 
 
-def latest(db: Db, n: int = 10, filters: Filters = Filters()) -> list[dict[str, Any]]:
+def latest(db: Db, n: int = 10, filters: Filters | None = None) -> list[dict[str, Any]]:
     """The ``n`` newest incidents (by the time of their first event)."""
     return list_incidents(db, filters, n)
 

@@ -137,12 +137,12 @@ def _where(f: Filters) -> tuple[str, str, dict[str, Any]]:
     return " AND ".join(inner), " AND ".join(outer), params
 
 
-def query(conn: sqlite3.Connection, filters: Filters = Filters(), limit: int | None = None,
+def query(conn: sqlite3.Connection, filters: Filters | None = None, limit: int | None = None,
           incident_id: str | None = None) -> list[dict[str, Any]]:
     """History rows (raw: ``rank`` and ``opened`` epoch; engine.report.history shapes them), newest first."""
     if not has_table(conn, "decisions"):
         return []
-    inner, outer, params = _where(filters)
+    inner, outer, params = _where(filters or Filters())
     sql = _select(has_table(conn, "suppressions"))
     if incident_id is not None:
         sql += " AND i.incident_id = :incident_id"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, rules
+from conftest import rules
 from history_gen import BASE, HASHES, Incident, expected_row
 
 from engine.errors import AuditError
@@ -134,8 +134,9 @@ def test_parse_when() -> None:
 def test_renderings() -> None:
     rows = [{"incident_id": "INC-1", "severity": "MAJOR", "actions_taken": ["restart", "scale-out"],
              "owner": "a|b", "resolution_time": 12.5}]
-    assert render(rows, "markdown") == ("| incident_id | severity | actions_taken | owner | resolution_time |\n"
-                                        "|---|---|---|---|---|\n| INC-1 | MAJOR | restart, scale-out | a\\|b | 12.5 |\n")
+    assert render(rows, "markdown") == (
+        "| incident_id | severity | actions_taken | owner | resolution_time |\n"
+        "|---|---|---|---|---|\n| INC-1 | MAJOR | restart, scale-out | a\\|b | 12.5 |\n")
     assert render(rows, "csv").splitlines()[1] == 'INC-1,MAJOR,"[""restart"", ""scale-out""]",a|b,12.5'
     narrow = render([{**rows[0], "service": "payment-api", "status": "open", "timestamp": "2025-01-01T00:00:00Z"}],
                     "table", width=40)
