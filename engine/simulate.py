@@ -46,9 +46,10 @@ def event_files(paths: list[Path]) -> list[Path]:
 
 
 def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None = None,
-             script: timeline.Script | None = None) -> list[Outcome]:
-    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one)."""
-    audit = Audit(":memory:")  # history.* facts come from it: earlier files count, in file order
+             script: timeline.Script | None = None, audit_path: str = ":memory:") -> list[Outcome]:
+    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one); ``audit_path``: where
+    the simulation's audit log goes (default in memory; a file keeps it, e.g. for ``rules timeline``)."""
+    audit = Audit(audit_path)  # history.* facts come from it: earlier files count, in file order
     pipeline = Pipeline(compiled, audit, model=model)
     executor = Executor(audit, compiled.policy)
     clock = VirtualClock(datetime.now(UTC))  # escalations play out on it: see engine.timeline
