@@ -327,9 +327,11 @@ def confirm(event_id: str, severity: str, by: str, note: str, rules: str | None,
 
 def _add_commands() -> None:
     """Commands that live in their own files (each imports the shared options above)."""
+    from engine.cli_audit import audit
     from engine.cli_history import history
     from engine.cli_timeline import timeline
 
+    main.add_command(audit)
     main.add_command(history)
     main.add_command(timeline)
 
