@@ -25,6 +25,7 @@ without a result) is found again here after a restart. Tables (see README "Audit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -179,7 +180,8 @@ class Audit:
             self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self.conn.execute("PRAGMA busy_timeout=5000")
             self._create()
-        except (sqlite3.Error, OSError) as exc:
+            self.ledger = _ledger(self)
+        except (sqlite3.Error, OSError, ValueError) as exc:
             raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
 
     def _create(self) -> None:
@@ -221,12 +223,18 @@ class Audit:
 
     def commit(self) -> None:
         self.flush()
+        if self.ledger is not None:
+            self.ledger.seal()  # the transaction's ledger entry (engine/store/ledger.py), in the transaction
         self.conn.execute("COMMIT")
+        if self.ledger is not None:
+            self.ledger.committed()
 
     def rollback(self) -> None:
         self._later.clear()
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+        if self.ledger is not None:
+            self.ledger.discard()
 
     def defer(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Rows written by one ``executemany`` per statement when the transaction commits, in the
@@ -427,4 +435,16 @@ class Audit:
         return int(self.conn.execute(sql, params).fetchone()[0])
 
     def close(self) -> None:
+        if self.ledger is not None:
+            with contextlib.suppress(sqlite3.Error):  # a log that cannot be written now: the next writer seals
+                self.ledger.close()
         self.conn.close()
+
+
+def _ledger(audit: Audit) -> Any:
+    """The tamper-evident ledger on this log unless ``ESCALATION_LEDGER=off`` (or in memory)."""
+    from engine.store import ledger
+
+    if audit.path == ":memory:" or not ledger.enabled():
+        return None
+    return ledger.Ledger(audit.conn, clock=lambda: audit.clock())

@@ -236,6 +236,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         outcomes[outcome] = outcomes.get(outcome, 0) + n
     click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
                + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
+    audit.close()  # seals what is left and writes the shutdown checkpoint (engine/store/ledger.py)
 
 
 @main.command()
@@ -329,6 +330,7 @@ def _add_commands() -> None:
     """Commands that live in their own files (each imports the shared options above)."""
     from engine.cli_audit import audit
     from engine.cli_history import history
+    from engine.cli_ledger import verify_cmd  # noqa: F401  (adds verify, prove, … to the audit group)
     from engine.cli_timeline import timeline
 
     main.add_command(audit)
