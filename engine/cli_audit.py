@@ -43,7 +43,10 @@ def _conn(db: str) -> Any:
 
 @click.group()
 def audit() -> None:
-    """Auditor queries over the audit log: firings, why an event got its severity, who was paged."""
+    """Auditor queries and the tamper-evident ledger: firings, why, paged, verify, prove.
+
+    Example: rules audit why INC-2025-001 && rules audit verify --keys keys.txt
+    """
 
 
 @audit.command("firings")

@@ -78,7 +78,10 @@ format_option = click.option("--format", "fmt", type=click.Choice(["table", *MAC
 
 @click.group()
 def history() -> None:
-    """Incident history: one row per incident, read from the audit log."""
+    """Incident history: one row per incident, read from the audit log.
+
+    Example: rules history latest 5 && rules history list --status open --since 7d --format json
+    """
 
 
 @history.command("list")

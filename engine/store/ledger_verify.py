@@ -24,6 +24,7 @@ from typing import Any
 from engine.store import ledger_note
 from engine.store.ledger import GENESIS, col_digest, covered_tables, hash_rows, range_sql
 from engine.store.ledger_merkle import CompactRange, inclusion_path, leaf_hash, root, verify_inclusion
+from engine.store.readonly import has_table
 
 MAX_PROBLEMS = 20
 
@@ -74,6 +75,12 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
     rep = Report()
     started = time.perf_counter()
     tables = covered_tables(conn)
+    if not has_table(conn, "ledger"):
+        written = [t for t in tables if conn.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone()]
+        if written:
+            rep.add(seq=None, table=written[0], rowid=None, column=None,
+                    problem="no ledger in this log (written with ESCALATION_LEDGER=off?): nothing can be verified")
+        return rep
     notes = [("database", r[0], r[1]) for r in
              conn.execute("SELECT size, note FROM ledger_checkpoints ORDER BY id")]
     notes += [("exported", None, n) for n in external or []]
