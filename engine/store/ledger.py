@@ -6,8 +6,9 @@ rows written since the last entry by rowid (every table is append-only, so new r
 those above the previous entry's marks: no write path can be forgotten) and inserts, in the same
 transaction, ``ledger(seq, at, ranges, row_hashes, col_digests, tx_root, leaf, chain, marks, foreign)``:
 
-- ``row_hash = SHA-256(0x00 ‖ table ‖ 0x00 ‖ json_array(rowid, columns…))``, the row as sqlite's
-  ``json_array`` renders it (so ``verify`` recomputes the same bytes with the same SQL);
+- ``row_hash = SHA-256(0x00 ‖ table ‖ 0x00 ‖ JSON([rowid, columns…]))``, the row read back from
+  sqlite (so typed as stored) and encoded by orjson (shortest round-trip floats, UTF-8); a column
+  added later is not part of older rows' hashes (each range records its column count);
 - ``tx_root`` = RFC 6962 Merkle root over the transaction's row hashes (table order, then rowid);
   ``leaf = SHA-256(0x00 ‖ tx_root)``, the transaction's leaf in the log's Merkle tree;
 - ``chain = SHA-256(chain₋₁ ‖ leaf)``; ``col_digests``: per table range, SHA-256 of each column's
@@ -28,6 +29,8 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from engine.store import ledger_note
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
@@ -54,24 +57,31 @@ def covered_tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 def range_sql(table: str, cols: list[str]) -> str:
-    """Rows of ``table`` in a rowid range rendered as the ledger hashes them: count, min, max, the rows
-    (newline-separated ``json_array``), then each column's values (0x1e-separated ``json_quote``)."""
-    quoted = ", ".join(f'"{c}"' for c in cols)
-    qcols = ", ".join(f'json_quote("{c}") AS q{i}' for i, c in enumerate(cols))
-    aggs = ", ".join(f"group_concat(q{i}, char(30))" for i in range(len(cols)))
-    return (f"SELECT count(*), min(r), max(r), group_concat(j, char(10)), {aggs} FROM "
-            f'(SELECT rowid AS r, json_array(rowid, {quoted}) AS j, {qcols} FROM "{table}" '
-            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid)")
+    """The rows of ``table`` in a rowid range, as the ledger hashes them: rowid first, then ``cols``."""
+    return f'SELECT rowid, {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ' \
+        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
 
 
-def hash_rows(table: str, text: str) -> list[bytes]:
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_blob)
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(type(value).__name__)
+
+
+def hash_rows(table: str, rows: list[tuple[Any, ...]]) -> list[bytes]:
+    """``SHA-256(0x00 ‖ table ‖ 0x00 ‖ orjson([rowid, columns…]))`` per row."""
     prefix = b"\x00" + table.encode() + b"\x00"
     sha = hashlib.sha256
-    return [sha(prefix + line.encode()).digest() for line in text.split("\n")]
+    return [sha(prefix + _dumps(r)).digest() for r in rows]
 
 
-def col_digest(text: str | None) -> str:
-    return hashlib.sha256((text or "").encode()).hexdigest()[:16]
+def col_digests(rows: list[tuple[Any, ...]], ncols: int) -> list[str]:
+    """Per column, a digest of its values in rowid order: ``verify`` compares them to name a changed column."""
+    return [hashlib.sha256(_dumps([r[i + 1] for r in rows])).hexdigest()[:16] for i in range(ncols)]
 
 
 class Ledger:
@@ -135,14 +145,14 @@ class Ledger:
         digests: dict[str, list[str]] = {}
         marks = dict(self.marks)
         for table, sql in self._sql.items():
-            row = self.conn.execute(sql, (marks.get(table, 0), 1 << 62)).fetchone()
-            if not row[0]:
+            rows = self.conn.execute(sql, (marks.get(table, 0), 1 << 62)).fetchall()
+            if not rows:
                 continue
-            count, lo, hi, text = row[0], row[1], row[2], row[3]
-            ranges.append([table, lo, hi, count, len(self._tables[table])])
-            hashes += hash_rows(table, text)
-            digests[table] = [col_digest(t) for t in row[4:]]
-            marks[table] = hi
+            ncols = len(self._tables[table])
+            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols])
+            hashes += hash_rows(table, rows)
+            digests[table] = col_digests(rows, ncols)
+            marks[table] = rows[-1][0]
         changes = self.conn.total_changes
         if not hashes:
             return

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.store import ledger_note
-from engine.store.ledger import GENESIS, col_digest, covered_tables, hash_rows, range_sql
+from engine.store.ledger import GENESIS, _dumps, col_digests, covered_tables, hash_rows, range_sql
 from engine.store.ledger_merkle import CompactRange, inclusion_path, leaf_hash, root, verify_inclusion
 from engine.store.readonly import has_table
 
@@ -46,8 +46,8 @@ class Report:
             self.problems.append(problem)
 
 
-def _range(conn: sqlite3.Connection, table: str, cols: list[str], lo: int, hi: int) -> tuple[Any, ...]:
-    return tuple(conn.execute(range_sql(table, cols), (lo - 1, hi)).fetchone())
+def _range(conn: sqlite3.Connection, table: str, cols: list[str], lo: int, hi: int) -> list[tuple[Any, ...]]:
+    return conn.execute(range_sql(table, cols), (lo - 1, hi)).fetchall()
 
 
 def _locate(conn: sqlite3.Connection, rep: Report, seq: int, table: str, cols: list[str], lo: int, hi: int,
@@ -120,12 +120,12 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
                 recomputed += [b""] * count
                 continue
             cols = tables[table][:ncols]
-            row = _range(conn, table, cols, lo, hi)
-            got = hash_rows(table, row[3]) if row[0] else []
+            rows = _range(conn, table, cols, lo, hi)
+            got = hash_rows(table, rows)
             rep.rows += len(got)
-            got_cols = [col_digest(t) for t in row[4:]]
             if got != part:
-                _locate(conn, rep, seq, table, cols, lo, hi, part, got, digests.get(table, []), got_cols)
+                _locate(conn, rep, seq, table, cols, lo, hi, part, got, digests.get(table, []),
+                        col_digests(rows, len(cols)))
             recomputed += got
         bad_root = root(recomputed) != bytes(tx_root) or root(stored) != bytes(tx_root)
         if bad_root and (not rep.problems or rep.problems[-1].get("seq") != seq):
@@ -202,7 +202,7 @@ def prove(conn: sqlite3.Connection, event_id: str) -> str:
             ids = [r[0] for r in conn.execute("SELECT rowid FROM decisions WHERE rowid BETWEEN ? AND ? "
                                               "ORDER BY rowid", (lo, hi))]
             index += ids.index(rowid)
-            text = _range(conn, "decisions", cols[:ncols], rowid, rowid)[3]
+            text = _dumps(_range(conn, "decisions", cols[:ncols], rowid, rowid)[0]).decode()
             break
         index += count
     leaves = [leaf_hash(bytes(r[0])) for r in conn.execute("SELECT tx_root FROM ledger WHERE seq <= ? ORDER BY seq",
