@@ -89,8 +89,9 @@ def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every:
             for a, outcome in items:
                 action_id += 1
                 action, step = ("pagerduty", a) if kind == "page" else (a, 0)
+                intent = json.dumps({"targets": [TEAMS[inc.team]]} if kind == "page" else {})
                 rows["actions"].append((action_id, f"k{action_id}", inc.incident_id, inc.incident_id, action, kind,
-                                        step, _iso(opened), "{}", _iso(opened), h))
+                                        step, _iso(opened), intent, _iso(opened), h))
                 if outcome is not None:
                     rows["results"].append((action_id, outcome, "", _iso(opened + 1), h))
         for typ, upd in (("ack", inc.ack), ("resolve", inc.resolve)):
