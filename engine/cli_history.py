@@ -149,3 +149,33 @@ def export(fmt: str, rules: str | None, db: str, **kw: Any) -> None:
     from engine.report.history import list_incidents
 
     _emit(list_incidents(db, _filters(kw)), fmt)
+
+
+@history.command()
+@click.option("--older-than", "older_than", default="90d", show_default=True, callback=_when, metavar="WHEN",
+              help="prune resolved incidents whose first event is before this: a duration (90d) or RFC 3339 time")
+@click.option("--batch", type=click.IntRange(min=1), default=500, show_default=True,
+              help="incidents per transaction")
+@unused_rules_option
+@db_option
+def prune(older_than: float, batch: int, rules: str | None, db: str) -> None:
+    """Remove resolved incidents older than the cut, after writing daily per-service rollups.
+
+    Open and acked incidents are never touched; the run records itself and ends with a signed prune
+    checkpoint, so `rules audit verify` still passes. Example: rules history prune --older-than 90d
+    """
+    from pathlib import Path
+
+    from engine.audit import Audit
+    from engine.store.retention import prune as run_prune
+
+    if not Path(db).is_file():
+        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(3)
+    log = Audit(db)
+    try:
+        out = run_prune(log, older_than, batch=batch)
+    finally:
+        log.close()
+    click.echo(f"pruned {out['incidents']} incident(s) and {out['loose_decisions']} decision(s) without one: "
+               f"{out['rows']} row(s) in {out['seconds']} s; {out['rollups']} rollup row(s) kept (run {out['run']})")

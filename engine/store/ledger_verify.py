@@ -50,15 +50,38 @@ def _range(conn: sqlite3.Connection, table: str, cols: list[str], lo: int, hi: i
     return conn.execute(range_sql(table, cols), (lo - 1, hi)).fetchall()
 
 
+def _with_pruned(conn: sqlite3.Connection, table: str, lo: int, hi: int, rows: list[tuple[Any, ...]],
+                 got: list[bytes], stored: list[bytes]) -> list[bytes]:
+    """The range's hashes with each row ``rules history prune`` removed (listed in ``ledger_pruned``) taken
+    from the ledger: a contiguous range maps rowid → position; any other gap stays a deletion."""
+    if hi - lo + 1 != len(stored):
+        return got
+    gone = {r[0] for r in conn.execute("SELECT row FROM ledger_pruned WHERE tbl = ? AND row BETWEEN ? AND ?",
+                                       (table, lo, hi))}
+    have = {r[0]: h for r, h in zip(rows, got, strict=True)}
+    out = []
+    for rowid in range(lo, hi + 1):
+        if rowid in have:
+            out.append(have[rowid])
+        elif rowid in gone:
+            out.append(stored[rowid - lo])
+        else:
+            return got  # deleted outside the prune: _locate names it
+    return out
+
+
 def _locate(conn: sqlite3.Connection, rep: Report, seq: int, table: str, cols: list[str], lo: int, hi: int,
             stored: list[bytes], got: list[bytes], stored_cols: list[str], got_cols: list[str]) -> None:
     rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM "{table}" WHERE rowid BETWEEN ? AND ? ORDER BY rowid',
                                          (lo, hi))]
     if len(got) < len(stored):
         present = set(rowids)
+        if has_table(conn, "ledger_pruned"):  # removed by `rules history prune`: not a deletion
+            present |= {r[0] for r in conn.execute("SELECT row FROM ledger_pruned WHERE tbl = ? AND row BETWEEN ? "
+                                                   "AND ?", (table, lo, hi))}
         missing = [r for r in range(lo, hi + 1) if r not in present] if hi - lo + 1 == len(stored) else []
         rep.add(seq=seq, table=table, rowid=missing[0] if missing else None, column=None,
-                problem=f"{len(stored) - len(got)} row(s) deleted")
+                problem=f"{len(missing) or len(stored) - len(got)} row(s) deleted")
         return
     if len(got) > len(stored):
         rep.add(seq=seq, table=table, rowid=None, column=None, problem=f"{len(got) - len(stored)} row(s) inserted")
@@ -95,6 +118,7 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
             continue
         parsed.append((where, cp))
         wanted[cp.size] = b""
+    pruned = has_table(conn, "ledger_pruned")
     compact = CompactRange()
     chain = GENESIS
     covered: dict[str, int] = {}
@@ -123,6 +147,8 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
             rows = _range(conn, table, cols, lo, hi)
             got = hash_rows(table, rows)
             rep.rows += len(got)
+            if len(got) < len(part) and pruned:
+                got = _with_pruned(conn, table, lo, hi, rows, got, part)
             if got != part:
                 _locate(conn, rep, seq, table, cols, lo, hi, part, got, digests.get(table, []),
                         col_digests(rows, len(cols)))
