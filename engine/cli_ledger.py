@@ -133,3 +133,28 @@ def keygen_cmd(name: str) -> None:
     seed, vkey = new_key(name)
     click.echo(f"ESCALATION_LEDGER_KEY={seed}\nESCALATION_LEDGER_KEY_NAME={name}")
     click.echo(f"# verifier key (publish; add ' from=<ledger size>' when it replaces an older key):\n{vkey}", err=True)
+
+
+@audit.command("export")
+@click.option("--to", "dest", required=True, help="a directory, or s3://bucket/prefix (object lock enabled)")
+@click.option("--retain-days", type=click.IntRange(min=1), default=365, show_default=True,
+              help="S3 object lock (COMPLIANCE) retention")
+@unused_rules_option
+@db_option
+def export_cmd(dest: str, retain_days: int, rules: str | None, db: str) -> None:
+    """Export the next sealed segment (entries up to the newest checkpoint, with the signed note).
+
+    Example: rules audit export --to s3://audit-bucket/escalation/ --retain-days 400
+    """
+    from engine.store.audit_export import export
+    from engine.store.readonly import connect_ro
+
+    conn = connect_ro(db)
+    try:
+        names = export(conn, dest, retain_days)
+    except OSError as exc:
+        click.echo(f"error: cannot write to {dest}: {exc}", err=True)
+        raise SystemExit(3) from None
+    finally:
+        conn.close()
+    click.echo("\n".join(names) if names else "nothing new to export (no checkpoint past the last segment)")
