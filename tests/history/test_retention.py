@@ -73,3 +73,17 @@ def test_prune_cli(generated: tuple[Path, list[Incident]], tmp_path: Path) -> No
     assert rules("audit", "verify", "--db", str(db)).returncode == 0
     res = rules("history", "prune", "--db", str(tmp_path / "none.db"))
     assert res.returncode == 3 and "no audit log" in res.stderr
+
+
+def test_daemon_prunes_on_schedule(generated: tuple[Path, list[Incident]], tmp_path: Path) -> None:
+    src, incidents = generated
+    db = tmp_path / "d.db"
+    shutil.copy(src, db)
+    res = rules("run", "--once", "--history-days", "30", "--db", str(db), "--spool", str(tmp_path / "spool"),
+                cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert '"event": "history-pruned"' in res.stderr or "pruned history" in res.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT incidents FROM retention_runs").fetchone()[0] == sum(1 for i in incidents if i.resolve)
+    conn.close()
+    assert rules("audit", "verify", "--db", str(db)).returncode == 0
