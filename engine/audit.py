@@ -167,6 +167,7 @@ class Audit:
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
         self._later: dict[str, list[tuple[Any, ...]]] = {}  # see defer
+        self._changes_at_begin = -1  # total_changes at BEGIN (see commit)
         # (service, severity, incident_id, event_epoch) of the last decisions row (for engine.history)
         self.last_decision: tuple[Any, ...] | None = None
         try:
@@ -220,13 +221,17 @@ class Audit:
     # -- transactions ---------------------------------------------------------------------
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
+        self._changes_at_begin = self.conn.total_changes
 
     def commit(self) -> None:
         self.flush()
-        if self.ledger is not None:
-            self.ledger.seal()  # the transaction's ledger entry (engine/store/ledger.py), in the transaction
+        sealed = self.ledger is not None and self.conn.total_changes != self._changes_at_begin
+        if sealed:
+            # the transaction's ledger entry (engine/store/ledger.py), in the transaction; a transaction that
+            # wrote nothing writes no entry (rows written outside one are sealed by the next that writes)
+            self.ledger.seal()
         self.conn.execute("COMMIT")
-        if self.ledger is not None:
+        if sealed:
             self.ledger.committed()
 
     def rollback(self) -> None:
