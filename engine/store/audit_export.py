@@ -116,6 +116,6 @@ def export(conn: sqlite3.Connection, dest: str, retain_days: int = 365, s3: Any 
 
 
 def _s3() -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     return boto3.client("s3")

@@ -177,7 +177,9 @@ def check(cp: Checkpoint, keys: list[VerifierKey]) -> str | None:
 
 def split_notes(text: str) -> list[str]:
     """The notes of an append-only checkpoint log (each: body, blank line, signature lines)."""
-    notes, cur, in_sigs = [], [], False
+    notes: list[str] = []
+    cur: list[str] = []
+    in_sigs = False
     for line in text.split("\n"):
         if not line:
             if in_sigs and cur:

@@ -246,7 +246,7 @@ def check_proof(text: str, keys: list[ledger_note.VerifierKey]) -> tuple[bool, s
     head, sep, note = text.partition("\n\n")
     if not sep:
         return False, "not a proof: no checkpoint after a blank line"
-    fields = dict(line.split(" ", 1) if " " in line else (line, "") for line in head.splitlines()[1:])
+    fields = {k: v for k, _, v in (line.partition(" ") for line in head.splitlines()[1:])}
     try:
         table = fields["table"]
         row = fields["row"].encode()

@@ -9,8 +9,8 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import rules
 from history_gen import Incident
+from history_kit import rules
 from moto import mock_aws
 
 from engine.store import ledger_note

@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from conftest import ROOT, rules
 from history_gen import BASE, HASHES, RULE_OF, Incident
+from history_kit import ROOT, rules
 
 from engine.store.audit_queries import firings, paged
 from engine.store.readonly import connect_ro

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import rules
 from history_gen import BASE, HASHES, Incident, expected_row
+from history_kit import rules
 
 from engine.errors import AuditError
 from engine.report.history import Filters, latest, list_incidents, parse_when, render, show

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, rules
+from history_kit import ROOT, rules
 
 from engine.store import ledger_merkle as m
 from engine.store.ledger import Ledger

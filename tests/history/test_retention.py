@@ -9,8 +9,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import rules
 from history_gen import BASE, Incident, expected_row
+from history_kit import rules
 
 from engine.audit import Audit
 from engine.report.history import list_incidents

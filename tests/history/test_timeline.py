@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, rules
 from history_gen import Incident, expected_row
+from history_kit import ROOT, rules
 
 from engine.cli import load_compiled
 from engine.report.timeline import build, offset
