@@ -20,13 +20,13 @@ from pathlib import Path
 
 from throughput import ROOT, feed, synthetic
 
-from engine.audit import Audit
-from engine.compile import compile_policy
-from engine.daemon import settle_heap
-from engine.pipeline import Pipeline
+from engine.compiler.compile import compile_policy
+from engine.compiler.validate import validate
+from engine.run.daemon.heap import settle_heap
+from engine.run.pipeline import Pipeline
+from engine.store.audit import Audit
 from engine.store.ledger_verify import prove, verify
 from engine.store.readonly import connect_ro
-from engine.validate import validate
 
 
 def run(compiled: object, events: list[bytes], db: Path, batch: int, ledger: bool) -> tuple[float, float]:

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import re
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ TABLE_COLUMNS = ("incident_id", "timestamp", "severity", "service", "status", "o
                  "actions_taken", "resolution_time", "pages", "escalations", "suppressed_events")
 _NAMES = {v: k for k, v in SEVERITY_RANK.items()}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-Db = str | Path | sqlite3.Connection
+Db = Any  # a path, or an open read-only connection (engine.store.readonly.connect_ro)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -87,8 +86,8 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _conn(db: Db) -> tuple[sqlite3.Connection, bool]:
-    return (db, False) if isinstance(db, sqlite3.Connection) else (connect_ro(db), True)
+def _conn(db: Db) -> tuple[Any, bool]:
+    return (db, False) if not isinstance(db, str | Path) else (connect_ro(db), True)
 
 
 def list_incidents(db: Db, filters: Filters | None = None, limit: int | None = None) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@
 ``received``      an event of the incident taken in (intake row: file, source, event time)
 ``classified``    its decision: severity, deciding rule with the conditions that held and their actual
                   values, the model's verdict, owner and level, and the severity rules that did not
-                  decide with their first failing condition (computed: engine/report/audit_why.py)
+                  decide with their first failing condition (computed: engine/run/audit_why.py)
 ``deduplicated`` / ``grouped`` / ``suppressed`` / ``held`` / ``fused`` / ``resolve-signal``
                   a suppression row of the incident (mechanism, outcome, reason)
 ``upgraded`` / ``closed``  incident state changes recorded by the suppression stage
@@ -22,13 +22,12 @@ is the first ``received`` (else the first decision). ``resolution_path`` lists t
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.report.audit_why import event_fact, why
+from engine.run.audit_why import event_fact, why
 from engine.store.readonly import connect_ro
 from engine.store.timeline_queries import incident_rows
 
@@ -103,14 +102,14 @@ def _action_entry(a: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> d
     return {"kind": kind, "at": at, "summary": summary, "detail": detail}
 
 
-def build(db: str | Path | sqlite3.Connection, incident_id: str, *, rules: Sequence[Any] | None = None,
+def build(db: Any, incident_id: str, *, rules: Sequence[Any] | None = None,
           digest: str | None = None) -> dict[str, Any] | None:
     """The timeline of ``incident_id`` (None when the log has no decision for it)."""
-    conn = db if isinstance(db, sqlite3.Connection) else connect_ro(db)
+    conn = db if not isinstance(db, str | Path) else connect_ro(db)
     try:
         rows = incident_rows(conn, incident_id)
     finally:
-        if not isinstance(db, sqlite3.Connection):
+        if isinstance(db, str | Path):
             conn.close()
     if not rows["decisions"]:
         return None

@@ -24,7 +24,7 @@ events              decisions carrying the incident id
 The query walks opening decisions in ``event_epoch`` order through ``idx_decisions_event_epoch``,
 finds "opening" with ``idx_decisions_incident_id`` and computes every other column by an indexed
 correlated subquery, so ``LIMIT`` stops the walk early: ``latest 20`` costs 20 incidents' lookups
-whatever the size of the log (indexes declared in engine/audit.py and engine/suppress/store.py).
+whatever the size of the log (indexes: the ``history-indexes`` migration in engine/store/migrations.py).
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ class Ledger:
         self._pending: tuple[Any, ...] | None = None
         self._outbox: list[str] = []  # checkpoint notes for the sink, written after COMMIT
         self._load()
-        self.changes = conn.total_changes  # rows this connection wrote up to the last seal
+        # rows this connection wrote up to the last seal: none yet (its migrations, written before this, are its own)
+        self.changes = 0
 
     # -- state --------------------------------------------------------------------------------
     def _load(self) -> None:

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from engine.errors import AuditError
+from engine.model.errors import AuditError
 
 
 def connect_ro(path: str | Path) -> sqlite3.Connection:

@@ -14,16 +14,18 @@ from engine.classifier.model import (
     DEFAULT_MODEL_PATH,
     FORMAT,
     ModelUnavailable,
+    classifier_from_bytes,
     load_classifier,
     model_bytes,
     save,
 )
-from engine.event import SEVERITIES
+from engine.model.event import SEVERITIES
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_classifier()
+    """The shipped model as its estimator (the skops file; load_classifier() reads the plain twin)."""
+    return classifier_from_bytes(DEFAULT_MODEL_PATH.read_bytes(), str(DEFAULT_MODEL_PATH))
 
 
 @pytest.fixture

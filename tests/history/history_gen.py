@@ -1,7 +1,7 @@
 """A generated audit log of many incidents whose history answers are known without SQL.
 
-:func:`generate` writes rows into a real audit log (the tables engine.audit and engine.suppress.store
-create) and returns the model it drew them from: one :class:`Incident` per incident, from which the
+:func:`generate` writes rows into a real audit log (the tables engine/store/migrations.py
+creates) and returns the model it drew them from: one :class:`Incident` per incident, from which the
 tests compute each expected history row in plain Python (:func:`expected_row`). Also used by
 benchmarks/history.py at a larger scale.
 """
@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.audit import Audit
-from engine.suppress.store import Store
+from engine.store.audit import Audit
 
 SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")
 TEAMS = {"backend": "alice@company.com", "frontend": "dave@company.com", "sre": "sre-oncall@company.com",
@@ -51,7 +50,6 @@ def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every:
     """Write ``n`` incidents (plus an undecided NONE event every ``noise_every``) into a new audit log."""
     rng = random.Random(seed)
     audit = Audit(path)
-    Store(audit.conn, "")
     names = [f"svc-{k:02d}" for k in range(services)]
     team_of = {s: list(TEAMS)[k % len(TEAMS)] for k, s in enumerate(names)}
     incidents: list[Incident] = []

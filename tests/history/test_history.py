@@ -15,7 +15,7 @@ import pytest
 from history_gen import BASE, HASHES, Incident, expected_row
 from history_kit import rules
 
-from engine.errors import AuditError
+from engine.model.errors import AuditError
 from engine.report.history import Filters, latest, list_incidents, parse_when, render, show
 from engine.store.readonly import connect_ro
 

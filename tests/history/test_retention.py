@@ -12,8 +12,8 @@ from pathlib import Path
 from history_gen import BASE, Incident, expected_row
 from history_kit import rules
 
-from engine.audit import Audit
 from engine.report.history import list_incidents
+from engine.store.audit import Audit
 from engine.store.retention import prune
 
 CUT = BASE + 10 * 86400

@@ -16,9 +16,9 @@ import pytest
 from history_gen import Incident, expected_row
 from history_kit import ROOT, rules
 
-from engine.cli import load_compiled
+from engine.cli.options import load_compiled
 from engine.report.timeline import build, offset
-from engine.simulate import simulate
+from engine.run.simulate import simulate
 
 GOLDEN = Path(__file__).parent / "golden"
 INCIDENTS = ("INC-2025-001", "INC-2025-005", "SUP-DEDUP-1")
@@ -57,7 +57,7 @@ def test_golden(simulated: tuple[Path, str], incident: str, fmt: str) -> None:
 
 def test_acked_incident_tells_the_whole_story(simulated: tuple[Path, str]) -> None:
     db, digest = simulated
-    from engine.validate import validate
+    from engine.compiler.validate import validate
 
     policy, _ = validate(ROOT / "rules")
     assert policy is not None
