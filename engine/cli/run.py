@@ -29,6 +29,9 @@ from engine.model.errors import RulesError
               help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
 @click.option("--retention-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
               help="prune done/ files older than this")
+@click.option("--history-days", type=click.FloatRange(min=0, min_open=True), envvar="ESCALATION_HISTORY_DAYS",
+              help="prune resolved incidents older than this from the audit log, daily (rules history prune; "
+                   "env ESCALATION_HISTORY_DAYS; default: never)")
 @click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
@@ -36,7 +39,7 @@ from engine.model.errors import RulesError
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, max_body_bytes: int, listen: tuple[str, int] | None, retention_days: float,
-        reload_interval: float, batch: int, model: str | None) -> None:
+        history_days: float | None, reload_interval: float, batch: int, model: str | None) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -72,7 +75,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         except OSError as exc:
             raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
         box.write(data, src.name)
-    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
+    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days, history_days=history_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
     daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, max_body_bytes=max_body_bytes,
                              model=model),
@@ -109,3 +112,4 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         outcomes[outcome] = outcomes.get(outcome, 0) + n
     click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
                + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
+    audit.close()  # seals what is left and writes the shutdown checkpoint (engine/store/ledger.py)

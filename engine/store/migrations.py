@@ -130,12 +130,19 @@ def _incident_members(db: sqlite_utils.Database) -> None:
     _append_only(db.conn, "incident_members")
 
 
+def _history_indexes(db: sqlite_utils.Database) -> None:
+    """The history, timeline and audit queries (engine/store/history_queries.py): incidents by id and time."""
+    for name, col in (("decisions", "incident_id"), ("decisions", "event_epoch"), ("suppressions", "incident_id")):
+        db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{col} ON {name} ({col})")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     *((f"table-{name}", _audit_table(name)) for name in SCHEMA),
     ("composite-indexes", _composite_indexes),
     ("drop-redundant-indexes", _drop_redundant_indexes),
     ("suppression-tables", _suppression_tables),
     ("incident-members", _incident_members),
+    ("history-indexes", _history_indexes),
 )
 
 

@@ -87,6 +87,8 @@ class DaemonConfig:
     log_every: float = 10.0  # the "cycle" log line sums the counts of at least this long
     retention_days: float = 7.0
     prune_every: float = 3600.0
+    history_days: float | None = None  # audit log retention (engine/store/retention.py); None: keep everything
+    history_prune_every: float = 86400.0
 
 
 class Daemon(Batches, OutboxSlices, DbHealth):
@@ -103,7 +105,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self._recovering = True  # look at processing/ first: at start, and after a failed commit
         self._settled = False
         self._outbox_left = False
-        self._next_prune = self._next_outbox = self._next_chores = 0.0
+        self._next_prune = self._next_outbox = self._next_chores = self._next_history = 0.0
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._frozen = False
         # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
@@ -307,6 +309,16 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         removed = self.spool.prune_done(self.config.retention_days)
         if removed:
             logger.info("pruned done/", extra={"event": "pruned", "files": removed})
+        if self.config.history_days and time.monotonic() >= self._next_history and not self.audit.in_transaction:
+            self._next_history = time.monotonic() + self.config.history_prune_every
+            from engine.store.retention import prune
+
+            try:
+                out = prune(self.audit, time.time() - self.config.history_days * 86400)
+            except Exception as exc:  # noqa: BLE001 - a failed prune must not stop deciding; the next day retries
+                logger.error("history prune failed", extra={"event": "history-prune-failed", "error": str(exc)})
+                return
+            logger.info("pruned history", extra={"event": "history-pruned", **out})
 
 
 def _defer_every_wait(_seconds: float) -> bool:
