@@ -201,6 +201,9 @@ class Audit:
                 )
         for index in REDUNDANT_INDEXES:
             self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+        from engine.store.metrics_views import ensure_views  # the metric contract (README "SRE metrics")
+
+        ensure_views(self.conn)
 
     def _add_missing_columns(self, table: Any, columns: dict[str, type]) -> None:
         # ADD COLUMN is not an UPDATE: the append-only triggers allow it; old rows read NULL.

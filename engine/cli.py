@@ -325,6 +325,18 @@ def confirm(event_id: str, severity: str, by: str, note: str, rules: str | None,
     click.echo(f"{event_id}: {verb} {severity} by {by}")
 
 
+def _insights() -> None:
+    # One file per command (engine/cli_metrics.py, engine/cli_anomalies.py), registered here.
+    from engine.cli_anomalies import anomalies
+    from engine.cli_metrics import metrics
+
+    main.add_command(metrics)
+    main.add_command(anomalies)
+
+
+_insights()
+
+
 def entry() -> None:
     try:
         main(standalone_mode=True)

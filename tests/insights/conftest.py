@@ -1,0 +1,1 @@
+"""Generated histories for the insights tests."""
