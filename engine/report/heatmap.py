@@ -51,14 +51,15 @@ def build(rows: Iterable[dict[str, Any]], since: float, until: float, bucket_hou
         worst, n = row[i]
         sev = r["severity"]
         row[i] = (sev if worst is None or RANK[sev] > RANK[worst] else worst, n + 1)
-    names = services if services is not None else sorted(cells, key=lambda s: (-_weight(cells[s]), s))
+    names = services if services is not None else sorted(cells, key=lambda s: (*_weight(cells[s]), s))
     fmt = "%a %d" if bucket_hours % 24 == 0 else "%d %H:%M"
     labels = [datetime.fromtimestamp(s, tz).strftime(fmt) for s in starts]
     return Heatmap("heatmap", title, names, labels, [cells.get(s, [(None, 0)] * len(starts)) for s in names])
 
 
 def _weight(row: list[tuple[str | None, int]]) -> tuple[int, int]:
-    return (max((RANK[s] for s, _ in row if s), default=-1), sum(n for _, n in row))
+    """Sort key: the worst severity first, then the most incidents."""
+    return (-max((RANK[s] for s, _ in row if s), default=-1), -sum(n for _, n in row))
 
 
 def text_lines(hm: Heatmap, ascii_only: bool = False, width: int | None = None) -> list[str]:
@@ -78,20 +79,22 @@ def text_lines(hm: Heatmap, ascii_only: bool = False, width: int | None = None) 
     return lines
 
 
-def svg(hm: Heatmap, cell: int = 18) -> str:
+def svg(hm: Heatmap, cell: int = 22) -> str:
     """A self-contained SVG of the heatmap: coloured cells with the glyph and count in a tooltip."""
     name_w = 8 * max([len(s) for s in hm.services] + [8])
     w = name_w + cell * len(hm.buckets) + 10
-    h = 40 + cell * len(hm.services) + 10
+    top = 70
+    h = top + cell * len(hm.services) + 10
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" width="{w}" height="{h}" '
            f'viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11" role="img">',
            f"<title>{html.escape(hm.title)}</title>"]
     for j, label in enumerate(hm.buckets):
         if j % max(1, len(hm.buckets) // 12) == 0:
             x = name_w + j * cell
-            out.append(f'<text x="{x}" y="30" transform="rotate(-30 {x} 30)">{html.escape(label)}</text>')
+            out.append(f'<text x="{x + 4}" y="{top - 4}" transform="rotate(-45 {x + 4} {top - 4})">'
+                       f"{html.escape(label)}</text>")
     for i, (name, row) in enumerate(zip(hm.services, hm.cells, strict=True)):
-        y = 40 + i * cell
+        y = top + i * cell
         out.append(f'<text x="0" y="{y + cell - 5}">{html.escape(name)}</text>')
         for j, (sev, n) in enumerate(row):
             tip = f"{name} {hm.buckets[j]}: {n} incident(s)" + (f", worst {sev}" if sev else "")

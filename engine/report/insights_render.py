@@ -37,8 +37,22 @@ def utf8(console: Console) -> bool:
     return (console.encoding or "").lower().replace("-", "") in ("utf8", "utf_8")
 
 
+ASCII = str.maketrans({"→": "->", "—": "-", "–": "-", "×": "x", "≥": ">=", "≤": "<=", "•": "-", "·": ".",
+                       "…": "...", "∞": "inf", "µ": "u", "━": "-", "█": "#", "▓": "+", "▒": "-", "░": "."})
+
+
 def terminal(report: Report, console: Console) -> None:
-    ascii_only = not utf8(console)
+    """Print the report; a console that cannot encode UTF-8 gets the same report in ASCII."""
+    if utf8(console):
+        _terminal(report, console, False)
+        return
+    buf = io.StringIO()
+    _terminal(report, Console(file=buf, width=console.width, color_system=None, highlight=False), True)
+    text = buf.getvalue().translate(ASCII)
+    console.file.write(text.encode(console.encoding or "ascii", "replace").decode(console.encoding or "ascii"))
+
+
+def _terminal(report: Report, console: Console, ascii_only: bool) -> None:
     console.print(Text(report.header.title, style="bold"))
     for line in report.header.lines():
         console.print(line, highlight=False, markup=False)
@@ -98,6 +112,8 @@ def markdown(report: Report) -> str:
         if isinstance(block, Table):
             out += [f"## {block.title}", "", _md_row(block.columns), _md_row(["---"] * len(block.columns))]
             out += [_md_row(["—" if v is None else str(v) for v in row]) for row in block.rows]
+            if not block.rows:
+                out.append(_md_row(["none", *[""] * (len(block.columns) - 1)]))
             if block.note:
                 out += ["", block.note]
         elif isinstance(block, Findings):

@@ -183,6 +183,11 @@ class InsightsStore:
         row = self.conn.execute("SELECT max(event_epoch) FROM decisions").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
+    def first_epoch(self) -> float | None:
+        """The oldest incident start in the log: where its history begins."""
+        row = self.conn.execute("SELECT min(event_epoch) FROM decisions").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def remediations(self, since: float, until: float) -> list[dict[str, Any]]:
         """Remediation actions of incidents started in the window, with their outcome and the incident's resolve."""
         cur = self.conn.execute(
