@@ -38,8 +38,9 @@ def sentence(t: an.Test, tz: ZoneInfo) -> str:
                 f"({n['count_after']} incidents in {n['days_after']} days): ratio {_ratio(n['ratio'])}, "
                 f"log-likelihood gain {n['llr']:.1f}, {pq} (best of {n['candidates']} candidate days, Bonferroni).")
     if t.kind == "recurrence":
-        return (f"{t.service}: fingerprint {n['fingerprint']} recurs at {n['hour']:02d}:00–{(n['hour'] + 1) % 24:02d}:00"
-                f" ({tz.key}): {n['count']} of its {n['of']} incidents in 14 days, on {n['days']} distinct days; "
+        hours = f"{n['hour']:02d}:00–{(n['hour'] + 1) % 24:02d}:00"
+        return (f"{t.service}: fingerprint {n['fingerprint']} recurs at {hours} ({tz.key}): {n['count']} of its "
+                f"{n['of']} incidents in 14 days, on {n['days']} distinct days; "
                 f"binomial test vs 1/24 × 24 hours, {pq}.")
     if t.kind == "seasonal":
         hour = datetime.fromtimestamp(n["hour_start"], tz).strftime("%a %H:00")
@@ -70,7 +71,8 @@ DEFINITIONS = [
                "changepoint over 90 daily counts (change in the last 14 d, Bonferroni over candidate days); "
                "recurrence: one fingerprint at the same hour on ≥ 3 days in 14 d (binomial vs 1/24); seasonal: "
                "dense services only (≥ 5/h), hour vs the same hour of past weeks; repeated cause: same rule and "
-               "fingerprint ≥ 3 times in 7 d (a finding when new in 30 d; frequent ≥ 20 % of 30 d listed as a cause). Benjamini–Hochberg over every test "
+               "fingerprint ≥ 3 times in 7 d (a finding when new in 30 d; frequent ≥ 20 % of 30 d listed as a cause). "
+               "Benjamini–Hochberg over every test "
                "of the scan; a finding needs q < 0.05 and, for rates, count ≥ 3 and ratio ≥ 2."),
     ("Not assessed", f"fewer than {an.MIN_HISTORY_DAYS} days of log or fewer than {an.MIN_INCIDENTS} incidents."),
     ("Score", "raw = (10·critical + 5·major + 2·moderate) / window hours (the brief's formula, incidents by their "
@@ -96,12 +98,13 @@ def trends(store: InsightsStore, until: float, tz: str) -> Report:
     report.blocks.append(Findings("not_assessed", "Not assessed",
                                   [f"{s}: {why}" for s, why in result.not_assessed.items()], "every service assessed"))
     services = sorted({t.service for t in findings})[:20]
+    counted = [r for r in rows if r["severity"] != "NONE"]
     if services:
         report.blocks.append(Chart("daily", "Daily incidents, last 28 days (services with findings)", "line",
                                    [str(k) for k in range(28)],
                                    {s: [float(c) for c in an.daily_counts(
-                                       [r["start_epoch"] for r in rows if r["service"] == s and r["severity"] != "NONE"],
-                                       until, 28)] for s in services}, "incidents/day"))
+                                       [r["start_epoch"] for r in counted if r["service"] == s], until, 28)]
+                                    for s in services}, "incidents/day"))
     report.data = {"tests": [{"kind": t.kind, "service": t.service, "p": t.p, "q": t.q, "finding": t.finding(),
                               **t.numbers} for t in result.tests], "not_assessed": result.not_assessed}
     return report

@@ -67,7 +67,8 @@ def _table(t: Table) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     note = f'<p class="note">{e(t.note)}</p>' if t.note else ""
     empty = "" if t.rows else f'<tr><td colspan="{len(t.columns)}">none</td></tr>'
-    return f"<h2>{e(t.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}{empty}</tbody></table>{note}"
+    return (f"<h2>{e(t.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}{empty}</tbody>"
+            f"</table>{note}")
 
 
 def chart_svg(chart: Chart) -> str:
