@@ -157,5 +157,24 @@ def random_history(path: Path, n: int, start: float, seed: int = 7, days: float 
                     t.escalated = None
         if rng.random() < 0.4:
             t.confirmed = rng.choice(SEVERITIES)
+        if severity in ("CRITICAL", "MAJOR") and rng.random() < 0.5:
+            t.remediation = (rng.choice(["restart", "scale-out"]), rng.choice(["ok", "ok", "failed"]))
         w.add(t)
     return w.close()
+
+
+def poisson_rows(service: str, rates: list[float], until: float, rng: random.Random, fingerprint: str = "fp",
+                 severity: str = "MAJOR") -> list[dict]:
+    """Incident rows of one service: day k of len(rates) (the last ends at ``until``) has Poisson(rates[k])."""
+    rows = []
+    n = len(rates)
+    for k, rate in enumerate(rates):
+        day_start = until - (n - k) * DAY
+        count, acc = 0, rng.expovariate(1.0) if rate > 0 else float("inf")
+        while acc < rate:  # Poisson(rate) by exponential gaps on [0, rate)
+            count += 1
+            acc += rng.expovariate(1.0)
+        for _ in range(count):
+            rows.append({"service": service, "severity": severity, "start_epoch": day_start + rng.uniform(0, DAY),
+                         "rule": "severity:r", "fingerprint": fingerprint})
+    return rows
