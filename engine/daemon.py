@@ -177,6 +177,7 @@ class Daemon:
         self.config = config or DaemonConfig()
         spool.ensure()
         self.metrics = metrics or Metrics(queue_depth=spool.depth, held=self.held)
+        self.metrics.add_insights(pipeline.audit.path)  # the SRE metrics on /metrics (README "SRE metrics")
         self.health = Health(stale_after=max(30.0, 20 * self.config.interval), rules_hash=pipeline.rules_hash)
         self.watcher = watcher
         self.stop, self.wake = threading.Event(), threading.Event()

@@ -77,6 +77,15 @@ class Metrics:
             self.open_incidents.set_function(lambda: held()["open_incidents"])
             self.history_services.set_function(lambda: held()["history_services"])
 
+    def add_insights(self, db_path: str) -> None:
+        """Serve the SRE metrics and risk scores of this audit log too (engine.report.metrics_prometheus)."""
+        if db_path == ":memory:" or getattr(self, "_insights", False):
+            return
+        from engine.report.metrics_prometheus import InsightsCollector
+
+        self.registry.register(InsightsCollector(db_path))
+        self._insights = True
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
