@@ -16,13 +16,12 @@ the Kaplan–Meier median. See README "SRE metrics" for the contract table.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from engine.suppress.store import TABLES as SUPPRESS_TABLES
 
 EPOCH = "round((julianday({}) - 2440587.5) * 86400.0, 3)"  # exact to the millisecond the log keeps
 RANK = ("CASE {} WHEN 'CRITICAL' THEN 3 WHEN 'MAJOR' THEN 2 WHEN 'MODERATE' THEN 1 "
@@ -35,7 +34,7 @@ VIEWS: dict[str, str] = {
         WITH agg AS (
           SELECT incident_id, min(rowid) AS first_row, count(*) AS events,
                  max({RANK.format('severity')}) AS rank, min(event_epoch) AS start_epoch
-          FROM decisions WHERE incident_id IS NOT NULL AND incident_id != '' GROUP BY incident_id)
+          FROM decisions WHERE incident_id IS NOT NULL AND incident_id != ''__WIN(incident_id)__ GROUP BY incident_id)
         SELECT a.incident_id, d.service, coalesce(json_extract(d.owner, '$.team'), '') AS team,
                {NAME.format('a.rank')} AS severity, a.start_epoch, {EPOCH.format('d.at')} AS decided_epoch,
                d.event_id AS first_event_id, d.rules_hash, a.events
@@ -43,7 +42,8 @@ VIEWS: dict[str, str] = {
     # Every page that went out (a page action whose final result is ok), with its step.
     "insight_pages": f"""
         SELECT a.incident_id, a.step, a.action, a.intent, {EPOCH.format('r.at')} AS sent_epoch
-        FROM actions a JOIN results r ON r.action_id = a.id WHERE a.kind = 'page' AND r.outcome = 'ok'""",
+        FROM actions a JOIN results r ON r.action_id = a.id WHERE a.kind = 'page' AND r.outcome = 'ok'
+        __WIN(a.incident_id)__""",
     # One row per incident: when it was first paged, acked, escalated and resolved (human or auto).
     "insight_lifecycle": f"""
         WITH p AS (SELECT incident_id, min(sent_epoch) AS page_epoch,
@@ -53,9 +53,9 @@ VIEWS: dict[str, str] = {
                           min(CASE WHEN type = 'ack' THEN {EPOCH.format('occurred_at')} END) AS ack_epoch,
                           min(CASE WHEN type = 'resolve' THEN {EPOCH.format('occurred_at')} END) AS human_resolve,
                           min(CASE WHEN type = 'escalate' THEN {EPOCH.format('occurred_at')} END) AS manual_epoch
-                   FROM incident_updates GROUP BY incident_id),
+                   FROM incident_updates WHERE 1__WIN(incident_id)__ GROUP BY incident_id),
              c AS (SELECT incident_id, min({EPOCH.format('at')}) AS auto_resolve FROM incidents
-                   WHERE op = 'close' GROUP BY incident_id)
+                   WHERE op = 'close'__WIN(incident_id)__ GROUP BY incident_id)
         SELECT i.*, p.page_epoch, p.escalated_epoch, u.ack_epoch, u.manual_epoch,
                CASE WHEN u.human_resolve IS NULL THEN c.auto_resolve WHEN c.auto_resolve IS NULL THEN u.human_resolve
                     ELSE min(u.human_resolve, c.auto_resolve) END AS resolve_epoch,
@@ -113,16 +113,45 @@ VIEWS: dict[str, str] = {
         FROM insight_incidents i""",
 }
 DURATION_VIEWS = ("metric_mttd", "metric_mtta", "metric_mttr", "metric_mttr_detect")
-# A definition changed by a later version replaces the view (a view holds no rows: the log loses nothing).
+BASE = ("insight_incidents", "insight_pages", "insight_lifecycle")  # what the metric views are built on
+# Indexes the windowed queries need (each costs the writer one index insert per decision).
+INDEXES = {"idx_decisions_event_epoch": "decisions (event_epoch)",
+           "idx_decisions_incident_id": "decisions (incident_id)"}
+_WIN = re.compile(r"__WIN\(([\w.]+)\)__")
+
+
+def body(name: str, windowed: bool = False) -> str:
+    """A view's SELECT; windowed, its base tables are read only for incidents with a decision in the window
+    (``win``), which gives the same rows for incidents that start in it, without aggregating the whole log."""
+    text = VIEWS[name].strip()
+    return _WIN.sub((lambda m: f" AND {m.group(1)} IN (SELECT incident_id FROM win)") if windowed else "", text)
+
+
+def windowed_sql(view: str) -> str:
+    """The rows of ``view`` whose incident started in ``[:since, :until)``: the same definition as the view,
+    with the base views as CTEs restricted to the window's incidents (a CTE shadows the view of its name)."""
+    source = view if view in BASE else f"({body(view, True)})"
+    return f"{WITH_WINDOW} SELECT * FROM {source} WHERE start_epoch >= :since AND start_epoch < :until"
+
+
+WITH_TEMP = "WITH " + ", ".join(["win AS (SELECT incident_id FROM w_win)",
+                                 *[f"{b} AS (SELECT * FROM w_{b})" for b in BASE]])
+WITH_WINDOW = "WITH " + ", ".join([
+    "win AS (SELECT DISTINCT incident_id FROM decisions WHERE event_epoch >= :since AND event_epoch < :until"
+    " AND incident_id IS NOT NULL)", *[f"{name} AS ({body(name, True)})" for name in BASE]])
 
 
 def ensure_views(conn: sqlite3.Connection) -> None:
     """Create (or replace when its definition changed) every view; a schema change, not a row change."""
-    for name, columns in SUPPRESS_TABLES.items():  # views read them; an old log may predate them
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'incidents'").fetchone():
+        from engine.suppress.store import TABLES  # the views read it; an old log may predate it (a slow import)
+
+        conn.execute(f"CREATE TABLE IF NOT EXISTS incidents ({TABLES['incidents']})")
+    for index, on in INDEXES.items():
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {on}")
     have = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
-    for name, body in VIEWS.items():
-        sql = f"CREATE VIEW {name} AS {body.strip()}"
+    for name in VIEWS:
+        sql = f"CREATE VIEW {name} AS {body(name)}"
         if have.get(name) == sql:
             continue
         if name in have:
@@ -136,6 +165,7 @@ class InsightsStore:
     def __init__(self, conn: sqlite3.Connection, path: str = "") -> None:
         self.conn = conn
         self.path = path
+        self._window: tuple[float, float] | None = None  # the window the TEMP tables hold (see rows)
 
     @classmethod
     @contextmanager
@@ -161,9 +191,28 @@ class InsightsStore:
         """The view's rows whose incident started in ``[since, until)``."""
         if view not in VIEWS:
             raise KeyError(view)
-        cur = self.conn.execute(f"SELECT * FROM {view} WHERE start_epoch >= ? AND start_epoch < ?", (since, until))
+        self._materialize(since, until)
+        source = f"w_{view}" if view in BASE else f"({body(view, True)})"
+        cur = self.conn.execute(f"{WITH_TEMP} SELECT * FROM {source} WHERE start_epoch >= :since AND start_epoch < "
+                                ":until", {"since": since, "until": until})
         names = [c[0] for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _materialize(self, since: float, until: float) -> None:
+        """The base views for one window as TEMP tables (the connection's own, never the log's), so the
+        metric views of one report share one pass over the log's rows."""
+        if self._window == (since, until):
+            return
+        params = {"since": since, "until": until}
+        for name in ("win", *BASE):
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.w_{name}")
+        self.conn.execute("CREATE TEMP TABLE w_win AS SELECT DISTINCT incident_id FROM decisions "
+                          "WHERE event_epoch >= :since AND event_epoch < :until AND incident_id IS NOT NULL", params)
+        for i, name in enumerate(BASE):
+            ctes = ", ".join(["win AS (SELECT incident_id FROM w_win)",
+                              *[f"{b} AS (SELECT * FROM w_{b})" for b in BASE[:i]]])
+            self.conn.execute(f"CREATE TEMP TABLE w_{name} AS WITH {ctes} SELECT * FROM ({body(name, True)})", params)
+        self._window = (since, until)
 
     def checkpoint(self) -> dict[str, int]:
         """The log position a report was computed from: the newest row id of each table it reads."""
@@ -174,9 +223,11 @@ class InsightsStore:
 
     def rules_hashes(self, since: float, until: float) -> list[str]:
         """The rules hashes that decided incidents starting in the window, most used first."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT rules_hash FROM insight_incidents WHERE start_epoch >= ? AND start_epoch < ? "
-            "GROUP BY rules_hash ORDER BY count(*) DESC, rules_hash", (since, until)).fetchall() if r[0]]
+        counts: dict[str, int] = {}
+        for r in self.rows("insight_incidents", since, until):
+            if r["rules_hash"]:
+                counts[r["rules_hash"]] = counts.get(r["rules_hash"], 0) + 1
+        return sorted(counts, key=lambda h: (-counts[h], h))
 
     def latest_epoch(self) -> float | None:
         """The newest incident start in the log (the default window ends just after it)."""
@@ -190,10 +241,12 @@ class InsightsStore:
 
     def remediations(self, since: float, until: float) -> list[dict[str, Any]]:
         """Remediation actions of incidents started in the window, with their outcome and the incident's resolve."""
+        self._materialize(since, until)
         cur = self.conn.execute(
-            "SELECT a.incident_id, a.action, coalesce(r.outcome, 'pending') AS outcome, l.service, l.resolve_epoch, "
-            f"l.resolved_by, l.ack_epoch, {EPOCH.format('r.at')} AS done_epoch FROM actions a "
+            f"{WITH_TEMP} SELECT a.incident_id, a.action, coalesce(r.outcome, 'pending') AS outcome, l.service, "
+            f"l.resolve_epoch, l.resolved_by, l.ack_epoch, {EPOCH.format('r.at')} AS done_epoch FROM actions a "
             "JOIN insight_lifecycle l USING (incident_id) LEFT JOIN results r ON r.action_id = a.id "
-            "WHERE a.kind = 'remediate' AND l.start_epoch >= ? AND l.start_epoch < ?", (since, until))
+            "WHERE a.kind = 'remediate' AND l.start_epoch >= :since AND l.start_epoch < :until",
+            {"since": since, "until": until})
         names = [c[0] for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
