@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=200)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--q", type=float, default=an.Q_LEVEL, help="false-discovery level of a finding")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     t0 = 1_790_000_000.0
@@ -74,12 +75,12 @@ def main() -> None:
     found: dict[str, list[tuple[int, str]]] = defaultdict(list)  # service -> (scan day, kind) of findings
     started, tests = time.perf_counter(), 0
     for d in range(30, args.days + 1):
-        scan = an.scan(rows, t0 + d * DAY, t0, ZoneInfo("UTC"), ("surge", "shift", "recurrence", "seasonal"))
+        scan = an.scan(rows, t0 + d * DAY, t0, ZoneInfo("UTC"), ("surge", "shift", "recurrence", "seasonal"), args.q)
         tests += len(scan.tests)
         for t in scan.findings:
             found[t.service].append((d, t.kind))
     secs = time.perf_counter() - started
-    print(f"{args.services} services × {args.days} days, {len(rows):,} incidents, seed {args.seed}; "
+    print(f"{args.services} services × {args.days} days, {len(rows):,} incidents, seed {args.seed}, q < {args.q:g}; "
           f"{args.days - 29} daily scans, {tests:,} tests in {secs:.1f} s "
           f"({secs / (args.days - 29) * 1000:.0f} ms a scan)")
 

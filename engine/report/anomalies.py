@@ -2,7 +2,7 @@
 
 Counts per service are small (0–10 a day, many zeros), so every test is exact for counts:
 
-- **surge**: the last 24 h and the last 7 d against the service's previous 28 d, the exact
+- **surge**: the last 24 h, 48 h and 7 d against the service's previous 28 d, the exact
   conditional Poisson test (under no change, the recent count given the total is binomial with
   p = recent exposure / total exposure; statsmodels' ``exact-cond``). Fires when q < 0.05, count ≥ 3
   and rate ratio ≥ 2.
@@ -51,8 +51,8 @@ class Test:
     numbers: dict[str, Any]
     q: float | None = None
 
-    def finding(self) -> bool:
-        return self.fires and (self.p is None or (self.q is not None and self.q < Q_LEVEL))
+    def finding(self, level: float = Q_LEVEL) -> bool:
+        return self.fires and (self.p is None or (self.q is not None and self.q < level))
 
 
 @dataclass
@@ -60,15 +60,16 @@ class Scan:
     until: float
     tests: list[Test] = field(default_factory=list)
     not_assessed: dict[str, str] = field(default_factory=dict)  # service -> reason
+    level: float = Q_LEVEL
 
     @property
     def findings(self) -> list[Test]:
-        return [t for t in self.tests if t.finding()]
+        return [t for t in self.tests if t.finding(self.level)]
 
     @property
     def causes(self) -> list[Test]:
         """Repeated causes that are not new (frequent or repeated): context, not findings."""
-        return [t for t in self.tests if t.kind == "repeated" and not t.finding()]
+        return [t for t in self.tests if t.kind == "repeated" and not t.finding(self.level)]
 
 
 def exact_poisson(c1: int, e1: float, c2: int, e2: float) -> float:
@@ -99,7 +100,7 @@ def bh(pvalues: Sequence[float]) -> list[float]:
 
 def surge_tests(service: str, times: Sequence[float], until: float, origin: float) -> list[Test]:
     out = []
-    for label, length in (("24h", DAY), ("7d", 7 * DAY)):
+    for label, length in (("24h", DAY), ("48h", 2 * DAY), ("7d", 7 * DAY)):
         start, base_start = until - length, max(origin, until - length - 28 * DAY)
         e1, e2 = length / DAY, (start - base_start) / DAY
         if e2 < 7:
@@ -206,14 +207,15 @@ def repeated_causes(service: str, rows: Sequence[dict[str, Any]], until: float) 
 
 
 def scan(rows: Iterable[dict[str, Any]], until: float, origin: float, tz: ZoneInfo,
-         detectors: Sequence[str] = ("surge", "shift", "recurrence", "seasonal", "repeated")) -> Scan:
+         detectors: Sequence[str] = ("surge", "shift", "recurrence", "seasonal", "repeated"),
+         level: float = Q_LEVEL) -> Scan:
     """Every detector on every service's incidents (``service``, ``severity``, ``start_epoch``, ``rule``,
     ``fingerprint``) before ``until``; ``origin`` is when the log's history starts."""
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["severity"] != "NONE" and r["start_epoch"] is not None and r["start_epoch"] < until:
             by_service[r["service"]].append(r)
-    result = Scan(until)
+    result = Scan(until, level=level)
     history_days = (until - origin) / DAY
     for service, members in sorted(by_service.items()):
         if history_days < MIN_HISTORY_DAYS or len(members) < MIN_INCIDENTS:

@@ -67,8 +67,9 @@ def header(store: InsightsStore, title: str, since: float, until: float, tz: str
 
 
 DEFINITIONS = [
-    ("Trends", "surge: exact conditional Poisson test of the last 24 h / 7 d vs the previous 28 d; shift: Poisson "
-               "changepoint over 90 daily counts (change in the last 14 d, Bonferroni over candidate days); "
+    ("Trends", "surge: exact conditional Poisson test of the last 24 h / 48 h / 7 d vs the previous 28 d; "
+               "shift: Poisson changepoint over 90 daily counts (change in the last 14 d, Bonferroni over candidate "
+               "days); "
                "recurrence: one fingerprint at the same hour on ≥ 3 days in 14 d (binomial vs 1/24); seasonal: "
                "dense services only (≥ 5/h), hour vs the same hour of past weeks; repeated cause: same rule and "
                "fingerprint ≥ 3 times in 7 d (a finding when new in 30 d; frequent ≥ 20 % of 30 d listed as a cause). "

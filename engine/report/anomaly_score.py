@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,7 @@ def scores(rows: Iterable[dict[str, Any]], since: float, until: float, origin: f
     n_past = int(min(LOOKBACK_DAYS * 86400, since - origin) // length) if since > origin else 0
     windows = n_past + 1  # index 0: the window itself; k: k windows back
     per: dict[str, list[dict[str, int]]] = defaultdict(lambda: [defaultdict(int) for _ in range(windows)])
-    overall = [defaultdict(int) for _ in range(windows)]
+    overall: list[dict[str, int]] = [defaultdict(int) for _ in range(windows)]
     for r in rows:
         t, sev = r["start_epoch"], r["severity"]
         if t is None or sev not in WEIGHTS or t >= until:
@@ -78,7 +78,7 @@ def scores(rows: Iterable[dict[str, Any]], since: float, until: float, origin: f
     return [*out, _score("overall", overall, hours, cap)]
 
 
-def _score(name: str, counts: list[dict[str, int]], hours: float, cap: float) -> Score:
+def _score(name: str, counts: Sequence[dict[str, int]], hours: float, cap: float) -> Score:
     now = counts[0]
     raw = raw_score(now, hours)
     past = [raw_score(c, hours) for c in counts[1:]]
