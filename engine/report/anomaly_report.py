@@ -74,7 +74,7 @@ DEFINITIONS = [
                "dense services only (≥ 5/h), hour vs the same hour of past weeks; repeated cause: same rule and "
                "fingerprint ≥ 3 times in 7 d (a finding when new in 30 d; frequent ≥ 20 % of 30 d listed as a cause). "
                "Benjamini–Hochberg over every test "
-               "of the scan; a finding needs q < 0.05 and, for rates, count ≥ 3 and ratio ≥ 2."),
+               "of the scan; a finding needs q < 0.01 and, for rates, count ≥ 3 and ratio ≥ 2."),
     ("Not assessed", f"fewer than {an.MIN_HISTORY_DAYS} days of log or fewer than {an.MIN_INCIDENTS} incidents."),
     ("Score", "raw = (10·critical + 5·major + 2·moderate) / window hours (the brief's formula, incidents by their "
               "highest severity where they started); score = min(100, 100·raw / cap), cap 10 by default (one "
@@ -93,7 +93,7 @@ def trends(store: InsightsStore, until: float, tz: str) -> Report:
     report = Report(header(store, "Anomaly trends", since, until, tz), definitions=DEFINITIONS)
     findings = sorted(result.findings, key=lambda t: (t.q if t.q is not None else 0.0, t.service, t.kind))
     report.blocks.append(Findings("findings", f"Findings ({len(findings)} of {len(result.tests)} tests)",
-                                  [sentence(t, zone) for t in findings], "no finding at q < 0.05"))
+                                  [sentence(t, zone) for t in findings], "no finding at q < 0.01"))
     report.blocks.append(Findings("causes", "Repeated causes (≥ 3 in 7 days, seen before)",
                                   [sentence(t, zone) for t in result.causes]))
     report.blocks.append(Findings("not_assessed", "Not assessed",

@@ -56,7 +56,7 @@ def build(store: InsightsStore, since: float, until: float, tz: str, cap: float 
     scan = an.scan(rows, until, origin, zone)
     findings = sorted(scan.findings, key=lambda t: (t.q if t.q is not None else 0.0, t.service, t.kind))
     report.blocks.append(Findings("trends", f"Trends ({len(findings)} findings of {len(scan.tests)} tests)",
-                                  [ar.sentence(t, zone) for t in findings], "no finding at q < 0.05"))
+                                  [ar.sentence(t, zone) for t in findings], "no finding at q < 0.01"))
     if scan.not_assessed:
         report.blocks.append(Findings("not_assessed", "Not assessed",
                                       [f"{s}: {why}" for s, why in scan.not_assessed.items()]))

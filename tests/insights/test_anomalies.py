@@ -54,7 +54,7 @@ def test_a_planted_rate_shift_is_found_near_its_day() -> None:
 
 
 def test_flat_series_raise_no_finding_at_the_documented_level() -> None:
-    """60 services × 90 days of Poisson counts with no change, scanned at 10 dates: no finding (q < 0.05)."""
+    """60 services × 90 days of Poisson counts with no change, scanned at 10 dates: no finding (q < 0.01)."""
     rng = random.Random(3)
     rows = []
     for s in range(60):
