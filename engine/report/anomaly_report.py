@@ -53,13 +53,26 @@ def sentence(t: an.Test, tz: ZoneInfo) -> str:
            f"{n['count']} times in 7 days ({label})."
 
 
+CAUSE_DAYS = 37  # recurrence looks at 14 days, repeated causes at 7 + 30
+
+
 def load(store: InsightsStore, until: float, since: float | None = None,
          view: str = "insight_causes") -> tuple[list[dict[str, Any]], float]:
     """Incident rows from the lookback (or ``since`` minus the score's lookback) to ``until``, and the log's
-    origin (its oldest incident: where its history begins)."""
+    origin (its oldest incident: where its history begins). With ``insight_causes`` the deciding rule and
+    fingerprint are read for the last 37 days only (all the detectors that use them look at); older rows
+    carry empty ones."""
     origin = store.first_epoch()
-    start = until - LOOKBACK if since is None else since - anomaly_score.LOOKBACK_DAYS * an.DAY
-    return store.rows(view, start, until), origin if origin is not None else until
+    start = until - LOOKBACK
+    if since is not None:
+        start = min(start, since - anomaly_score.LOOKBACK_DAYS * an.DAY)
+    rows = store.rows("insight_incidents", start, until)
+    if view == "insight_causes":
+        causes = {r["incident_id"]: r for r in store.rows("insight_causes", until - CAUSE_DAYS * an.DAY, until)}
+        for r in rows:
+            c = causes.get(r["incident_id"])
+            r["rule"], r["fingerprint"] = (c["rule"], c["fingerprint"]) if c else ("", "")
+    return rows, origin if origin is not None else until
 
 
 def header(store: InsightsStore, title: str, since: float, until: float, tz: str) -> Header:

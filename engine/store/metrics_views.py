@@ -166,6 +166,7 @@ class InsightsStore:
         self.conn = conn
         self.path = path
         self._window: tuple[float, float] | None = None  # the window the TEMP tables hold (see rows)
+        self._built = 0  # how many of BASE are built for it
 
     @classmethod
     @contextmanager
@@ -191,28 +192,34 @@ class InsightsStore:
         """The view's rows whose incident started in ``[since, until)``."""
         if view not in VIEWS:
             raise KeyError(view)
-        self._materialize(since, until)
+        self._materialize(since, until, "insight_incidents" if view in ("insight_incidents", "insight_causes")
+                          else BASE[-1])
         source = f"w_{view}" if view in BASE else f"({body(view, True)})"
         cur = self.conn.execute(f"{WITH_TEMP} SELECT * FROM {source} WHERE start_epoch >= :since AND start_epoch < "
                                 ":until", {"since": since, "until": until})
         names = [c[0] for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-    def _materialize(self, since: float, until: float) -> None:
+    def _materialize(self, since: float, until: float, upto: str = BASE[-1]) -> None:
         """The base views for one window as TEMP tables (the connection's own, never the log's), so the
-        metric views of one report share one pass over the log's rows."""
-        if self._window == (since, until):
+        metric views of one report share one pass over the log's rows; built up to ``upto`` only
+        (the incidents alone for the anomaly detectors)."""
+        need = BASE.index(upto) + 1
+        if self._window == (since, until) and self._built >= need:
             return
         params = {"since": since, "until": until}
-        for name in ("win", *BASE):
-            self.conn.execute(f"DROP TABLE IF EXISTS temp.w_{name}")
-        self.conn.execute("CREATE TEMP TABLE w_win AS SELECT DISTINCT incident_id FROM decisions "
-                          "WHERE event_epoch >= :since AND event_epoch < :until AND incident_id IS NOT NULL", params)
-        for i, name in enumerate(BASE):
+        if self._window != (since, until):
+            for name in ("win", *BASE):
+                self.conn.execute(f"DROP TABLE IF EXISTS temp.w_{name}")
+            self.conn.execute("CREATE TEMP TABLE w_win AS SELECT DISTINCT incident_id FROM decisions WHERE "
+                              "event_epoch >= :since AND event_epoch < :until AND incident_id IS NOT NULL", params)
+            self._window, self._built = (since, until), 0
+        for i in range(self._built, need):
             ctes = ", ".join(["win AS (SELECT incident_id FROM w_win)",
                               *[f"{b} AS (SELECT * FROM w_{b})" for b in BASE[:i]]])
-            self.conn.execute(f"CREATE TEMP TABLE w_{name} AS WITH {ctes} SELECT * FROM ({body(name, True)})", params)
-        self._window = (since, until)
+            self.conn.execute(f"CREATE TEMP TABLE w_{BASE[i]} AS WITH {ctes} SELECT * FROM ({body(BASE[i], True)})",
+                              params)
+        self._built = max(self._built, need)
 
     def checkpoint(self) -> dict[str, int]:
         """The log position a report was computed from: the newest row id of each table it reads."""
