@@ -140,7 +140,8 @@ def to_json(report: Report) -> str:
 
 
 def to_csv(report: Report) -> str:
-    """Every table as rows of one CSV, its id in the first column (one header row per table)."""
+    """Every table, finding list and heatmap as rows of one CSV, its id in the first column (one header
+    row per block)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     for block in report.blocks:
@@ -148,6 +149,10 @@ def to_csv(report: Report) -> str:
             w.writerow(["table", *block.columns])
             for row in block.rows:
                 w.writerow([block.id, *["" if v is None else v for v in row]])
+        elif isinstance(block, Findings):
+            w.writerow(["table", "finding"])
+            for item in block.items:
+                w.writerow([block.id, item])
         elif isinstance(block, Heatmap):
             w.writerow(["table", "service", *block.buckets])
             for name, row in zip(block.services, block.cells, strict=True):
