@@ -133,11 +133,14 @@ def duration_stat(definition: Definition, rows: Iterable[dict[str, Any]], until:
     observed: list[tuple[float, str]] = []
     censored: list[tuple[float, str]] = []
     clamped = 0
+    by_whom: dict[str, int] = {}
     for r in rows:
         start, end, stop = r["clock_start"], r["clock_end"], r["clock_stop"]
         if start is None or start >= until:
             continue
         if end is not None and end < until:
+            if "resolved_by" in r:
+                by_whom[r["resolved_by"]] = by_whom.get(r["resolved_by"], 0) + 1
             if end < start:
                 clamped += 1  # e.g. an ack recorded before the page: clamped to 0 and counted
             observed.append((max(0.0, end - start), r["incident_id"]))
@@ -153,6 +156,8 @@ def duration_stat(definition: Definition, rows: Iterable[dict[str, Any]], until:
         stat.extra["within_target"] = (sum(1 for t in obs if t < definition.target) / stat.n) if stat.n else None
     if clamped:
         stat.extra["clamped"] = clamped
+    if by_whom:  # resolves: by a person (incident_updates) or automatically (a resolved event closed it)
+        stat.extra["resolved_human"], stat.extra["resolved_auto"] = by_whom.get("human", 0), by_whom.get("auto", 0)
     stat.status = judge(stat.mean, definition)
     if censored:  # never-reached ends can only make it worse: the KM median is judged too
         km = stat.km_median if stat.km_median is not None else max(t for t, _ in censored)

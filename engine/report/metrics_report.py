@@ -59,6 +59,8 @@ def tables(stats: list[m.Stat]) -> list[Table]:
         if d.unit == "s":
             within = s.extra.get("within_target")
             note = "" if within is None else f"{within * 100:.0f} % within target"
+            if "resolved_auto" in s.extra:
+                note += f"; resolved by people {s.extra['resolved_human']}, auto {s.extra['resolved_auto']}"
             if s.extra.get("clamped"):
                 note += f"; {s.extra['clamped']} clamped to 0 (end before start)"
             durations.append([d.name, group, s.n, s.n_censored, fmt_duration(s.median), fmt_duration(s.p90),

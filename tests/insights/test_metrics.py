@@ -93,6 +93,11 @@ def test_rates_match_the_truth(history) -> None:
     assert fp.extra["unconfirmed"] == len(history.truths) - len(confirmed)
     assert fp.ids == fps and fp.rate == pytest.approx(100 * len(fps) / len(confirmed))
     assert fp.extra["coverage"] == pytest.approx(100 * len(confirmed) / len(history.truths))
+    with InsightsStore.open(history.path) as store:
+        (mttr,) = m.compute(store, since, until, ("overall",), ("mttr",))
+    resolved = [t for t in paged if t.resolve is not None]
+    assert (mttr.extra["resolved_auto"], mttr.extra["resolved_human"]) == (
+        sum(t.resolved_by == "auto" for t in resolved), sum(t.resolved_by == "human" for t in resolved))
 
 
 def _acks(tmp_path: Path, acks: list[float | None], page_offset: float = 10.0) -> Path:
