@@ -159,3 +159,13 @@ def test_every_heatmap_cell_matches_an_independent_computation(history) -> None:
     for service, row in zip(hm.services, hm.cells, strict=True):
         for day, (sev, n) in enumerate(row):
             assert (sev, n) == tuple(expected.get((service, day), [None, 0])), (service, day)
+
+
+def test_the_exact_poisson_test_is_scipys_binomtest() -> None:
+    from scipy.stats import binomtest
+
+    rng = random.Random(8)
+    for _ in range(500):
+        c1, c2, e1, e2 = rng.randrange(1, 30), rng.randrange(0, 60), rng.uniform(0.5, 7), rng.uniform(7, 28)
+        ref = binomtest(c1, c1 + c2, e1 / (e1 + e2), alternative="greater").pvalue
+        assert an.exact_poisson(c1, e1, c2, e2) == pytest.approx(ref, rel=1e-9, abs=1e-300)
