@@ -21,9 +21,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.audit import Audit
 from engine.report.insights_window import duration
-from engine.suppress.store import Store
+from engine.store.audit import Audit
 
 REPO = Path(__file__).resolve().parents[1]
 SEVERITIES = ("CRITICAL", "MAJOR", "MODERATE", "NONE")
@@ -35,9 +34,7 @@ def iso(t: float) -> str:
 
 def build(path: Path, incidents: int, services: int, days: int, until: float, seed: int = 1) -> None:
     rng = random.Random(seed)
-    audit = Audit(path)
-    Store(audit.conn, "h")
-    audit.close()
+    Audit(path).close()  # every table, index and view (its migrations)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")

@@ -16,12 +16,15 @@ the Kaplan–Meier median. See README "SRE metrics" for the contract table.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import sqlite_utils
 
 EPOCH = "round((julianday({}) - 2440587.5) * 86400.0, 3)"  # exact to the millisecond the log keeps
 RANK = ("CASE {} WHEN 'CRITICAL' THEN 3 WHEN 'MAJOR' THEN 2 WHEN 'MODERATE' THEN 1 "
@@ -141,12 +144,14 @@ WITH_WINDOW = "WITH " + ", ".join([
     " AND incident_id IS NOT NULL)", *[f"{name} AS ({body(name, True)})" for name in BASE]])
 
 
-def ensure_views(conn: sqlite3.Connection) -> None:
-    """Create (or replace when its definition changed) every view; a schema change, not a row change."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'incidents'").fetchone():
-        from engine.suppress.store import TABLES  # the views read it; an old log may predate it (a slow import)
+def digest() -> str:
+    """Names the migration that creates these definitions: a changed definition is a new migration."""
+    return hashlib.sha256("".join(VIEWS.values()).encode()).hexdigest()[:12]
 
-        conn.execute(f"CREATE TABLE IF NOT EXISTS incidents ({TABLES['incidents']})")
+
+def ensure_views(conn: sqlite3.Connection) -> None:
+    """Create (or replace when its definition changed) every view and the indexes the windowed reads use;
+    a schema change, not a row change. Run by the migration ``metric-views-<digest>`` and on every report."""
     for index, on in INDEXES.items():
         conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {on}")
     have = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
@@ -178,6 +183,9 @@ class InsightsStore:
         try:
             conn.execute("PRAGMA busy_timeout=5000")
             try:
+                from engine.store.migrations import migrate  # an older log gets its tables and views
+
+                migrate(sqlite_utils.Database(conn))
                 ensure_views(conn)
             except sqlite3.DatabaseError as exc:
                 raise ValueError(f"{path} is not an audit log: {exc}") from None
