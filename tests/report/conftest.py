@@ -1,1 +1,0 @@
-"""Generated histories for the insights tests."""
