@@ -32,5 +32,18 @@ def entry() -> None:
 
 
 # one file per command; each registers itself on ``main`` (imported last: they import ``main`` from here)
-from engine.cli import anomalies, confirm, evaluate, metrics, run, simulate, train, validate  # noqa: E402,F401
+from engine.cli import (  # noqa: E402,F401
+    analyze,
+    anomalies,
+    confirm,
+    evaluate,
+    explain,
+    impact,
+    metrics,
+    run,
+    simulate,
+    test,
+    train,
+    validate,
+)
 from engine.cli.options import load_compiled, rules_dir  # noqa: E402,F401 - the helpers scripts import
