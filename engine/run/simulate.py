@@ -71,7 +71,7 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
         for decision, steps in played.decisions:
             doc = decision.as_dict()
             doc["also_matched"] = also_matched(compiled, decision)
-            doc["requests"] = [executor.preview(i) for i in decision.intents]
+            doc["requests"] = [executor.preview(i) for i in decision.intents or ()]
             doc["escalation"] = {**doc["escalation"], "timeline": steps}
             outcome.decisions.append(doc)
         outcomes.append(outcome)

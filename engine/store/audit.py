@@ -18,9 +18,13 @@ without a result) is found again here after a restart. Tables (see README "Audit
 ``actions``    the outbox: idempotency_key (unique), action, kind, step, due_at, intent (JSON)
 ``starts``     action_id, attempt: an attempt began (written before the side effect)
 ``attempts``   action_id, attempt, ok, detail, reason, retryable, status, waited
-``results``    action_id (unique), outcome (ok | failed | not-configured | cancelled), detail, reason
+``results``    action_id (unique), outcome (ok | failed | not-configured | cancelled | superseded), detail,
+               reason (``simulated`` only in ``rules simulate``'s in-memory log; see engine.store.outbox)
 ``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at:
-               an ack or resolve stops the incident's pending escalation steps (engine.decide.escalation)
+               an ack or resolve stops the incident's pending escalation steps (engine.run.acknowledge)
+
+The suppression stage's tables are engine.store.incidents'; every table and index is created by a named
+migration (engine.store.migrations, recorded in ``migrations``).
 """
 
 from __future__ import annotations
@@ -177,7 +181,7 @@ class Audit(Outbox):
             sql = _INSERTS.get(key)
             if sql is None:
                 sql = _INSERTS[key] = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-            ids.append(self.conn.execute(sql, tuple(row.values())).lastrowid)
+            ids.append(int(self.conn.execute(sql, tuple(row.values())).lastrowid or 0))
         return ids
 
     # -- writers ----------------------------------------------------------------------------
