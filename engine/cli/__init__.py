@@ -32,8 +32,9 @@ def entry() -> None:
 
 
 # one file per command; each registers itself on ``main`` (imported last: they import ``main`` from here)
-from engine.cli import (  # noqa: E402,F401  # noqa: E402,F401
+from engine.cli import (  # noqa: E402,F401
     analyze,
+    anomalies,
     audit,
     confirm,
     evaluate,
@@ -41,6 +42,7 @@ from engine.cli import (  # noqa: E402,F401  # noqa: E402,F401
     history,
     impact,
     ledger,
+    metrics,
     run,
     simulate,
     test,

@@ -81,6 +81,10 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
                              model=model),
                     Executor(audit, compiled.policy),
                     box, config=config, watcher=watcher)
+    if db != ":memory:":  # the SRE metrics and risk scores on /metrics too (README "Anomaly intelligence")
+        from engine.report.metrics_prometheus import InsightsCollector
+
+        daemon.metrics.registry.register(InsightsCollector(db))
     if not once:
         server = None
         if listen:

@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
+from engine.store import metrics_views as metric_views
+
 T, N, F = str, int, float
 SCHEMA: dict[str, dict[str, type]] = {
     "intake": {"id": N, "at": T, "file": T, "event_id": T, "outcome": T, "code": T, "reason": T, "rules_hash": T},
@@ -143,6 +145,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("suppression-tables", _suppression_tables),
     ("incident-members", _incident_members),
     ("history-indexes", _history_indexes),
+    (f"metric-views-{metric_views.digest()}", lambda db: metric_views.ensure_views(db.conn)),  # README "SRE metrics"
 )
 
 
