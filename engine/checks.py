@@ -14,6 +14,7 @@ from typing import Any
 
 from engine import conditions, templates
 from engine.checks_oncall import check_oncall
+from engine.checks_targets import check_targets
 from engine.diagnostics import Diagnostic
 from engine.event import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.load import Document, escape
@@ -36,6 +37,7 @@ def check_policy(policy: Policy, by_kind: Mapping[str, list[Document]]) -> list[
     out += _matrix(policy, matrix)
     out += check_oncall(policy, matrix)
     out += _actions(policy, pol, docs)
+    out += check_targets(policy, docs)
     out += _templates(policy, tpl, pol, docs)
     out += _shadowed(policy, docs)
     out += _limits(policy, docs)
