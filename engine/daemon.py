@@ -128,6 +128,7 @@ class DaemonConfig:
     outbox_every: float = 0.1  # seconds between outbox scans when nothing new was decided (due steps)
     chores_every: float = 1.0  # idle chores: fusion-window expiry, audit log write check
     log_every: float = 10.0  # the "cycle" log line sums the counts of at least this long
+    poison_attempts: int = 3  # a file left in processing/ by this many crashed attempts goes to failed/
     retention_days: float = 7.0
     prune_every: float = 3600.0
 
@@ -359,6 +360,9 @@ class Daemon:
         return files
 
     def _batch(self, files: list[_File], stats: Stats, recovering: bool = False) -> None:
+        if recovering:
+            self._recover(files, stats)
+            return
         ready = [f for f in files if self._prepare(f, stats)]
         ready.sort(key=lambda f: (f.key, f.name))  # timestamp order within the batch
         size = max(1, self.config.group)
@@ -366,6 +370,23 @@ class Daemon:
             if self.stop.is_set():
                 return  # still claimed: recovered (decided) on the next start
             self._decide_group(ready[start:start + size], stats, recovering)
+
+    def _recover(self, files: list[_File], stats: Stats) -> None:
+        """Files a crash left in ``processing/``, one per transaction, each decision attempt counted on disk
+        just before it: a file that crashed or hung the daemon ``poison_attempts`` times goes to ``failed/``
+        (code ``poison``) instead of taking every restart down with it; the files after it are not charged.
+        (Reading and parsing are bounded by the size limit and the parser's depth limits.)"""
+        ready = [f for f in files if self._prepare(f, stats)]
+        ready.sort(key=lambda f: (f.key, f.name))
+        for f in ready:
+            if self.stop.is_set():
+                return
+            attempt = self.spool.count_attempt(f.name)
+            if attempt > self.config.poison_attempts:
+                self._reject(f, stats, "poison", f"{f.name} was taken up {attempt - 1} times and the daemon "
+                             "never finished it (crashed or was killed meanwhile); quarantined")
+            else:
+                self._decide(f, stats, True)
 
     def _decide_group(self, group: list[_File], stats: Stats, recovering: bool) -> None:
         """Group commit: the files' rows in one transaction, then each file moved. An engine
@@ -451,6 +472,8 @@ class Daemon:
             logger.warning("event file failed", extra={"event": "failed", "file": f.name, "code": code,
                                                        "reason": reason})
         self.spool.finish(f.path, ok, reason, code)
+        if self._recovering:
+            self.spool.forget_attempts(f.name)
         if ok:
             stats.done += 1
         else:

@@ -32,6 +32,7 @@ from engine.audit import utcnow
 
 TEMP_SUFFIXES = (".tmp", ".part", ".swp")
 REASON_SUFFIX = ".reason.json"
+ATTEMPTS_SUFFIX = ".attempts"  # processing/.<name>.attempts: how often a restart took the file up again
 NAME_MAX = 255  # bytes per path component (ext4, xfs, btrfs, tmpfs)
 SUFFIX_ROOM = 8  # "~NNNNNNN": what a collision may append
 
@@ -73,6 +74,24 @@ class Spool:
             return _move(src, os.fspath(self.processing), name), st
         except FileNotFoundError:
             return None  # the producer took it back
+
+    def count_attempt(self, name: str) -> int:
+        """Record one more recovery attempt of ``processing/<name>`` and return how many there were.
+
+        The counter is a file beside it (``.<name>.attempts``, a temporary name nothing lists), written
+        before the attempt, so it survives a crash or a kill of the process during the attempt (not a
+        power loss: it is not fsynced). The daemon quarantines a file whose count passes its bound."""
+        counter = self.processing / f".{fit_name(name, 1 + len(ATTEMPTS_SUFFIX))}{ATTEMPTS_SUFFIX}"
+        try:
+            seen = int(counter.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            seen = 0
+        counter.write_text(f"{seen + 1}\n")
+        return seen + 1
+
+    def forget_attempts(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.processing / f".{fit_name(name, 1 + len(ATTEMPTS_SUFFIX))}{ATTEMPTS_SUFFIX}").unlink()
 
     def finish(self, path: str | Path, ok: bool, reason: str = "", code: str = "") -> str:
         """Move a processed file to ``done/``, or to ``failed/`` after writing its reason file."""
