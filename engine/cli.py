@@ -161,10 +161,12 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
+@click.option("--max-clock-skew", default=300.0, show_default=True, type=click.FloatRange(min=0),
+              help="seconds an event may be stamped ahead of intake; beyond, it is decided at intake time")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, listen: tuple[str, int] | None, retention_days: float, reload_interval: float,
-        batch: int, model: str | None) -> None:
+        batch: int, max_clock_skew: float, model: str | None) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -201,7 +203,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
-    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model),
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model,
+                             max_clock_skew=max_clock_skew),
                     Executor(audit, compiled.policy),
                     box, config=config, watcher=watcher)
     if not once:

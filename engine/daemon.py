@@ -447,6 +447,8 @@ class Daemon:
         if f.arrived is not None:
             self.metrics.arrival_latency.observe(max(0.0, committed - f.arrived))
         stats.decided += len(result.decisions)
+        if result.skewed:
+            self.metrics.clock_skew.inc(result.skewed)
         for d in result.decisions:
             self._count(self.metrics.decisions, d.severity)
         if result.ok or (recovering and result.code == "duplicate"):  # our own commit, before the crash
@@ -569,7 +571,8 @@ class Daemon:
         old = self.pipeline
         # the loaded severity model (if the Decider has one) carries over: a reload is about rules
         kept = {"model": old.decider.model} if hasattr(old.decider, "model") else {}
-        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes, **kept)
+        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes,
+                                 max_clock_skew=old.max_clock_skew, **kept)
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.health.rules_hash = compiled.digest
         if self._frozen:

@@ -62,6 +62,8 @@ class Metrics:
                                          "From the file's rename into incoming/ to its committed decision",
                                          buckets=LATENCY_BUCKETS, registry=r)
         self.reloads = Counter("escalation_rules_reloads_total", "Rule reloads by outcome", ["outcome"], registry=r)
+        self.clock_skew = Counter("escalation_clock_skew_total", "Events and acks stamped further ahead of intake "
+                                  "than --max-clock-skew (decided at intake time)", registry=r)
         self.queue = Gauge("escalation_queue_depth", "Files waiting in incoming/", registry=r)
         self.http = Counter("escalation_http_requests_total", "HTTP intake requests by status", ["status"],
                             registry=r)

@@ -20,6 +20,7 @@ from engine.event import Acknowledgement, Event, event_json
 from engine.history import AuditHistory
 from engine.intake import IntakeError, parse
 from engine.intelligence import ModelState
+from engine.skew import bound, describe
 from engine.suppress.stage import SuppressionStage
 from engine.suppress.store import Store
 
@@ -35,12 +36,15 @@ class FileResult:
     decisions: list[Decision] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    skewed: int = 0  # items stamped further ahead of intake than the bound (decided at intake time)
 
 
 class Pipeline:
     def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
-                 model: ModelState | str | None = None) -> None:
+                 model: ModelState | str | None = None, max_clock_skew: float | None = None) -> None:
+        """``max_clock_skew``: seconds an item may be stamped ahead of intake (None: unbounded, for replays)."""
         self.compiled = compiled
+        self.max_clock_skew = max_clock_skew
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
         self.history = AuditHistory(audit.conn, before_read=audit.flush)
         self.decider = Decider(compiled, model=model, history=self.history)
@@ -106,9 +110,17 @@ class Pipeline:
         return [result for _, _, result in parsed]
 
     def _one(self, name: str, item: Event | Acknowledgement, result: FileResult) -> None:
+        skew = ""
+        if self.max_clock_skew is not None:
+            original = item.timestamp
+            item, ahead = bound(item, datetime.fromisoformat(self.audit.clock()), self.max_clock_skew)
+            if ahead is not None:
+                result.skewed += 1
+                skew = describe(original, ahead, self.max_clock_skew)
         if isinstance(item, Acknowledgement):
             self.audit.record_intake(name, "accepted", event_id=item.event_id, code=item.type,
-                                     reason=f"{item.type} of {item.incident_id} by {item.by}",
+                                     reason=f"{item.type} of {item.incident_id} by {item.by}" + (f"; {skew}" if skew
+                                                                                                 else ""),
                                      rules_hash=self.rules_hash)
             acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
             if item.type == "resolve":  # the next firing of its fingerprints is a new incident, not a repeat
@@ -125,7 +137,8 @@ class Pipeline:
         self._decided.add(item.event_id)
         verdict = self.suppression.assess(item, self.decider.decide(item, render=False))  # may re-decide
         decision = self.decider.finish(verdict.decision)
-        self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
+        self.audit.record_intake(name, "accepted", event_id=item.event_id, code="clock-skew" if skew else "",
+                                 reason=skew, rules_hash=self.rules_hash)
         fact = decision.fact
         # The severity fact as the engine asserted it: the level it chose (a fused incident's forced severity
         # is the decision's, not a fact) and the event fields the remediation rules read.
