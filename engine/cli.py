@@ -8,9 +8,7 @@ and logs to stderr, so ``rules simulate --format json | jq`` always works.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +70,9 @@ def _listen_address(ctx: click.Context, param: click.Parameter, value: str | Non
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Incident policy as code: validate, simulate and run the YAML rules."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(message)s")
+    from engine import logs
+
+    logs.install(os.environ.get("LOG_LEVEL", "INFO"), plain=True)  # secrets redacted from every line
 
 
 @main.command()
