@@ -140,9 +140,15 @@ def load_bytes(data: bytes | None, name: str, *, size: int | None = None) -> tup
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Diagnostic(name, line, col, "yaml-syntax", f"invalid YAML: {exc.problem or exc}")]
+        return None, [Diagnostic(name, line, col, "yaml-syntax",
+                                 f"invalid YAML: {' '.join(str(exc.problem or exc).split())}")]
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, a position in the text
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return None, [Diagnostic(name, line, col, "yaml-syntax",
+                                 f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}")]
     except yaml.YAMLError as exc:
-        return None, [Diagnostic(name, 1, 1, "yaml-syntax", f"invalid YAML: {exc}")]
+        return None, [Diagnostic(name, 1, 1, "yaml-syntax", f"invalid YAML: {' '.join(str(exc).split())}")]
     if node is None:
         return None, [Diagnostic(name, 1, 1, "empty-file", "file has no YAML document")]
     doc = Document(name, None, digest=hashlib.sha256(data).hexdigest())
