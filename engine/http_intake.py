@@ -13,10 +13,13 @@ Authentication, when configured (either one suffices; none configured = open, lo
 
 Missing credentials → 401, wrong ones → 403 (both compared in constant time). A body over
 the size limit → 413 from ``Content-Length`` alone (never read); no body → 400. Every socket
-read waits at most ``timeout`` seconds and the whole body must arrive within ``timeout`` (else
+read waits at most ``timeout`` seconds, the request line and headers must arrive within ``timeout``
+in all (:mod:`engine.http_deadline`; else the connection is closed) and so must the whole body (else
 408): an idle or trickling client cannot hold a server thread for ever. At most
 ``max_connections`` are served at once; one more is answered 503 (``Retry-After: 1``) and closed
-without a thread, so a flood of connections cannot exhaust the process either.
+without a thread, so a flood of connections cannot exhaust the process either; the listen backlog
+(``backlog``, 1,024) lets a burst reach that answer instead of waiting unanswered in SYN retries.
+``GET /metrics`` needs the bearer token too when ``INTAKE_TOKEN`` is set; ``/healthz`` stays open.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from engine.http_deadline import DeadlineReader
 from engine.metrics import Health, Metrics, health_json
 from engine.spool import Spool
 
@@ -53,6 +57,7 @@ class IntakeConfig:
     on_write: Callable[[], None] | None = None  # wakes the engine loop
     timeout: float = 10.0  # seconds per socket read, and for the whole body
     max_connections: int = 64  # served at once; more get 503 at once, without a thread
+    backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kw: Any) -> IntakeConfig:
@@ -74,9 +79,22 @@ class IntakeConfig:
         return 403 if bearer or signature else 401
 
 
+def _bearer_ok(headers: Any, token: str) -> bool:
+    bearer = headers.get("Authorization", "")
+    return bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].strip().encode(), token.encode())
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "escalation-handlers"
     config: IntakeConfig  # set on the subclass built by serve()
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = DeadlineReader(self.rfile, self.connection, self.config.timeout)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        self.rfile.start()  # type: ignore[attr-defined]  # each request's line and headers: one deadline
+        super().handle_one_request()
 
     def log_message(self, fmt: str, *args: Any) -> None:  # access log as structured lines
         logger.debug(fmt % args, extra={"event": "http", "client": self.client_address[0]})
@@ -97,6 +115,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
+            if self.config.token and not _bearer_ok(self.headers, self.config.token):
+                self._error(401 if not self.headers.get("Authorization") else 403,
+                            "/metrics needs Authorization: Bearer $INTAKE_TOKEN")
+                return
             self._send(200, self.config.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
         elif path == "/healthz":
             self._send(*health_json(self.config.health))
@@ -172,6 +194,7 @@ class _Server(ThreadingHTTPServer):
     BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
     def __init__(self, address: tuple[str, int], handler: type[_Handler], config: IntakeConfig) -> None:
+        self.request_queue_size = config.backlog  # socketserver's default of 5 drops a burst's SYNs
         super().__init__(address, handler)
         self.config = config
         self._slots = threading.BoundedSemaphore(config.max_connections)
