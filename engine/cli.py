@@ -202,7 +202,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
             raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
-    watcher = None if once else RulesWatcher(root, reload_interval)
+    watcher = None if once else RulesWatcher(root, reload_interval, background=True)  # off the decision thread
     daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model,
                              max_clock_skew=max_clock_skew),
                     Executor(audit, compiled.policy),
