@@ -139,6 +139,8 @@ class DaemonConfig:
     outbox_every: float = 0.1  # seconds between outbox scans when nothing new was decided (due steps)
     chores_every: float = 1.0  # idle chores: fusion-window expiry, audit log write check
     log_every: float = 10.0  # the "cycle" log line sums the counts of at least this long
+    checkpoint_every: float = 10.0  # idle: checkpoint the WAL explicitly (an automatic one fails silently)
+    max_wal_bytes: int = 256 * 1_048_576  # WAL frames not yet checkpointed beyond this: /healthz 503
     poison_attempts: int = 3  # a file left in processing/ by this many crashed attempts goes to failed/
     retention_days: float = 7.0
     prune_every: float = 3600.0
@@ -196,7 +198,7 @@ class Daemon:
         self._recovering = True  # look at processing/ first: at start, and after a failed commit
         self._settled = False
         self._outbox_left = False
-        self._next_prune = self._next_outbox = self._next_chores = 0.0
+        self._next_prune = self._next_outbox = self._next_chores = self._next_checkpoint = 0.0
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._frozen = False
         # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
@@ -258,6 +260,7 @@ class Daemon:
                 self._log_cycle(summary)
                 summary, logged = Stats(), time.monotonic()
             self._maybe_prune()  # also under a load that never leaves the loop idle
+            self._check_wal()  # likewise (every checkpoint_every seconds)
             if more or stats.busy:
                 wait = self.config.min_wait
             if more:
@@ -612,6 +615,28 @@ class Daemon:
         if self._db_failed != "write":  # the lock proves nothing about a write that failed (SQLITE_FULL, EIO)
             self._db_failed = ""
             self.health.db_writable, self.health.db_error = True, ""
+        self._check_wal()
+
+    def _check_wal(self) -> None:
+        """A database file that takes no writes while its WAL does (read-only, immutable, EIO on the main
+        file) keeps answering commits: only a checkpoint fails, and sqlite's automatic ones fail silently
+        while the WAL grows without bound. So checkpoint explicitly, and report a failure or a WAL that
+        cannot be checkpointed (a reader holding an old snapshot) past ``max_wal_bytes`` in /healthz."""
+        now = time.monotonic()
+        if now < self._next_checkpoint:
+            return
+        self._next_checkpoint = now + self.config.checkpoint_every
+        try:
+            _, frames, done = self.audit.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            page = self.audit.conn.execute("PRAGMA page_size").fetchone()[0]
+        except sqlite3.Error as exc:
+            self.health.wal_error = f"WAL checkpoint failed: {exc} (the database file takes no writes?)"
+            logger.error("audit log checkpoint failed", extra={"event": "db-checkpoint-error", "error": str(exc)})
+            return
+        pending = max(0, frames - done) * page
+        self.health.wal_error = "" if pending <= self.config.max_wal_bytes else (
+            f"WAL holds {pending} bytes that cannot be checkpointed (a reader holds an old snapshot?); "
+            f"bound {self.config.max_wal_bytes}")
 
     def _wrote(self, changes: int) -> None:
         """Work since ``changes`` committed rows: the audit log takes writes again."""

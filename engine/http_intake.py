@@ -160,8 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
             written = self.config.spool.write(body, name)
         except OSError as exc:
             logger.error("cannot write to the spool", extra={"event": "spool-error", "error": str(exc)})
+            self.config.health.intake_failed(f"cannot write to the spool: {exc.strerror or exc}")
             self._error(503, "cannot write to the spool")
             return
+        self.config.health.intake_error = ""
         if self.config.on_write is not None:
             self.config.on_write()
         self._send(202, (json.dumps({"accepted": written.name}) + "\n").encode())

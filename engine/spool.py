@@ -134,12 +134,17 @@ class Spool:
         """Producer side, used by ``--enqueue`` and the HTTP intake: temp name, fsync, rename."""
         name = fit_name(name, len("..tmp") + SUFFIX_ROOM)
         tmp = self.incoming / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        target = _free_name(self.incoming / name)
-        os.rename(tmp, target)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            target = _free_name(self.incoming / name)
+            os.rename(tmp, target)
+        except OSError:  # ENOSPC, EFBIG, EIO: no temporary file left behind to fill the disk further
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         return target
 
 
