@@ -18,7 +18,7 @@ from typing import Any
 
 
 class DeadlineReader:
-    def __init__(self, raw: io.BufferedReader, sock: socket.socket, seconds: float) -> None:
+    def __init__(self, raw: io.BufferedIOBase, sock: socket.socket, seconds: float) -> None:
         self.raw, self.sock, self.seconds = raw, sock, seconds
         self.deadline = time.monotonic() + seconds
 
@@ -33,7 +33,7 @@ class DeadlineReader:
             if left <= 0:
                 raise TimeoutError(f"request line and headers took longer than {self.seconds:g} s")
             self.sock.settimeout(min(left, self.seconds))
-            ahead = self.raw.peek(1)  # at most one recv, with only the time that is left
+            ahead = self.raw.peek(1)  # type: ignore[attr-defined]  # a BufferedReader: at most one recv
             if not ahead:
                 break  # the client closed
             want = len(ahead) if limit < 0 else min(len(ahead), limit - len(out))

@@ -107,7 +107,8 @@ class RulesWatcher:
             return None
         if too_big:
             self.last_error = f"reload refused: {too_big}"
-            return self._rejected(digest)
+            self._rejected(digest)
+            return None
         if self._pool is not None:
             self._job = (self._pool.submit(_validate_and_compile, self.root), digest, time.monotonic())
             return None
@@ -145,7 +146,8 @@ class RulesWatcher:
         else:
             self.last_error = ""
         if compiled is None:
-            return self._rejected(digest)
+            self._rejected(digest)
+            return None
         self.current, self.rejected = digest, ""
         logger.info("rules reloaded", extra={"event": "reloaded", "rules_hash": compiled.digest})
         return compiled
@@ -154,4 +156,3 @@ class RulesWatcher:
         self.rejected, self.just_rejected = digest, True
         logger.error("rules reload rejected; the running rules stay in force",
                      extra={"event": "reload-rejected", "rules_dir": str(self.root), "errors": self.last_error})
-        return None

@@ -12,12 +12,11 @@ nobody paged, the incident never closed. Timestamps in the past are accepted wha
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
 
 from engine.event import Acknowledgement, Event
 
 DEFAULT_MAX_AHEAD = 300.0  # seconds (`rules run --max-clock-skew`)
-Item = TypeVar("Item", Event, Acknowledgement)
+Item = Event | Acknowledgement
 
 
 def bound(item: Item, intake: datetime, max_ahead: float | None) -> tuple[Item, float | None]:
