@@ -28,7 +28,7 @@ deployments as ``NAMESPACE/NAME``; ``nginx`` and ``nginx.service`` are one unit)
 in it is refused (``clientError``), whatever the params say. Without it, a target that would fall
 back to the event's ``service`` (no param, no ``names`` entry) is refused; ``rules validate``
 rejects a rule whose target param is a template without an ``allow`` list
-(``engine/checks_targets.py``), so a literal param is the only other way in.
+(``engine/compiler/checks_targets.py``), so a literal param is the only other way in.
 
 Env: ``PATH`` finds the executable; the whole ``env`` is the commands' environment (so
 ``KUBECONFIG``, ``DOCKER_HOST``... apply). No secrets.

@@ -2,7 +2,7 @@
 
 ``python benchmarks/classifier_eval.py [--eval FILE.jsonl] [--model FILE.skops] [--rules DIR]``
 prints the model's reliability table and raw ``predict`` latency, then the same three-way
-evaluation as ``rules evaluate`` (:mod:`engine.evaluation`): the **rules alone** (every event
+evaluation as ``rules evaluate`` (:mod:`engine.run.evaluate`): the **rules alone** (every event
 through the real :class:`~engine.decide.Decider` with the shipped rules and no model facts),
 the **model alone**, and the **combination** (the real Decider with the model, so the policy
 in ``rules/severity.yaml`` decides how the model's verdict counts), plus the latency the
@@ -23,9 +23,9 @@ from engine.classifier.metrics import calibration
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier
 from engine.classifier.train import read_corpus
 from engine.cli import load_compiled
-from engine.evaluation import format_evaluation, run_evaluation
-from engine.event import Event
-from engine.intelligence import load_model
+from engine.decide.classify import load_model
+from engine.model.event import Event
+from engine.run.evaluate import format_evaluation, run_evaluation
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL = REPO / "data" / "corpus" / "eval.jsonl"

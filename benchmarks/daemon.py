@@ -59,12 +59,12 @@ def drain(work: Path, files: int, profile: bool) -> None:
         os.environ.pop(key)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    from engine.audit import Audit
     from engine.cli import load_compiled
-    from engine.daemon import Daemon, DaemonConfig
-    from engine.execute import Executor
-    from engine.pipeline import Pipeline
-    from engine.spool import Spool
+    from engine.run.daemon.loop import Daemon, DaemonConfig
+    from engine.run.daemon.spool import Spool
+    from engine.run.execute import Executor
+    from engine.run.pipeline import Pipeline
+    from engine.store.audit import Audit
 
     spool = Spool(work / "drain")
     spool.ensure()
@@ -117,7 +117,7 @@ def _timed(fn: Callable[..., Any], into: dict[str, float], key: str) -> Callable
 # records only its intake row (same transaction per group): what the daemon alone does at a given pipeline cost.
 STAND_IN = """
 import sys, time
-from engine.pipeline import FileResult, Pipeline
+from engine.run.pipeline import FileResult, Pipeline
 cost = float(sys.argv.pop(1)) / 1e6
 def process_batch(self, files):
     self.audit.begin()

@@ -1,7 +1,7 @@
 """Does the engine keep anything per event? RSS of the durable-rules engine over many decisions.
 
 Events share one durable-rules session, replaced every 10,000 events, and every fact of an event
-is retracted once it is decided (see engine/durable.py), so resident memory must not grow with
+is retracted once it is decided (see engine/durable/__init__.py), so resident memory must not grow with
 the number of events. This posts
 the same compiled policy a realistic mix of event facts and prints the RSS every 10 % of the
 run, the growth between the first and the last checkpoint, and the rate.
@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import synthetic  # noqa: E402
 
-from engine.compile import compile_policy  # noqa: E402
+from engine.compiler.compile import compile_policy  # noqa: E402
+from engine.compiler.validate import validate  # noqa: E402
 from engine.durable import Engine, event_fact  # noqa: E402
-from engine.event import Event, event_document  # noqa: E402
-from engine.validate import validate  # noqa: E402
+from engine.model.event import Event, event_document  # noqa: E402
 
 
 def current_rss_mb() -> float:

@@ -1,7 +1,7 @@
 """Per-event cost of three pipeline parts, each timed in isolation on ``throughput.synthetic()`` events.
 
-``intake``    :func:`engine.intake.parse` + :func:`engine.event.event_document`, one event at a time;
-``classify``  :func:`engine.intelligence.predict_many` on batches of ``--batch`` parsed events;
+``intake``    :func:`engine.intake.parse` + :func:`engine.model.event.event_document`, one event at a time;
+``classify``  :func:`engine.decide.classify.predict_many` on batches of ``--batch`` parsed events;
 ``history``   the ``history.*`` provider as the pipeline calls it (once per event, while the pipeline
               appends decisions), measured by wrapping ``Decider.history`` during a real run ("in a run":
               CPU caches are cold from the rest of the pipeline), and in isolation: the same decision rows
@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 from throughput import synthetic  # noqa: E402
 
-from engine.audit import Audit  # noqa: E402
-from engine.compile import compile_policy  # noqa: E402
-from engine.event import Event, event_document  # noqa: E402
-from engine.history import AuditHistory  # noqa: E402
+from engine.compiler.compile import compile_policy  # noqa: E402
+from engine.compiler.validate import validate  # noqa: E402
+from engine.decide.classify import NO_MODEL, load_model, predict_many  # noqa: E402
+from engine.decide.history import AuditHistory  # noqa: E402
 from engine.intake import parse  # noqa: E402
-from engine.intelligence import NO_MODEL, load_model, predict_many  # noqa: E402
-from engine.pipeline import Pipeline  # noqa: E402
-from engine.validate import validate  # noqa: E402
+from engine.model.event import Event, event_document  # noqa: E402
+from engine.run.pipeline import Pipeline  # noqa: E402
+from engine.store.audit import Audit  # noqa: E402
 
 
 def best(run: Callable[[], float], repeat: int) -> float:
@@ -107,7 +107,7 @@ def history_isolated(rows: list[tuple[Any, ...]], events: list[Event]) -> float:
     """Per call: the provider after one more decision row, on a warm loop (rows from a real run)."""
     with tempfile.TemporaryDirectory() as tmp:
         audit = Audit(Path(tmp) / "bench.db")
-        history = AuditHistory(audit.conn)
+        history = AuditHistory(audit.history_rows())
         marks = ", ".join("?" * len(rows[0]))
         audit.begin()
         spent = 0.0

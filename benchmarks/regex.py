@@ -12,7 +12,7 @@ import argparse
 import re
 import time
 
-from engine.regex import compile_full
+from engine.compiler.regex import compile_full
 
 
 def best(fn, repeat: int) -> float:

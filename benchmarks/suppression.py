@@ -46,11 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.throughput import START, feed, synthetic  # noqa: E402
-from engine.audit import Audit  # noqa: E402
-from engine.compile import compile_policy  # noqa: E402
+from engine.compiler.compile import compile_policy  # noqa: E402
+from engine.compiler.validate import validate  # noqa: E402
 from engine.intake import parse  # noqa: E402
-from engine.pipeline import Pipeline  # noqa: E402
-from engine.validate import validate  # noqa: E402
+from engine.run.pipeline import Pipeline  # noqa: E402
+from engine.store.audit import Audit  # noqa: E402
 
 
 def variant(n: int, services: int | None, fingerprints: int, step: float, resolved: float = 0.0,

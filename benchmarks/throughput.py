@@ -49,13 +49,13 @@ sys.path.insert(0, str(ROOT))
 
 import durable_rules_engine  # noqa: E402
 
-from engine.audit import Audit  # noqa: E402
-from engine.compile import RULESET, compile_policy  # noqa: E402
-from engine.daemon import settle_heap  # noqa: E402
+from engine.compiler.compile import RULESET, compile_policy  # noqa: E402
+from engine.compiler.validate import validate  # noqa: E402
+from engine.decide.classify import NO_MODEL  # noqa: E402
 from engine.durable import SESSION_EVENTS, Engine, _Host, encode, event_fact  # noqa: E402
-from engine.intelligence import NO_MODEL  # noqa: E402
-from engine.pipeline import Pipeline  # noqa: E402
-from engine.validate import validate  # noqa: E402
+from engine.run.daemon.heap import settle_heap  # noqa: E402
+from engine.run.pipeline import Pipeline  # noqa: E402
+from engine.store.audit import Audit  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SERVICES = ["payment-api", "user-service", "auth-service", "checkout-web", "search-api", "unowned-svc"]
@@ -105,7 +105,7 @@ def full(compiled: Any, events: list[bytes], db: Path, batch: int,
          model: Any = None) -> tuple[float, float, float, float, list[str]]:
     audit = Audit(db)
     pipe = Pipeline(compiled, audit, model=model)
-    settle_heap()  # as `rules run` does before its loop (engine/daemon.py)
+    settle_heap()  # as `rules run` does before its loop (engine/run/daemon/loop.py)
     rss_10k = 0.0
     cpu = time.process_time()
     start = time.perf_counter()
@@ -152,7 +152,7 @@ def raw(compiled: Any, posted: list[str]) -> tuple[float, float]:
     facts = [encode({**json.loads(text), "t": "event", "id": f"e{i}", "sid": str(i // SESSION_EVENTS)})
              for i, text in enumerate(posted)]
     # CPython's default GC thresholds for this side: durable-rules' dispatcher leaves a Closure's worth
-    # of cyclic garbage per firing, and the pipeline's (engine/daemon.py GC_YOUNG_THRESHOLD) makes it
+    # of cyclic garbage per firing, and the pipeline's (engine/run/daemon/loop.py GC_YOUNG_THRESHOLD) makes it
     # ~20 % slower; the ratio compares each side at its best
     tuned = gc.get_threshold()
     gc.set_threshold(700, 10, 10)

@@ -1,1 +1,2 @@
-"""escalation-handlers engine: load → validate → compile → run, with an append-only audit log."""
+"""escalation-handlers engine, by layer in data-flow order: model → compiler → intake → durable → decide →
+suppress → store → run → report → cli (README "Architecture"; the import rules are tests/test_layers.py)."""

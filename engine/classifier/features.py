@@ -1,9 +1,9 @@
-"""Feature extraction: a canonical :class:`~engine.event.Event` → one scipy sparse row.
+"""Feature extraction: a canonical :class:`~engine.model.event.Event` → one scipy sparse row.
 
 The row is ``[numeric block | text block]``. The numeric block (:data:`NUMERIC_NAMES`) holds,
 per metric, a missing-indicator, a scaled value and a *thermometer* encoding (``1`` for every
 edge the value has crossed) at fixed edges, so a linear model can weigh "error_rate ≥ 0.05"
-without learning a threshold; plus :func:`engine.event.derive` signals, log-level counts, trace
+without learning a threshold; plus :func:`engine.model.event.derive` signals, log-level counts, trace
 ratios and condition flags. The text block hashes the title, the description and the log
 messages (each log word prefixed with its level, ``logfatal_oomkilled``) with a stateless
 ``HashingVectorizer`` of :data:`N_TEXT_FEATURES` columns. Nothing here is fitted, so the same
@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
-from engine.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
+from engine.model.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
 
 FEATURE_VERSION = 1
 N_TEXT_FEATURES = 2**12

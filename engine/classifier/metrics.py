@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.event import SEVERITIES
+from engine.model.event import SEVERITIES
 
 ORDER = SEVERITIES  # NONE, MODERATE, MAJOR, CRITICAL: confusion matrix rows/cols
 _RANK = {s: i for i, s in enumerate(ORDER)}

@@ -35,7 +35,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from engine.classifier.features import FEATURE_VERSION, N_FEATURES, NUMERIC_NAMES, event_parts, vectorize_many
-from engine.event import SEVERITIES, Event
+from engine.model.event import SEVERITIES, Event
 from engine.resources import resource
 
 MODELS_DIR = resource("models")
@@ -64,7 +64,7 @@ class ModelUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    label: str  # one of engine.event.SEVERITIES
+    label: str  # one of engine.model.event.SEVERITIES
     confidence: float  # calibrated probability of ``label``, 0–1
     version: str  # first 12 hex digits of the model file's SHA-256
 

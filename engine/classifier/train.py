@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,10 @@ from sklearn.model_selection import train_test_split
 
 from engine.classifier.features import vectorize_many
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier, model_bytes, save
-from engine.event import SEVERITIES, Event
+from engine.model.errors import AuditError
+from engine.model.event import SEVERITIES, Event
 from engine.resources import resource
+from engine.store.queries import confirmed_severities
 
 DEFAULT_CORPUS = resource("data") / "corpus" / "train.jsonl"
 C = 20.0  # inverse L2 strength; chosen on a split of train.jsonl, never on eval.jsonl
@@ -82,24 +83,14 @@ def _parse_line(line: str, where: str) -> tuple[Event, str]:
     return event, label
 
 
-_FEEDBACK_SQL = (
-    "SELECT f.id, f.severity, e.payload FROM severity_feedback f JOIN events e ON e.event_id = f.event_id "
-    "WHERE f.id = (SELECT MAX(g.id) FROM severity_feedback g WHERE g.event_id = f.event_id) ORDER BY f.id"
-)
-
-
 def read_audit(db: Path | str) -> list[tuple[Event, str]]:
     """Confirmed or corrected incidents from an audit log, labelled with the operator's severity."""
     db = Path(db)
     if not db.is_file():
         raise TrainingDataError(f"{db}: audit log not found")
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(_FEEDBACK_SQL).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
+        rows = confirmed_severities(db)
+    except AuditError as exc:
         raise TrainingDataError(f"{db}: cannot read severity feedback ({exc}); "
                                 "record some with 'rules confirm'") from exc
     if not rows:

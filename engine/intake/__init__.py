@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.event import Acknowledgement, Event
 from engine.intake import (
     alertmanager,
     canonical,
@@ -30,6 +29,7 @@ from engine.intake import (
     safejson,
 )
 from engine.intake.errors import CODES, IntakeError
+from engine.model.event import Acknowledgement, Event
 
 __all__ = ["CODES", "FORMATS", "IntakeError", "detect", "parse"]
 

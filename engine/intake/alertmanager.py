@@ -1,4 +1,4 @@
-"""Prometheus Alertmanager webhook (``"version": "4"``) → one :class:`~engine.event.Event` per alert.
+"""Prometheus Alertmanager webhook (``"version": "4"``) → one :class:`~engine.model.event.Event` per alert.
 
 ==================  ===============================================================================
 Event field         from
@@ -33,7 +33,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine.event import Event
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import (
     Fields,
@@ -47,6 +46,7 @@ from engine.intake.normalize import (
     timestamp,
     to_event,
 )
+from engine.model.event import Event
 
 NAME = "alertmanager"
 _MAPPED = ("summary", "description", "runbook_url", "value", "condition")

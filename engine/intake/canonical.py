@@ -1,5 +1,5 @@
-"""Canonical files: an :class:`~engine.event.Event` object (has ``event_id``), an
-:class:`~engine.event.Acknowledgement` (``"type": "ack"`` or ``"resolve"``), or a JSON list of
+"""Canonical files: an :class:`~engine.model.event.Event` object (has ``event_id``), an
+:class:`~engine.model.event.Acknowledgement` (``"type": "ack"`` or ``"resolve"``), or a JSON list of
 either. Nothing is mapped: the document is validated as-is, and every validation error becomes
 one ``schema`` reason with a JSON pointer into the file (``/1/metrics/cpu: …``), at most five
 per item and five invalid items, joined by ``; ``. An empty list is valid and yields no events.
@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.event import Acknowledgement, Event
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import MAX_ERRORS, schema_error
+from engine.model.event import Acknowledgement, Event
 
 NAME = "canonical"
 

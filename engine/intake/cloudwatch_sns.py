@@ -1,4 +1,4 @@
-"""AWS SNS HTTP(S) notification → one :class:`~engine.event.Event`; CloudWatch alarms are mapped.
+"""AWS SNS HTTP(S) notification → one :class:`~engine.model.event.Event`; CloudWatch alarms are mapped.
 
 SNS wraps everything in ``{"Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp", …}``.
 
@@ -41,7 +41,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from engine.event import Event
 from engine.intake import safejson
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import (
@@ -55,6 +54,7 @@ from engine.intake.normalize import (
     timestamp,
     to_event,
 )
+from engine.model.event import Event
 
 NAME = "cloudwatch-sns"
 _SERVICE_DIMENSIONS = ("ServiceName", "Service", "service")

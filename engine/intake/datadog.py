@@ -1,4 +1,4 @@
-"""Datadog monitor webhook → one :class:`~engine.event.Event`.
+"""Datadog monitor webhook → one :class:`~engine.model.event.Event`.
 
 Datadog lets each user write the body as a template of ``$VARIABLES``, so there is no fixed
 schema. This module reads the key names of the default template, the vendor-recommended ones
@@ -47,7 +47,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from engine.event import Event
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import (
     Fields,
@@ -59,6 +58,7 @@ from engine.intake.normalize import (
     timestamp,
     to_event,
 )
+from engine.model.event import Event
 
 NAME = "datadog"
 # "[P1] " (the monitor's priority) may come first: it is not the transition, and the monitor name

@@ -1,4 +1,4 @@
-"""Grafana unified-alerting webhook → one :class:`~engine.event.Event` per alert.
+"""Grafana unified-alerting webhook → one :class:`~engine.model.event.Event` per alert.
 
 The payload is an Alertmanager group plus Grafana fields, so the mapping is the Alertmanager one
 (see :mod:`engine.intake.alertmanager`) with ``source: grafana``, ids prefixed ``grafana:``, and:
@@ -20,9 +20,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.event import Event
 from engine.intake.alertmanager import normalize_group
 from engine.intake.normalize import Fields, name, number
+from engine.model.event import Event
 
 NAME = "grafana"
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.event import Acknowledgement, Event, timestamp_problem
 from engine.intake.errors import IntakeError
+from engine.model.event import Acknowledgement, Event, timestamp_problem
 
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1000

@@ -1,5 +1,5 @@
 """PagerDuty webhook v3 ``incident.acknowledged`` / ``incident.resolved`` → one
-:class:`~engine.event.Acknowledgement`, so a human acting in PagerDuty stops our escalation.
+:class:`~engine.model.event.Acknowledgement`, so a human acting in PagerDuty stops our escalation.
 
 ===============  ================================================================================
 Acknowledgement  from ``event`` (and ``event.data``, the incident)
@@ -29,9 +29,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.event import Acknowledgement
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import clip, digest, name, timestamp, to_acknowledgement
+from engine.model.event import Acknowledgement
 
 NAME = "pagerduty-webhook"
 _TYPES = {"incident.acknowledged": "ack", "incident.resolved": "resolve"}

@@ -3,7 +3,7 @@
 Takes the ``fusion:`` section (signal kinds as conditions, a window, the fused severity) and
 compiles one rule per fusion into a dedicated ruleset ``fusion``: an ``all`` join with one
 binding per signal kind, each binding the kind's condition compiled by
-:func:`engine.conditions.compile_expr`. Signals are **posted as events** (consumed when the
+:func:`engine.compiler.conditions.compile_expr`. Signals are **posted as events** (consumed when the
 join completes) into one sid per ``(fusion, service)`` window, each with an explicit ``id``
 (durable-rules identifies messages by content hash otherwise).
 
@@ -23,7 +23,6 @@ Guard-rails (see the durable-rules notes, §2.4 and §7):
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 from collections import Counter
@@ -31,12 +30,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import durable_rules_engine
-from durable import engine as durable_engine
-
-from engine import conditions
-from engine.durable import EngineFailure, _Host, encode, event_fact
-from engine.suppress.config import Fusion
+from engine.compiler import conditions
+from engine.compiler.suppression import Fusion
+from engine.durable import event_fact
+from engine.durable.join import Bound, SignalJoin
 
 RULESET = "fusion"
 
@@ -79,24 +76,23 @@ class FusionJoin:
         self.windows: dict[str, Window] = {}
         self.replaying = False
         self._completed: list[dict[str, Any]] = []
-        self._host: Any = None
+        self._join: SignalJoin | None = None
         self._opened = 0
         # (end, opening order, window) of every window opened; closed ones are skipped when they come up
         self._ends: list[tuple[float, int, Window]] = []
         self._order = itertools.count()
         self._open_count: Counter[str] = Counter()  # fusion id → windows open
         if fusions:
-            actions: dict[str, Callable[[Any], None]] = {f"fusion:{f.id}": self._recorder(f) for f in fusions}
-            actions["fusion:$open"] = lambda c: None
-            self._host = _Host(actions, compile_fusion(fusions))
-            self._ruleset = self._host.get_ruleset(RULESET)
+            actions: dict[str, Callable[[Bound], None]] = {f"fusion:{f.id}": self._recorder(f) for f in fusions}
+            actions["fusion:$open"] = lambda bound: None
+            self._join = SignalJoin(actions, compile_fusion(fusions), RULESET)
 
-    def _recorder(self, fusion: Fusion) -> Callable[[Any], None]:
-        def record(c: Any) -> None:  # exactly one parameter: a synchronous action
+    def _recorder(self, fusion: Fusion) -> Callable[[Bound], None]:
+        def record(bound: Bound) -> None:
             if self.replaying:
                 return
-            bound = [getattr(c, f"s{i}") for i in range(len(fusion.signals))]
-            self._completed.append({"fusion": fusion.id, "event_ids": [b._d["event_id"] for b in bound if b]})
+            facts = [bound(f"s{i}") for i in range(len(fusion.signals))]
+            self._completed.append({"fusion": fusion.id, "event_ids": [b["event_id"] for b in facts if b]})
 
         return record
 
@@ -114,17 +110,9 @@ class FusionJoin:
         fact = {**event_fact(dict(doc), self.paths), "fusion": fusion.id, "event_id": event_id,
                 "id": event_id, "sid": sid}
         self._completed = []
-        errors: list[Any] = []
-        try:
-            result = durable_rules_engine.assert_event(self._ruleset._handle, encode(fact))
-            handle = self._ruleset._handle_result(result, fact)
-            self._ruleset.do_actions(handle, lambda e, s: errors.append(e) if e else None)
-        except (durable_engine.MessageNotHandledException, durable_engine.MessageObservedException):
+        assert self._join is not None
+        if not self._join.post(fact):
             return None  # no binding wants it / already pending in this window
-        except durable_rules_engine.error as exc:
-            raise EngineFailure(f"fusion engine rejected the signal: {exc}") from exc
-        if errors:
-            raise EngineFailure(f"fusion action failed: {errors[0]}")
         done = [c for c in self._completed if c["fusion"] == fusion.id]
         return done[0]["event_ids"] if done else None
 
@@ -140,9 +128,8 @@ class FusionJoin:
         self.windows[window.sid] = window
         heapq.heappush(self._ends, (now + fusion.window, next(self._order), window))
         self._opened += 1
-        marker = {"t": "open", "sid": window.sid, "id": f"open-{self._opened}"}
-        self._ruleset.do_actions(self._ruleset._handle_result(
-            durable_rules_engine.assert_event(self._ruleset._handle, encode(marker)), marker), lambda e, s: None)
+        assert self._join is not None
+        self._join.mark({"t": "open", "sid": window.sid, "id": f"open-{self._opened}"})
         return window, evicted
 
     def close(self, sid: str) -> Window | None:
@@ -150,9 +137,8 @@ class FusionJoin:
         window = self.windows.pop(sid, None)
         if window is not None:
             self._open_count[window.fusion_id] -= 1
-        if self._host is not None:
-            with contextlib.suppress(Exception):  # a sid never posted to has no state
-                self._host.delete_state(RULESET, sid)
+        if self._join is not None:
+            self._join.delete(sid)
         return window
 
     def expire(self, now: float) -> list[Window]:

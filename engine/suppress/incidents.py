@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actions.base import Intent
-from engine.event import Event
-from engine.suppress.match import lookup
+from engine.compiler.matchers import lookup
+from engine.model.event import Event
 
 
 @dataclass

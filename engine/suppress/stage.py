@@ -21,13 +21,13 @@ import dataclasses
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from actions.base import Intent
-from engine.event import Event
-from engine.policy import RANK
-from engine.suppress.config import Inhibit, SuppressionPolicy
+from engine.compiler.matchers import matches_all
+from engine.compiler.suppression import SuppressionPolicy
+from engine.model.event import Event
+from engine.model.policy import RANK
 from engine.suppress.fusion import FusionJoin
 from engine.suppress.incidents import (
     Incident,
@@ -38,70 +38,15 @@ from engine.suppress.incidents import (
     matchable,
     resolve_intents,
 )
-from engine.suppress.match import lookup, matches_all
-from engine.suppress.store import FULL_EVERY, Store
+from engine.suppress.inhibit import InhibitSources
+from engine.suppress.ports import FULL_EVERY
+from engine.suppress.ports import IncidentStore as Store
+from engine.suppress.verdict import DECISION_KEYS, Verdict, event_doc
 
 # What a plain repeat or attach changes on its incident: its row carries only these (store.py).
 REPEAT_FIELDS = ("last_at", "repeats")
 ATTACH_FIELDS = ("last_at", "members", "fingerprints")
 UPDATE_FIELDS = ("updates", "notified_at", "update_due")  # when the repeat or attach also sends a group update
-# Keys Decider.decide adds to event_document(event) in decision.event_doc (fusion sees the event alone).
-DECISION_KEYS = frozenset({"model", "history"})
-
-
-@dataclass
-class Verdict:
-    outcome: str  # new | repeat | attached | upgraded | fused | held | suppressed | closed | resolved-unknown
-    mechanism: str = ""  # silence | maintenance | flap | dedup | inhibit | persistence | fusion | group | resolve
-    reason: str = ""
-    incident_id: str = ""
-    decision: Any = None
-    due_at: str | None = None  # event clock: when the held pages / the group update are due (for the reason)
-    delay: float = 0.0  # the same, as seconds after the event: the outbox times it from intake (pipeline)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "mechanism": self.mechanism, "reason": self.reason,
-                "incident_id": self.incident_id}
-
-
-def event_doc(decision: Any) -> dict[str, Any]:
-    """``event_document(event)``, taken from the decision's copy instead of serialising the event again."""
-    return {k: v for k, v in decision.event_doc.items() if k not in DECISION_KEYS}
-
-
-class InhibitSources:
-    """The open incidents an inhibit rule's ``source`` matches, by the values of its ``equal`` fields.
-
-    Finds the muting incident of an event without testing every open incident; when several
-    qualify, the lowest rank (the stage's incident order) wins, as the first one in a scan would.
-    """
-
-    def __init__(self, rule: Inhibit) -> None:
-        self.rule = rule
-        self.by_key: dict[tuple[str, ...], dict[str, int]] = {}  # equal values → {incident id: rank}
-
-    def key(self, doc: dict[str, Any]) -> tuple[str, ...]:
-        return tuple([lookup(doc, f) for f in self.rule.equal])
-
-    def add(self, inc: Incident, rank: int) -> None:
-        if matches_all(self.rule.source, inc.doc):
-            self.by_key.setdefault(self.key(inc.doc), {})[inc.incident_id] = rank
-
-    def discard(self, inc: Incident) -> None:
-        """Call before the incident's document changes (it is found by its current values)."""
-        key = self.key(inc.doc)
-        bucket = self.by_key.get(key)
-        if bucket is not None and bucket.pop(inc.incident_id, None) is not None and not bucket:
-            del self.by_key[key]
-
-    def first(self, doc: dict[str, Any], live: Callable[[str], bool] = lambda _: True) -> str | None:
-        """The muting incident: the lowest-ranked one still ``live`` (see SuppressionStage._live)."""
-        bucket = self.by_key.get(self.key(doc))
-        if not bucket:
-            return None
-        return next((i for i in sorted(bucket, key=bucket.__getitem__) if live(i)), None)
-
-
 class SuppressionStage:
     """In-memory index over the sqlite tables; rebuilt from them on start (:meth:`reload`)."""
 
@@ -288,11 +233,7 @@ class SuppressionStage:
         if held or op == "fused":  # not sent yet: the new request replaces the pending ones
             for action_id, key in self.store.pending(inc.incident_id):
                 if key not in keys:
-                    self.store.conn.execute(
-                        "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, at, rules_hash) "
-                        "VALUES (?, 'superseded', ?, 'superseded', ?, ?)",
-                        (action_id, f"superseded by {op} to {severity} ({event.event_id})", iso(now),
-                         self.store.rules_hash))
+                    self.store.supersede(action_id, f"superseded by {op} to {severity} ({event.event_id})", iso(now))
         for sources in self._sources:
             sources.discard(inc)
         inc.severity = severity
@@ -396,7 +337,7 @@ class SuppressionStage:
     def close_incident(self, incident_id: str, event_id: str, now: float, reason: str) -> bool:
         """An operator's resolve (ack file, PagerDuty webhook): the incident is over, so the next firing
         of its fingerprints opens a new one and pages, instead of counting as a repeat of a resolved
-        incident. The caller requests the upstream resolves (engine.escalation.acknowledge)."""
+        incident. The caller requests the upstream resolves (engine.decide.escalation.acknowledge)."""
         inc = self.incidents.get(incident_id)
         if inc is None:
             return False

@@ -17,7 +17,7 @@ from actions.base import ActionFailed, Intent
 from actions.email import Email
 from actions.scale_out import ScaleOut
 from actions.slack import Slack
-from engine import logs
+from engine.run.daemon import logs
 
 CANARY = "canary-7Hq2ZpW9xK4m"
 

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from engine.event import Event
+from engine.model.event import Event
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.classifier import features as F
-from engine.event import Event
+from engine.model.event import Event
 
 
 def make(**overrides: object) -> Event:

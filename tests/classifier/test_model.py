@@ -18,7 +18,7 @@ from engine.classifier.model import (
     model_bytes,
     save,
 )
-from engine.event import SEVERITIES
+from engine.model.event import SEVERITIES
 
 
 @pytest.fixture(scope="module")

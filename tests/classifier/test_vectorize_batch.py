@@ -3,7 +3,7 @@
 The shipped model is pinned by SHA-256 and must not be retrained, so the batch feature matrix must stay
 bit-identical to what it was trained and evaluated on: the reference below is the original code
 (``numeric_features`` per event, ``HashingVectorizer.transform`` on every text, ``hstack``; ``derive``
-is compared with its first form in tests/core/test_event.py), kept here verbatim, and every comparison
+is compared with its first form in tests/model/test_event.py), kept here verbatim, and every comparison
 is exact (indices, order, float bits).
 """
 
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from engine.classifier import features as F
 from engine.classifier.model import Classifier, _softmax, load_classifier
-from engine.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
+from engine.model.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 def reference_numeric_features(event: Event) -> np.ndarray:
     m = event.metrics
     signals: dict[str, float] = {k: m[k] for k in F._SIGNALS if k in m}
-    signals.update(derive(event))  # pinned to its first form by tests/core/test_event.py
+    signals.update(derive(event))  # pinned to its first form by tests/model/test_event.py
     out = [0.0 if name in m else 1.0 for name in STANDARD_METRICS]
     for s in F._SIGNALS:
         v = signals.get(s)
@@ -141,7 +141,7 @@ names = st.sampled_from([*STANDARD_METRICS, "healthy_host_ratio", "load_ratio", 
 values = (st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([0.0, -0.0, 1.0, 0.5, 0.85, 0.999, 1e-3,
                                                                                500.0, 1000.0, 1e300, 1e-300, -5.0])
           | st.integers(-10, 10**6).map(float))
-# 2**53 - 1: engine.event.MAX_COUNT, the largest count an event may carry
+# 2**53 - 1: engine.model.event.MAX_COUNT, the largest count an event may carry
 counts = st.integers(0, 10) | st.integers(0, 10**7) | st.sampled_from([0, 1, 10, 49, 50, 200, 4095, 4096, 2**53 - 1])
 
 
@@ -163,7 +163,7 @@ def test_batch_matrix_is_identical_on_generated_edge_cases(docs: list[dict]) -> 
 
 def test_predict_many_verdicts_equal_the_dict_form(shipped: Classifier) -> None:
     """intelligence.predict_many takes the label by argmax: the same one max() over the dict picked."""
-    from engine.intelligence import ModelState, ModelVerdict, predict_many
+    from engine.decide.classify import ModelState, ModelVerdict, predict_many
 
     state = ModelState(shipped, shipped.version)
     events = load_corpus("eval.jsonl")[:300] + synthetic_events(100)

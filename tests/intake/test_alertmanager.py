@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from engine.event import Event
 from engine.intake import detect, parse
+from engine.model.event import Event
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

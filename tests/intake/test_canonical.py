@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from engine.event import Acknowledgement, Event
 from engine.intake import IntakeError, detect, parse
+from engine.model.event import Acknowledgement, Event
 
 EVENT = {
     "event_id": "evt-1",

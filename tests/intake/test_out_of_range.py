@@ -58,7 +58,7 @@ def test_counts_beyond_what_the_audit_log_stores_are_a_schema_error(fields: dict
 
 
 def test_largest_count_is_decided_and_recorded() -> None:
-    from engine.event import MAX_COUNT, event_json
+    from engine.model.event import MAX_COUNT, event_json
 
     [event] = parse(canonical(traces={"error_spans": MAX_COUNT, "total_spans": MAX_COUNT}))
     assert json.loads(event_json(event))["traces"]["total_spans"] == MAX_COUNT

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.event import Acknowledgement
 from engine.intake import IntakeError, detect, parse
+from engine.model.event import Acknowledgement
 
 
 def test_acknowledged_incident(fixture_bytes):

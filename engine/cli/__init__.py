@@ -1,0 +1,36 @@
+"""The ``rules`` command: thin wrappers around the engine's functions.
+
+Exit codes: 0 success; 1 rule files invalid or simulate expectations not met; 2 usage error;
+3 runtime failure (audit log unwritable, engine failure). Results go to stdout, diagnostics
+and logs to stderr, so ``rules simulate --format json | jq`` always works.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from engine.model.errors import RulesError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Incident policy as code: validate, simulate and run the YAML rules."""
+    from engine.run.daemon import logs
+
+    logs.install(os.environ.get("LOG_LEVEL", "INFO"), plain=True)  # secrets redacted from every line
+
+
+def entry() -> None:
+    """The ``rules`` console script: a :class:`RulesError` becomes one line on stderr and its exit code."""
+    try:
+        main(standalone_mode=True)
+    except RulesError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None
+
+
+# one file per command; each registers itself on ``main`` (imported last: they import ``main`` from here)
+from engine.cli import confirm, evaluate, run, simulate, train, validate  # noqa: E402,F401
+from engine.cli.options import load_compiled, rules_dir  # noqa: E402,F401 - the helpers scripts import

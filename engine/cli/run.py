@@ -1,0 +1,110 @@
+"""``rules run``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from engine.cli import main
+from engine.cli.options import db_option, listen_address, load_compiled, model_option, rules_dir, rules_option
+from engine.model.errors import RulesError
+
+
+@main.command()
+@rules_option
+@db_option
+@click.option("--spool", default="spool", show_default=True, help="spool root (incoming/ processing/ done/ failed/)")
+@click.option("--once", is_flag=True, help="drain the spool and the outbox once, then exit")
+@click.option("--interval", default=0.05, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="longest idle wait between spool scans (1 ms after work, doubling while idle)")
+@click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="copy these event files (or directories) into incoming/ first")
+@click.option("--max-event-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1),
+              help="size limit per file and HTTP body")
+@click.option("--listen", metavar="HOST:PORT", callback=listen_address,
+              help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
+@click.option("--retention-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
+              help="prune done/ files older than this")
+@click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="most files claimed from incoming/ per batch (a batch is what is waiting)")
+@click.option("--max-clock-skew", default=300.0, show_default=True, type=click.FloatRange(min=0),
+              help="seconds an event may be stamped ahead of intake; beyond, it is decided at intake time")
+@model_option
+def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
+        max_event_bytes: int, listen: tuple[str, int] | None, retention_days: float, reload_interval: float,
+        batch: int, max_clock_skew: float, model: str | None) -> None:
+    """The daemon: decide every event file dropped into the spool and execute the actions.
+
+    Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
+    event and exits 0. A second daemon on the same --db exits 3.
+
+    Example: rules run --once --enqueue sample-events/
+    """
+    from engine.model.errors import AuditError
+    from engine.run.daemon import logs
+    from engine.run.daemon.lock import acquire_lock
+    from engine.run.daemon.loop import Daemon, DaemonConfig
+    from engine.run.daemon.reload import RulesWatcher
+    from engine.run.daemon.spool import Spool
+    from engine.run.execute import Executor
+    from engine.run.pipeline import Pipeline
+    from engine.run.simulate import event_files
+    from engine.store.audit import Audit
+
+    if not once:
+        logs.install(os.environ.get("LOG_LEVEL", "INFO"))
+    root = rules_dir(rules)
+    compiled = load_compiled(root, quiet_warnings=not once)
+    lock = acquire_lock(db)  # noqa: F841 - held until the process exits
+    audit = Audit(db)
+    box = Spool(Path(spool))
+    try:
+        box.ensure()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {exc.filename}: {exc.strerror}", param_hint="--spool") from None
+    for src in event_files(list(enqueue)):  # producer protocol: write a temp name, then rename
+        try:
+            data = src.read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
+        box.write(data, src.name)
+    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
+    watcher = None if once else RulesWatcher(root, reload_interval, background=True)  # off the decision thread
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model,
+                             max_clock_skew=max_clock_skew),
+                    Executor(audit, compiled.policy),
+                    box, config=config, watcher=watcher)
+    if not once:
+        server = None
+        if listen:
+            from engine.run.daemon.http import IntakeConfig, serve
+
+            intake = IntakeConfig.from_env(os.environ, spool=box, metrics=daemon.metrics, health=daemon.health,
+                                           max_bytes=max_event_bytes, on_write=daemon.wake.set)
+            try:
+                server = serve(intake, *listen)
+            except OSError as exc:  # address in use, unknown host, no permission: one line, exit 3
+                raise RulesError(f"cannot listen on {listen[0]}:{listen[1]}: {exc.strerror or exc}") from None
+        daemon.run_forever()
+        if server is not None:
+            server.shutdown()
+        audit.close()
+        return
+    stats = daemon.run_once()
+    if not daemon.health.db_writable or daemon.health.spool_error:  # files left in processing/: not a clean run
+        problem = daemon.health.db_error or daemon.health.spool_error
+        raise AuditError(f"{stats.done} file(s) done, {stats.failed} failed; stopped with files left in "
+                         f"{box.processing} ({problem}); they are decided on the next run")
+    why = audit.not_configured_reasons()  # the reason an adapter could not act: its missing variable
+    for (action, outcome), n in sorted(stats.actions.items()):
+        reason = f"  ({why[action]})" if outcome == "not-configured" and action in why else ""
+        click.echo(f"  {outcome:<15} {action:<10} {n:>4}{reason}")
+    outcomes: dict[str, int] = {}
+    for (_, outcome), n in stats.actions.items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+    click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
+               + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")

@@ -1,0 +1,97 @@
+"""Prometheus metrics and health state of the daemon, served by :mod:`engine.run.daemon.http`.
+
+One :class:`Metrics` per daemon, on its own ``CollectorRegistry`` (tests build several). The
+engine thread updates it; HTTP threads only read it (``/metrics``, ``/healthz``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Health:
+    """What ``/healthz`` reports: the loop's last heartbeat and whether the db took a write lock."""
+
+    stale_after: float = 30.0
+    started: float = field(default_factory=time.monotonic)
+    heartbeat: float = field(default_factory=time.monotonic)
+    db_writable: bool = True
+    db_error: str = ""
+    spool_error: str = ""  # the last failed spool operation, until a turn of the loop succeeds
+    rules_hash: str = ""
+    reload_error: str = ""
+    wal_error: str = ""  # the audit log's WAL cannot be checkpointed (see engine/run/daemon/health.py)
+    intake_error: str = ""  # the HTTP intake could not write a body into the spool (it answered 503) ...
+    intake_error_at: float = 0.0  # ... at this time: reported until a write succeeds, or for intake_hold s
+    intake_hold: float = 30.0
+
+    def intake_failed(self, error: str) -> None:
+        self.intake_error, self.intake_error_at = error, time.monotonic()
+
+    def beat(self) -> None:
+        self.heartbeat = time.monotonic()
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self.heartbeat
+        alive = age < self.stale_after
+        intake = self.intake_error if time.monotonic() - self.intake_error_at < self.intake_hold else ""
+        ok = alive and self.db_writable and not self.spool_error and not self.wal_error and not intake
+        body = {"status": "ok" if ok else "unhealthy", "loop_alive": alive,
+                "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
+                "spool_error": self.spool_error, "wal_error": self.wal_error,
+                "intake_error": intake,
+                "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
+                "uptime_seconds": round(time.monotonic() - self.started, 1)}
+        return ok, body
+
+
+class Metrics:
+    def __init__(self, queue_depth: Callable[[], float] | None = None,
+                 held: Callable[[], dict[str, float]] | None = None) -> None:
+        """``held``: sizes of what the decision state keeps in memory (see :meth:`Daemon.held`)."""
+        self.registry = r = CollectorRegistry()
+        self.events = Counter("escalation_events_total", "Event files by outcome", ["outcome"], registry=r)
+        self.failures = Counter("escalation_intake_failures_total", "Failed files by reason code", ["code"],
+                                registry=r)
+        self.decisions = Counter("escalation_decisions_total", "Decisions by severity", ["severity"], registry=r)
+        self.actions = Counter("escalation_actions_total", "Action results by action and outcome",
+                               ["action", "outcome"], registry=r)
+        self.decision_latency = Histogram("escalation_decision_seconds", "Time to decide and commit one file",
+                                          buckets=LATENCY_BUCKETS, registry=r)
+        self.arrival_latency = Histogram("escalation_arrival_to_commit_seconds",
+                                         "From the file's rename into incoming/ to its committed decision",
+                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.reloads = Counter("escalation_rules_reloads_total", "Rule reloads by outcome", ["outcome"], registry=r)
+        self.clock_skew = Counter("escalation_clock_skew_total", "Events and acks stamped further ahead of intake "
+                                  "than --max-clock-skew (decided at intake time)", registry=r)
+        self.queue = Gauge("escalation_queue_depth", "Files waiting in incoming/", registry=r)
+        self.http = Counter("escalation_http_requests_total", "HTTP intake requests by status", ["status"],
+                            registry=r)
+        if queue_depth is not None:
+            self.queue.set_function(queue_depth)
+        # In-memory decision state, so its growth is visible: open incidents stay until resolved or repeated
+        # after the dedup window (a fingerprint that never comes back keeps its incident open)
+        self.open_incidents = Gauge("escalation_open_incidents", "Open incidents held by noise suppression",
+                                    registry=r)
+        self.history_services = Gauge("escalation_history_services", "Services whose history.* windows are held "
+                                      "in memory", registry=r)
+        if held is not None:
+            self.open_incidents.set_function(lambda: held()["open_incidents"])
+            self.history_services.set_function(lambda: held()["history_services"])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def health_json(health: Health) -> tuple[int, bytes]:
+    ok, body = health.report()
+    return (200 if ok else 503), (json.dumps(body) + "\n").encode()

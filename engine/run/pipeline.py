@@ -1,0 +1,166 @@
+"""One event file through the whole pipeline: intake → decide → audit, in one transaction.
+
+:class:`Pipeline` is shared by ``rules run`` (audit on disk, actions executed afterwards
+from the outbox) and ``rules simulate`` (audit in memory, actions previewed only), so both
+run exactly the same code up to the side effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.compiler.compile import CompiledPolicy
+from engine.decide import Decider, Decision
+from engine.decide.classify import ModelState
+from engine.decide.escalation import due
+from engine.decide.history import AuditHistory
+from engine.intake import IntakeError, parse
+from engine.model.event import Acknowledgement, Event, event_json
+from engine.model.firing import selected
+from engine.run.acknowledge import acknowledge
+from engine.run.skew import bound, describe
+from engine.store.audit import Audit
+from engine.suppress.stage import SuppressionStage
+
+MAX_EVENT_BYTES = 1_048_576
+
+
+@dataclass
+class FileResult:
+    name: str
+    ok: bool
+    reason: str = ""
+    code: str = ""
+    decisions: list[Decision] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    skewed: int = 0  # items stamped further ahead of intake than the bound (decided at intake time)
+
+
+class Pipeline:
+    def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
+                 model: ModelState | str | None = None, max_clock_skew: float | None = None) -> None:
+        """``max_clock_skew``: seconds an item may be stamped ahead of intake (None: unbounded, for replays)."""
+        self.compiled = compiled
+        self.max_clock_skew = max_clock_skew
+        # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
+        self.history = AuditHistory(audit.history_rows())
+        self.decider = Decider(compiled, model=model, history=self.history)
+        self.audit = audit
+        self.max_event_bytes = max_event_bytes
+        self._decided: set[str] = set()  # event ids decided before or within the current batch
+        # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
+        store = audit.incident_store(self.rules_hash)
+        self.suppression = SuppressionStage(compiled.policy.suppression, store,
+                                            self.decider.decide)
+
+    @property
+    def rules_hash(self) -> str:
+        return self.compiled.digest
+
+    def reject(self, name: str, code: str, reason: str) -> None:
+        self.audit.record_intake(name, "failed", code=code, reason=reason, rules_hash=self.rules_hash)
+
+    def process(self, name: str, data: bytes, *, items: list[Event | Acknowledgement] | None = None) -> FileResult:
+        """Parse, decide and record one file. Never raises for bad input.
+
+        ``items``: the already parsed ``data`` (the daemon parses a batch first to order it)."""
+        return self.process_batch([(name, data, items)])[0]
+
+    def process_batch(self, files: list[tuple[str, bytes, list[Event | Acknowledgement] | None]]) -> list[FileResult]:
+        """Several files in ONE transaction (group commit): all their rows commit together or not at all.
+
+        The batch's events are classified in one vectorised pass. A file that fails intake is recorded
+        as failed and does not affect the others; an exception (a bug, the disk) rolls back the batch.
+        """
+        parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]] = []
+        for name, data, items in files:
+            try:
+                items = parse(data, max_bytes=self.max_event_bytes) if items is None else items
+                parsed.append((name, items, FileResult(name, True)))
+            except IntakeError as exc:
+                parsed.append((name, None, FileResult(name, False, exc.reason, exc.code)))
+        self.decider.prime([i for _, items, _ in parsed for i in items or () if isinstance(i, Event)])
+        try:
+            self._batch(parsed)
+        finally:
+            self.decider.prime([])
+        for _, _, result in parsed:
+            if result.duplicates and not result.decisions and not result.acknowledgements:
+                result.ok, result.code = False, "duplicate"
+                result.reason = f"duplicate event_id {', '.join(result.duplicates)}: already decided, not re-decided"
+        return [result for _, _, result in parsed]
+
+    def _batch(self, parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]]) -> None:
+        with self.audit.transaction(on_rollback=self._rolled_back):
+            # decided before this batch; the batch adds its own as it goes (a repeat within it is a duplicate)
+            self._decided = self.audit.seen_many([i.event_id for _, items, _ in parsed for i in items or ()
+                                                  if isinstance(i, Event)])
+            for name, items, result in parsed:
+                if items is None:
+                    self.audit.record_intake(name, "failed", code=result.code, reason=result.reason,
+                                             rules_hash=self.rules_hash)
+                    continue
+                for item in sorted(items, key=lambda i: i.timestamp):
+                    self._one(name, item, result)
+
+    def _rolled_back(self) -> None:
+        self.suppression.reload()  # its in-memory index must match what was committed
+        self.history.reset()
+
+    def _one(self, name: str, item: Event | Acknowledgement, result: FileResult) -> None:
+        skew = ""
+        if self.max_clock_skew is not None:
+            original = item.timestamp
+            item, ahead = bound(item, datetime.fromisoformat(self.audit.clock()), self.max_clock_skew)
+            if ahead is not None:
+                result.skewed += 1
+                skew = describe(original, ahead, self.max_clock_skew)
+        if isinstance(item, Acknowledgement):
+            self.audit.record_intake(name, "accepted", event_id=item.event_id, code=item.type,
+                                     reason=f"{item.type} of {item.incident_id} by {item.by}" + (f"; {skew}" if skew
+                                                                                                 else ""),
+                                     rules_hash=self.rules_hash)
+            acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
+            if item.type == "resolve":  # the next firing of its fingerprints is a new incident, not a repeat
+                self.suppression.close_incident(item.incident_id, item.event_id, item.timestamp.timestamp(),
+                                                f"resolved by {item.by} via {item.source}")
+            result.acknowledgements.append(item)
+            return
+        if item.event_id in self._decided:
+            self.audit.record_intake(name, "duplicate", event_id=item.event_id, code="duplicate",
+                                     reason="event_id already decided", rules_hash=self.rules_hash)
+            result.duplicates.append(item.event_id)
+            return
+        # messages are rendered after suppression, only for the requests it lets through
+        self._decided.add(item.event_id)
+        verdict = self.suppression.assess(item, self.decider.decide(item, render=False))  # may re-decide
+        decision = self.decider.finish(verdict.decision)
+        self.audit.record_intake(name, "accepted", event_id=item.event_id, code="clock-skew" if skew else "",
+                                 reason=skew, rules_hash=self.rules_hash)
+        fact = decision.fact
+        # The severity fact as the engine asserted it: the level it chose (a fused incident's forced severity
+        # is the decision's, not a fact) and the event fields the remediation rules read.
+        chosen = selected(decision.firings, "severity")
+        facts: list[tuple[str, dict[str, Any]]] = [("event", fact)]
+        if chosen is not None:
+            facts.append(("severity", {**(chosen.asserted or {}), "level": chosen.meta.severity}))
+        # Steps are timed from intake, not from the event's timestamp: a late or replayed event must
+        # still give the primary the whole escalation_delay before the backup is paged. A hold (group_wait,
+        # fusion hold, a scheduled group update) is an offset from the event, so it is added to intake too.
+        self.audit.record_decision(decision, event_json(item, decision.event_doc), facts,
+                                   due=due(decision.escalation, self.audit.clock(), verdict.delay))
+        if self.audit.last_decision is not None:
+            self.history.recorded(*self.audit.last_decision)  # the only writer: history needs no re-read
+        if verdict.outcome == "closed":  # a monitor's resolve: same path as an operator's (stops pending steps)
+            closed = Acknowledgement(type="resolve", event_id=item.event_id, incident_id=verdict.incident_id,
+                                     by=item.source, timestamp=item.timestamp, source="monitor", note=verdict.reason)
+            acknowledge(self.audit, closed, self.rules_hash)
+        result.decisions.append(decision)
+
+    def tick(self, now: datetime) -> None:
+        """Expire fusion windows up to ``now`` without an event (the daemon's idle loop may call it)."""
+        with self.audit.transaction(on_rollback=self.suppression.reload):
+            self.suppression.sweep(now.timestamp())

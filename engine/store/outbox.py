@@ -1,0 +1,180 @@
+"""The outbox: actions requested, attempts started and made, one result per action; acks and resolves.
+
+``actions``  idempotency_key (unique), action, kind, step, due_at, intent (JSON)
+``starts``   action_id, attempt: an attempt began (written before the side effect)
+``attempts`` action_id, attempt, ok, detail, reason, retryable, status, waited
+``results``  action_id (unique), outcome, detail, reason, memo. Outcomes: ok | failed | not-configured |
+             cancelled (ack/resolve stopped it) | superseded (an upgrade replaced a held page) |
+             simulated (``rules simulate`` only, in memory)
+``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at
+
+:class:`Outbox` is the outbox's half of :class:`engine.store.audit.Audit`, on the same connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import fields
+from typing import Any
+
+from actions.base import Intent
+from engine.store.json import to_json
+
+_INTENT_FIELDS = tuple(f.name for f in fields(Intent))
+
+
+def intent_dict(intent: Intent) -> dict[str, Any]:
+    """The intent as stored in the outbox (a shallow copy: dataclasses.asdict deep-copies, slowly)."""
+    return {name: getattr(intent, name) for name in _INTENT_FIELDS}
+
+logger = logging.getLogger("escalation_handlers.daemon")
+
+
+class Outbox:
+    """Mixed into :class:`~engine.store.audit.Audit`: needs ``conn``, ``clock`` and ``_floor``."""
+
+    conn: sqlite3.Connection
+    clock: Callable[[], str]
+    _floor: int
+
+    def request_actions(self, intents: Iterable[Intent], event_id: str, rules_hash: str,
+                        due: Callable[[Intent], str] | None = None) -> list[int]:
+        """Outbox rows; an idempotency key already present is not requested again."""
+        ids = []
+        now = self.clock()
+        for intent in intents:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO actions (idempotency_key, event_id, incident_id, action, kind, step, due_at, "
+                "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
+                 due(intent) if due else now, to_json(intent_dict(intent)), now, rules_hash))
+            if cur.rowcount:
+                ids.append(cur.lastrowid)
+        return ids
+
+    def record_start(self, action_id: int, attempt: int, rules_hash: str) -> None:
+        """An attempt is about to send (its row in ``attempts`` follows when it finishes)."""
+        self.conn.execute("INSERT INTO starts (action_id, attempt, at, rules_hash) VALUES (?, ?, ?, ?)",
+                          (action_id, attempt, self.clock(), rules_hash))
+
+    def record_attempt(self, action_id: int, attempt: Any, rules_hash: str) -> None:
+        self.insert("attempts", [{"action_id": action_id, "attempt": attempt.number, "ok": int(attempt.ok),
+                                  "detail": attempt.detail[:2000], "reason": attempt.reason,
+                                  "retryable": int(attempt.retryable), "status": attempt.status,
+                                  "waited": attempt.waited, "at": self.clock(), "rules_hash": rules_hash}])
+
+    def record_result(self, action_id: int, outcome: str, detail: str, reason: str | None, rules_hash: str,
+                      memo: dict[str, Any] | None = None) -> bool:
+        """The final outcome of an action; False when one was already recorded (never twice)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, memo, at, rules_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (action_id, outcome, detail[:2000], reason, to_json(memo) if memo else None, self.clock(), rules_hash))
+        return bool(cur.rowcount)
+
+    def memo(self, incident_id: str, action: str) -> dict[str, Any]:
+        """State an adapter asked to keep for this incident (e.g. Slack's thread_ts)."""
+        row = self.conn.execute(
+            "SELECT r.memo FROM results r JOIN actions a ON a.id = r.action_id WHERE a.incident_id = ? "
+            "AND a.action = ? AND r.memo IS NOT NULL ORDER BY r.id LIMIT 1", (incident_id, action)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def record_incident_update(self, update: Any, rules_hash: str) -> bool:
+        """An :class:`~engine.model.event.Acknowledgement` (ack or resolve); False when its event_id was seen."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO incident_updates (event_id, incident_id, type, by, source, occurred_at, note, at, "
+            "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (update.event_id, update.incident_id, update.type, update.by, update.source,
+             update.timestamp.isoformat(), update.note, self.clock(), rules_hash))
+        return bool(cur.rowcount)
+
+    # -- readers ----------------------------------------------------------------------------
+    def incident_updates(self, incident_id: str) -> list[dict[str, Any]]:
+        """Acks and resolves of one incident, in the order they were recorded."""
+        rows = self.conn.execute("SELECT type, by, source, occurred_at, at FROM incident_updates "
+                                 "WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
+        return [dict(zip(("type", "by", "source", "occurred_at", "at"), r, strict=True)) for r in rows]
+
+    def update_since_request(self, action_id: int) -> dict[str, Any] | None:
+        """The first ack/resolve of the action's incident that stops it: one recorded at or after the action
+        was requested, or any earlier resolve, or any earlier ack when the action is an escalation step
+        (step > 0; an incident id is never reused, so an ack also holds for steps an upgrade requests later)."""
+        row = self.conn.execute(
+            "SELECT u.type, u.by, u.source, u.occurred_at, u.at FROM incident_updates u JOIN actions a "
+            "ON a.incident_id = u.incident_id WHERE a.id = ? AND (u.at >= a.at OR u.type = 'resolve' OR a.step > 0) "
+            "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
+        return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
+
+    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:
+        """action → intent (JSON) of the incident's latest page per pager that went out."""
+        marks = ", ".join("?" for _ in outcomes)
+        rows = self.conn.execute(
+            "SELECT a.action, a.intent FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
+            f"AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id", (incident_id, *outcomes)).fetchall()
+        return {action: intent for action, intent in rows}
+
+    def pending_actions(self, now: str | None = None, limit: int = 1000,
+                        skip: Collection[int] = ()) -> list[dict[str, Any]]:
+        """Outbox rows with no result whose time has come, oldest first.
+
+        Only ids from a low-water mark up are scanned: every action below it already has a result,
+        and a result is never removed (append-only), so the scan does not grow with the log.
+        """
+        now = now or self.clock()
+        floor = self._pending_floor()
+        # skip: ids the caller is not to be given now (the daemon's retries still in backoff)
+        rows = self.conn.execute(
+            "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash "
+            "FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
+            + ("AND a.id NOT IN (SELECT value FROM json_each(?)) " if skip else "")
+            + "ORDER BY a.due_at, a.id LIMIT ?",
+            (floor, now, *([json.dumps(list(skip))] if skip else []), limit)).fetchall()
+        keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def _pending_floor(self) -> int:
+        first = self.conn.execute(
+            "SELECT min(a.id) FROM actions a WHERE a.id >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id)", (self._floor,)).fetchone()[0]
+        if first is None:  # nothing pending: start after the newest action
+            first = (self.conn.execute("SELECT max(id) FROM actions").fetchone()[0] or 0) + 1
+        self._floor = first
+        return first
+
+    def supersede(self, action_id: int, detail: str, at: str, rules_hash: str) -> None:
+        """A held request an upgrade replaced: its result is ``superseded`` (nothing was sent)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO results (action_id, outcome, detail, reason, at, rules_hash) "
+            "VALUES (?, 'superseded', ?, 'superseded', ?, ?)", (action_id, detail, at, rules_hash))
+
+    def settle_in_flight(self) -> int:
+        """Actions whose successful attempt was recorded but whose result was not (killed in
+        between): record the result from that attempt rather than sending a second time."""
+        rows = self.conn.execute(
+            "SELECT a.id, a.rules_hash, t.attempt, t.detail FROM actions a JOIN attempts t ON t.action_id = a.id "
+            "WHERE t.ok = 1 AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id)").fetchall()
+        for action_id, rules_hash, attempt, detail in rows:
+            self.record_result(action_id, "ok", f"attempt {attempt} succeeded before a restart: {detail}",
+                               None, rules_hash)
+        if rows:
+            logger.warning("in-flight actions settled from their recorded attempts",
+                           extra={"event": "settled", "actions": len(rows)})
+        return len(rows)
+
+    def not_configured_reasons(self) -> dict[str, str]:
+        """action → the detail of one of its ``not-configured`` results (the variable it is missing)."""
+        return dict(self.conn.execute(
+            "SELECT a.action, r.detail FROM results r JOIN actions a ON a.id = r.action_id "
+            "WHERE r.outcome = 'not-configured' GROUP BY a.action").fetchall())
+
+
+def intent_from_json(text: str) -> Intent:
+    """An outbox row's ``intent`` column back as an :class:`Intent`."""
+    data = json.loads(text)
+    data["targets"] = tuple(data.get("targets", ()))
+    data["links"] = tuple(data.get("links", ()))
+    return Intent(**data)
