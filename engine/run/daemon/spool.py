@@ -75,23 +75,29 @@ class Spool:
         except FileNotFoundError:
             return None  # the producer took it back
 
+    def attempts(self, name: str) -> int:
+        """How many recovery attempts of ``processing/<name>`` were counted (0: none)."""
+        try:
+            return int(self._counter(name).read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _counter(self, name: str) -> Path:
+        return self.processing / f".{fit_name(name, 1 + len(ATTEMPTS_SUFFIX))}{ATTEMPTS_SUFFIX}"
+
     def count_attempt(self, name: str) -> int:
         """Record one more recovery attempt of ``processing/<name>`` and return how many there were.
 
         The counter is a file beside it (``.<name>.attempts``, a temporary name nothing lists), written
         before the attempt, so it survives a crash or a kill of the process during the attempt (not a
         power loss: it is not fsynced). The daemon quarantines a file whose count passes its bound."""
-        counter = self.processing / f".{fit_name(name, 1 + len(ATTEMPTS_SUFFIX))}{ATTEMPTS_SUFFIX}"
-        try:
-            seen = int(counter.read_text() or 0)
-        except (FileNotFoundError, ValueError):
-            seen = 0
-        counter.write_text(f"{seen + 1}\n")
+        seen = self.attempts(name)
+        self._counter(name).write_text(f"{seen + 1}\n")
         return seen + 1
 
     def forget_attempts(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            (self.processing / f".{fit_name(name, 1 + len(ATTEMPTS_SUFFIX))}{ATTEMPTS_SUFFIX}").unlink()
+            self._counter(name).unlink()
 
     def finish(self, path: str | Path, ok: bool, reason: str = "", code: str = "") -> str:
         """Move a processed file to ``done/``, or to ``failed/`` after writing its reason file."""
