@@ -34,28 +34,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from engine.model.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.resources import resource
 
-STANDARD_METRICS = (
-    "availability",
-    "error_rate",
-    "latency_p99_ms",
-    "cpu_utilization",
-    "memory_utilization",
-    "request_rate",
-    "baseline_request_rate",
-    "healthy_hosts",
-    "total_hosts",
-)
-STANDARD_CONDITIONS = (
-    "service_unavailable",
-    "data_loss_risk",
-    "security_breach",
-    "crash_loop",
-    "load_driven",
-    "partial_outage",
-)
-SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
+__all__ = ["SEVERITIES", "STANDARD_CONDITIONS", "STANDARD_METRICS"]  # re-exported (engine.model.vocabulary)
+
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
@@ -138,7 +121,9 @@ class TimelineEntry(BaseModel):
 
 
 class Expectation(BaseModel):
-    """What `rules simulate --check` should see for this event (ignored by the engine).
+    """What `rules simulate --check` and `rules test` should see for this event (ignored by the engine).
+
+    The keys are compared by :func:`engine.run.review.expect.compare`.
 
     ``script`` is the scripted acks/resolves simulate applies to this event (unless ``--script``
     names one for it) and ``timeline`` the escalation timeline it should then print.
@@ -156,6 +141,12 @@ class Expectation(BaseModel):
                         "group", "resolve"] | None = Field(
         None, description="the suppression mechanism that handled the event ('none': a new incident)")
     incident_id: str | None = Field(None, description="the incident the event belongs to ('' when suppressed)")
+    rule: str | None = Field(None, description="the severity rule that decided ('default': none matched)")
+    level: Literal["P0", "P1", "P2", "P3"] | None = None
+    remediation: dict[str, Any] | None = Field(
+        None, description="a subset of {action, rule, params} of the remediation (use 'actions: []' for none)")
+    messages: dict[str, dict[str, Any]] | None = Field(
+        None, description="per channel, a subset of the rendered message's fields")
 
 
 class Event(BaseModel):

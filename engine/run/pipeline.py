@@ -41,13 +41,19 @@ class FileResult:
 
 class Pipeline:
     def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
-                 model: ModelState | str | None = None, max_clock_skew: float | None = None) -> None:
-        """``max_clock_skew``: seconds an item may be stamped ahead of intake (None: unbounded, for replays)."""
+                 model: ModelState | str | None = None, decider: Decider | None = None,
+                 max_clock_skew: float | None = None) -> None:
+        """``decider``: one already built for ``compiled`` (``rules test`` shares one between its cases:
+        building the templates is most of the cost); it is re-pointed at this audit log's history.
+        ``max_clock_skew``: seconds an item may be stamped ahead of intake (None: unbounded, for replays)."""
         self.compiled = compiled
         self.max_clock_skew = max_clock_skew
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
         self.history = AuditHistory(audit.history_rows())
-        self.decider = Decider(compiled, model=model, history=self.history)
+        if decider is None:
+            decider = Decider(compiled, model=model, history=self.history)
+        decider.history = self.history
+        self.decider = decider
         self.audit = audit
         self.max_event_bytes = max_event_bytes
         self._decided: set[str] = set()  # event ids decided before or within the current batch
