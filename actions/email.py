@@ -30,6 +30,7 @@ classification; a 429 without ``Retry-After`` waits until ``X-RateLimit-Reset``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import re
@@ -42,7 +43,7 @@ from email.utils import formatdate, parseaddr
 from typing import Any, ClassVar
 
 from actions.base import ActionFailed, Intent, Outcome, Request
-from actions.transport import post_scrubbed
+from actions.transport import post_scrubbed, redact, scrub
 
 SUBJECT_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # controls and every str.splitlines break
 ADDRESS = re.compile(r'^[^@\s<>,;:"()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$')  # schema "to" uses the same
@@ -142,12 +143,23 @@ class Email:
         where = f"SMTP {self.host}:{self.port}"
         try:
             refused = self._deliver(msg, parseaddr(body["from"])[1], list(body["to"]))
-        except (smtplib.SMTPException, OSError) as exc:
-            raise _smtp_failure(where, exc) from None
+        except (smtplib.SMTPException, OSError) as exc:  # a reply may echo the AUTH exchange: scrubbed
+            secrets = self._auth_secrets()
+            raise scrub(_smtp_failure(where, exc, secrets), secrets) from None
         detail = f"{where} accepted for {len(body['to']) - len(refused)} recipient(s)"
         if refused:
             detail += f"; refused: {', '.join(sorted(refused))}"
         return Outcome("ok", detail=detail, response={"refused": sorted(refused)})
+
+    def _auth_secrets(self) -> list[str]:
+        """The password as smtplib sends it: plain, base64 alone (AUTH LOGIN) and in AUTH PLAIN's
+        ``\\0user\\0password`` (RFC 4616), each base64 also without padding."""
+        password = self.env.get("SMTP_PASSWORD", "")
+        if not password:
+            return []
+        user = self.env.get("SMTP_USERNAME", "")
+        encoded = [base64.b64encode(raw.encode()).decode() for raw in (password, f"\0{user}\0{password}")]
+        return [password, *encoded, *(e.rstrip("=") for e in encoded)]
 
     def _deliver(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict[str, Any]:
         context = ssl.create_default_context()  # verifies the certificate and the host name
@@ -181,16 +193,16 @@ class Email:
         return Outcome("accepted", detail=f"SendGrid answered HTTP {response.status_code}")
 
 
-def _smtp_failure(where: str, exc: Exception) -> ActionFailed:
+def _smtp_failure(where: str, exc: Exception, secrets: list[str] | None = None) -> ActionFailed:
     """Classify an smtplib or socket error. Reply codes (RFC 5321 §4.2.1): 4yz transient, 5yz permanent."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = min(exc.recipients.values())
-        return _smtp_reply(f"{where} refused every recipient", code, text)
+        return _smtp_reply(f"{where} refused every recipient", code, text, secrets)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return ActionFailed(f"{where}: login refused ({exc.smtp_code})", retryable=False, reason="authError",
                             status=exc.smtp_code)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return _smtp_reply(where, exc.smtp_code, exc.smtp_error)
+        return _smtp_reply(where, exc.smtp_code, exc.smtp_error, secrets)
     detail = f"{where}: {type(exc).__name__}: {exc}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return ActionFailed(detail, retryable=True, reason="connectError")
@@ -203,10 +215,10 @@ def _smtp_failure(where: str, exc: Exception) -> ActionFailed:
     return ActionFailed(detail, retryable=True, reason="connectError")  # refused, unreachable, DNS
 
 
-def _smtp_reply(where: str, code: int, text: object) -> ActionFailed:
+def _smtp_reply(where: str, code: int, text: object, secrets: list[str] | None = None) -> ActionFailed:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    message = f"{where}: {code} {str(text)[:300]}"
+    message = f"{where}: {code} {redact(str(text), secrets or ())[:300]}"  # redacted before it is cut
     if code in AUTH_CODES:
         return ActionFailed(message, retryable=False, reason="authError", status=code)
     if 400 <= code < 500:

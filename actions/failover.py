@@ -20,7 +20,9 @@ Env: the standard AWS variables (see :mod:`actions.aws`): ``AWS_ACCESS_KEY_ID`` 
 
 Intent: ``params`` ``zone_id`` (``Z…`` or ``/hostedzone/Z…``), ``record`` (``api.example.com.``),
 ``type`` (``CNAME`` default, ``A`` or ``AAAA``), ``to`` (a value, or a list for A/AAAA), ``ttl``
-(default 60). ``message`` is not read.
+(default 60). ``message`` is not read. With config ``allow`` (DNS names; a trailing dot and case
+do not matter) the record and every ``to`` value must be listed, else ``clientError``;
+``rules validate`` rejects a templated ``record`` or ``to`` without ``allow``.
 
 Failures: throttling and ``PriorRequestNotComplete`` → ``rateLimited``, retried; unknown zone,
 invalid batch → ``clientError``; auth → ``authError``; AWS 5xx → retried.
@@ -39,6 +41,10 @@ from actions.base import ActionFailed, Intent, Outcome, Request
 ZONE_ID = re.compile(r"^(/hostedzone/)?([A-Z0-9]{1,32})$")
 HOSTNAME = re.compile(r"^(?=.{1,254}$)(\*\.)?([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
                       r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$")
+
+
+def _dns(name: str) -> str:
+    return name.lower().rstrip(".")
 
 
 def _reject(why: str) -> ActionFailed:
@@ -78,10 +84,20 @@ class Failover:
 
     def __init__(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
         self.records = {str(k): dict(v) for k, v in dict(config.get("records", {})).items()}
+        allow = config.get("allow")
+        self.allow = None if allow is None else {_dns(str(a)) for a in allow}
         self.region = str(aws.region(config, env, default="us-east-1"))
         self.instance_role = bool(config.get("instance_role", False))
         self.timeout = float(config.get("timeout", 10))
         self.env = env
+
+    def _check_allowed(self, record: str, values: list[str]) -> None:
+        """With config ``allow``, the record and every value it would point at must be listed there."""
+        if self.allow is None:
+            return
+        for name in (record, *values):
+            if _dns(name) not in self.allow:
+                raise _reject(f"refusing {name[:120]!r}: not in the policy's allow list")
 
     def configured(self) -> str | None:
         return aws.problem(self.env, self.region, self.instance_role)
@@ -100,11 +116,13 @@ class Failover:
         ttl = spec.get("ttl", 60)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 172800:
             raise _reject(f"ttl must be a whole number of seconds (0-172800), got {ttl!r}")
+        values = _values(kind, spec.get("to"))
+        self._check_allowed(record, values)
         body = {
             "zone_id": zone.group(2),
             "record": record.lower().rstrip(".") + ".",
             "type": kind,
-            "values": _values(kind, spec.get("to")),
+            "values": values,
             "ttl": ttl,
             "comment": f"escalation-handlers failover for incident {intent.incident_id}"[:256],
         }

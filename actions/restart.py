@@ -20,8 +20,15 @@ keeps the executor from running the same step twice.
 
 Config (``schemas/actions/restart.schema.json``): ``method`` (default ``systemctl``; the one
 ``configured()`` checks), ``names`` (service → unit/deployment/container name), ``namespace``
-(default ``default``), ``timeout`` (seconds per command, default 120), ``health_timeout``
-(seconds, default 60).
+(default ``default``), ``allow`` (the targets that may be restarted: units or containers by name,
+deployments as ``NAMESPACE/NAME``; ``nginx`` and ``nginx.service`` are one unit), ``timeout``
+(seconds per command, default 120), ``health_timeout`` (seconds, default 60).
+
+**Targets come from the policy, never from event data alone.** With ``allow`` set, a target not
+in it is refused (``clientError``), whatever the params say. Without it, a target that would fall
+back to the event's ``service`` (no param, no ``names`` entry) is refused; ``rules validate``
+rejects a rule whose target param is a template without an ``allow`` list
+(``engine/compiler/checks_targets.py``), so a literal param is the only other way in.
 
 Env: ``PATH`` finds the executable; the whole ``env`` is the commands' environment (so
 ``KUBECONFIG``, ``DOCKER_HOST``... apply). No secrets.
@@ -57,6 +64,11 @@ NOT_FOUND = ("not found", "no such container", "notfound", "could not be found",
 DENIED = ("access denied", "permission denied", "forbidden", "unauthorized", "interactive authentication")
 
 
+def _unit(method: str, name: str) -> str:
+    """A target as the allow list compares it: ``nginx.service`` is the unit ``nginx``."""
+    return name.removesuffix(".service") if method == "systemctl" else name
+
+
 def _reject(why: str) -> ActionFailed:
     return ActionFailed(f"restart: {why}", retryable=False, reason="clientError")
 
@@ -72,6 +84,8 @@ class Restart:
         self.namespace = str(config.get("namespace", "default"))
         self.timeout = float(config.get("timeout", 120))
         self.health_timeout = int(config.get("health_timeout", 60))
+        allow = config.get("allow")
+        self.allow = None if allow is None else [str(a) for a in allow]
         self.env = dict(env)
 
     def configured(self) -> str | None:
@@ -84,7 +98,9 @@ class Restart:
         method = str(params.get("method", self.method))
         if method not in METHODS:
             raise _reject(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-        name = str(params.get(METHODS[method]) or self.names.get(intent.service) or intent.service)
+        name = str(params.get(METHODS[method]) or self.names.get(intent.service) or "")
+        from_event = not name
+        name = name or intent.service
         if not NAME.fullmatch(name):
             raise _reject(f"refusing {METHODS[method]} name {name[:80]!r}: must match {NAME.pattern}")
         if method == "systemctl" and name.lower().endswith(NOT_SERVICE):
@@ -92,6 +108,7 @@ class Restart:
         namespace = str(params.get("namespace") or self.namespace)
         if method == "kubectl" and not NAMESPACE.fullmatch(namespace):
             raise _reject(f"refusing namespace {namespace[:80]!r}: not a Kubernetes DNS label")
+        self._check_allowed(method, name, namespace, from_event)
         if method == "systemctl":
             restart = ["systemctl", "restart", name]
             check = ["systemctl", "is-active", "--quiet", name]
@@ -107,6 +124,15 @@ class Restart:
         if method == "kubectl":
             body["namespace"] = namespace
         return Request(self.name, "EXEC", method, body, intent.idempotency_key)
+
+    def _check_allowed(self, method: str, name: str, namespace: str, from_event: bool) -> None:
+        target = f"{namespace}/{name}" if method == "kubectl" else name
+        if self.allow is not None:
+            if _unit(method, target) not in {_unit(method, a) for a in self.allow}:
+                raise _reject(f"refusing {METHODS[method]} {target[:120]!r}: not in the policy's allow list")
+        elif from_event:
+            raise _reject(f"refusing {METHODS[method]} {target[:120]!r} taken from the event's service: name it "
+                          "in params or 'names', or list it in 'allow'")
 
     def send(self, request: Request) -> Outcome:
         body = request.body

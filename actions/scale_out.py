@@ -19,7 +19,9 @@ Env: the standard AWS variables (see :mod:`actions.aws`): ``AWS_ACCESS_KEY_ID`` 
 ``AWS_DEFAULT_REGION``; ``AWS_ENDPOINT_URL``.
 
 Intent: ``params`` ``asg`` (else ``groups[service]``, else ``intent.service``), ``step``, ``max``
-(the lower of this and config ``max`` applies). ``message`` is not read.
+(the lower of this and config ``max`` applies). ``message`` is not read. With config ``allow``
+(a list of group names) any other group is refused; without it, a group taken from the event's
+``service`` is refused (``rules validate`` rejects a templated ``asg`` without ``allow``).
 
 Failures: throttling → ``rateLimited`` and scaling activity in progress or cooldown → ``other``,
 both retried; unknown group → ``clientError``; auth → ``authError``; AWS 5xx → retried.
@@ -73,6 +75,8 @@ class ScaleOut:
 
     def __init__(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
         self.groups = {str(k): str(v) for k, v in dict(config.get("groups", {})).items()}
+        allow = config.get("allow")
+        self.allow = None if allow is None else {str(a) for a in allow}
         self.step = config.get("step", 1)
         self.max = config.get("max")
         self.region = aws.region(config, env)
@@ -86,9 +90,16 @@ class ScaleOut:
 
     def render(self, intent: Intent) -> Request:
         params = intent.params
-        asg = str(params.get("asg") or self.groups.get(intent.service) or intent.service)
+        asg = str(params.get("asg") or self.groups.get(intent.service) or "")
+        from_event = not asg
+        asg = asg or intent.service
         if not 1 <= len(asg) <= 255 or not asg.isprintable():
             raise _reject(f"invalid Auto Scaling group name {asg[:80]!r}")
+        if self.allow is not None and asg not in self.allow:
+            raise _reject(f"refusing group {asg[:120]!r}: not in the policy's allow list")
+        if self.allow is None and from_event:
+            raise _reject(f"refusing group {asg[:120]!r} taken from the event's service: name it in params or "
+                          "'groups', or list it in 'allow'")
         step = _count(params.get("step", self.step), "step", 1)
         limits = [_count(v, "max", 0) for v in (self.max, params.get("max")) if v is not None]
         body = {"asg": asg, "step": step, "max": min(limits) if limits else None, "region": self.region}

@@ -7,9 +7,7 @@ and logs to stderr, so ``rules simulate --format json | jq`` always works.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
 import click
 
@@ -19,7 +17,9 @@ from engine.model.errors import RulesError
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Incident policy as code: validate, simulate and run the YAML rules."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(message)s")
+    from engine.run.daemon import logs
+
+    logs.install(os.environ.get("LOG_LEVEL", "INFO"), plain=True)  # secrets redacted from every line
 
 
 def entry() -> None:

@@ -36,10 +36,13 @@ from engine.model.errors import RulesError
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
+@click.option("--max-clock-skew", default=300.0, show_default=True, type=click.FloatRange(min=0),
+              help="seconds an event may be stamped ahead of intake; beyond, it is decided at intake time")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, max_body_bytes: int, listen: tuple[str, int] | None, retention_days: float,
-        history_days: float | None, reload_interval: float, batch: int, model: str | None) -> None:
+        history_days: float | None, reload_interval: float, batch: int, max_clock_skew: float,
+        model: str | None) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -76,9 +79,9 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
             raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days, history_days=history_days)
-    watcher = None if once else RulesWatcher(root, reload_interval)
+    watcher = None if once else RulesWatcher(root, reload_interval, background=True)  # off the decision thread
     daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, max_body_bytes=max_body_bytes,
-                             model=model),
+                             model=model, max_clock_skew=max_clock_skew),
                     Executor(audit, compiled.policy),
                     box, config=config, watcher=watcher)
     if db != ":memory:":  # the SRE metrics and risk scores on /metrics too (README "Anomaly intelligence")

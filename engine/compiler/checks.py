@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.compiler import conditions, templates
 from engine.compiler.checks_oncall import check_oncall
+from engine.compiler.checks_targets import check_targets
 from engine.compiler.implies import shadowing_rule
 from engine.compiler.load import Document, escape
 from engine.compiler.schema import schema_diagnostics, validator
@@ -250,6 +251,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("matrix", lambda p, k: _matrix(p, _only("escalation-matrix", k))),
     ("oncall", lambda p, k: check_oncall(p, _only("escalation-matrix", k))),
     ("actions", lambda p, k: _actions(p, _only("escalation-policy", k), _docs(k))),
+    ("targets", lambda p, k: check_targets(p, _docs(k))),  # remediation targets from the policy, not the event
     ("templates", lambda p, k: _templates(p, _only("templates", k), _only("escalation-policy", k), _docs(k))),
     ("shadowing", lambda p, k: _shadowed(p, _docs(k))),
     ("engine-limits", lambda p, k: _limits(p, _docs(k))),  # durable-rules' hard limits: last, over every rule

@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from engine.compiler.regex import RegexError, compile_full, full_match
+
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "matches", "exists")
 _ORDER = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _NEGATE = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
@@ -174,8 +176,8 @@ _SPECIAL = set(".*+?|()[]{}")
 def translate_regex(pattern: str, pointer: str = "") -> str:
     """Translate a (full-match) Python-style pattern into durable-rules' regex dialect."""
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        compile_full(pattern, dot_nl=True)  # what RE2 (Alertmanager's semantics) rejects is rejected here
+    except RegexError as exc:
         raise ConditionError(pointer, "bad-regex", f"invalid regex {pattern!r}: {exc}") from None
     body = pattern[1:] if pattern.startswith("^") else pattern
     if body.endswith("$") and not body.endswith("\\$"):
@@ -314,7 +316,7 @@ def leaf_true(leaf: Leaf, actual: Any) -> bool:
     if op == "matches":
         body = v[1:] if v.startswith("^") else v
         body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
-        return isinstance(actual, str) and re.fullmatch(body, actual, re.DOTALL) is not None
+        return isinstance(actual, str) and full_match(body, actual, dot_nl=True)
     if not isinstance(actual, int | float) or isinstance(actual, bool):
         return False
     return {"gt": actual > v, "gte": actual >= v, "lt": actual < v, "lte": actual <= v}[op]

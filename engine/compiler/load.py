@@ -25,6 +25,7 @@ from engine.model.diagnostics import Diagnostic
 
 MAX_FILE_BYTES = 1_048_576
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # nesting of mappings/sequences; the rule schemas need about 12 (nested all/any/not)
 RULE_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")  # engine.run.review.cases
 _SAFE_TAGS = {
@@ -135,18 +136,31 @@ def load_bytes(data: bytes | None, name: str, *, size: int | None = None) -> tup
                                  f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")]
     try:
         node = yaml.compose(text, Loader=_RulesLoader)
+    except RecursionError:  # PyYAML's composer recurses once per level: 5,000 '[' exhaust the stack
+        line, col = _too_deep_at(text)
+        return None, [Diagnostic(name, line, col, "yaml-too-deep",
+                                 f"YAML nests deeper than {MAX_DEPTH} levels; refusing to load")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Diagnostic(name, line, col, "yaml-syntax", f"invalid YAML: {exc.problem or exc}")]
+        return None, [Diagnostic(name, line, col, "yaml-syntax",
+                                 f"invalid YAML: {' '.join(str(exc.problem or exc).split())}")]
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, a position in the text
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return None, [Diagnostic(name, line, col, "yaml-syntax",
+                                 f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}")]
     except yaml.YAMLError as exc:
-        return None, [Diagnostic(name, 1, 1, "yaml-syntax", f"invalid YAML: {exc}")]
+        return None, [Diagnostic(name, 1, 1, "yaml-syntax", f"invalid YAML: {' '.join(str(exc).split())}")]
     if node is None:
         return None, [Diagnostic(name, 1, 1, "empty-file", "file has no YAML document")]
     doc = Document(name, None, digest=hashlib.sha256(data).hexdigest())
     builder = _Builder(doc)
     try:
         doc.data = builder.build(node, "")
+    except _TooDeep as exc:
+        return None, [Diagnostic(name, exc.mark.line + 1, exc.mark.column + 1, "yaml-too-deep",
+                                 f"YAML nests deeper than {MAX_DEPTH} levels; refusing to load")]
     except _TooBig:
         return None, [Diagnostic(name, 1, 1, "yaml-alias-bomb",
                                  f"YAML expands to more than {MAX_NODES} nodes (anchors/aliases); refusing to load")]
@@ -155,6 +169,22 @@ def load_bytes(data: bytes | None, name: str, *, size: int | None = None) -> tup
     if not isinstance(doc.data, dict):
         return None, [Diagnostic(name, 1, 1, "not-a-mapping", "top level must be a mapping with a 'kind' key")]
     return doc, []
+
+
+def _too_deep_at(text: str) -> tuple[int, int]:
+    """Where flow brackets first nest deeper than ``MAX_DEPTH`` (quotes ignored: a best effort), else 1:1."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+        if depth > MAX_DEPTH:
+            return text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1
+    return 1, 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__("too deep")
+        self.mark = mark
 
 
 class _RulesLoader(yaml.SafeLoader):
@@ -176,23 +206,25 @@ class _Builder:
         self.count = 0
         self.scalars = _RulesLoader("")
 
-    def build(self, node: yaml.Node, pointer: str) -> Any:
+    def build(self, node: yaml.Node, pointer: str, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooBig
+        if depth > MAX_DEPTH:
+            raise _TooDeep(node.start_mark)
         self.doc.positions.setdefault(pointer, (node.start_mark.line + 1, node.start_mark.column + 1))
         if node.tag not in _SAFE_TAGS:
             raise _Unsafe(f"YAML tag {node.tag!r} is not allowed; rule files use plain YAML only",
                           node.start_mark, "yaml-unsafe-tag")
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, pointer)
+            return self._mapping(node, pointer, depth)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, f"{pointer}/{i}") for i, child in enumerate(node.value)]
+            return [self.build(child, f"{pointer}/{i}", depth + 1) for i, child in enumerate(node.value)]
         if node.tag == "tag:yaml.org,2002:timestamp":
             return node.value  # keep times as text; schemas say which strings are times
         return self.scalars.construct_object(node)
 
-    def _mapping(self, node: yaml.MappingNode, pointer: str) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -206,5 +238,5 @@ class _Builder:
                 raise _Unsafe(f"duplicate key {key!r} (first defined at line {line})", key_node.start_mark,
                               "yaml-duplicate-key")
             self.doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = self.build(value_node, child)
+            out[key] = self.build(value_node, child, depth + 1)
         return out

@@ -1,7 +1,8 @@
 """Alertmanager-style matchers, durations and recurring weekly windows (pure, no clock reads).
 
 A matcher is the text ``name op "value"`` with ``op`` one of ``=``, ``!=``, ``=~``, ``!~``
-(regexes are fully anchored, as in Alertmanager). ``name`` is an event field (``service``,
+(regexes are fully anchored and have RE2 semantics, as in Alertmanager: linear-time matching,
+see :mod:`engine.compiler.regex`). ``name`` is an event field (``service``,
 ``severity``, ...) or ``labels.<label>``. A missing field or label reads as ``""``, so
 ``labels.team!="x"`` matches an event without ``team`` and ``labels.team=""`` tests absence.
 
@@ -18,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from engine.compiler.regex import RegexError, compile_full
 
 FIELDS = ("service", "severity", "environment", "source", "title", "status", "fingerprint", "event_id")
 OPS = ("=~", "!~", "!=", "=")
@@ -43,7 +46,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    regex: re.Pattern[str] | None = None
+    regex: Any = None  # an RE2 pattern (engine.compiler.regex.compile_full)
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         have = lookup(doc, self.name)
@@ -79,8 +82,8 @@ def parse_matcher(text: Any) -> Matcher:
     regex = None
     if op in ("=~", "!~"):
         try:
-            regex = re.compile(value)
-        except re.error as exc:
+            regex = compile_full(value)
+        except RegexError as exc:
             raise MatchError("bad-matcher-regex", f"invalid regular expression {value!r}: {exc}") from exc
     return Matcher(name, op, value, regex)
 

@@ -21,6 +21,7 @@ from engine.resources import resource
 SCHEMA_DIR = resource("schemas")
 KINDS = ("severity", "escalation-matrix", "escalation-policy", "remediation", "templates", "suppression")
 SINGLE = ("escalation-matrix", "escalation-policy", "templates", "suppression")
+MAX_RULES = 2000  # per file; a 10,000-rule file is rejected before the semantic checks (which grow with n²)
 OPTIONAL = ("remediation", "suppression")
 
 
@@ -79,6 +80,12 @@ def by_kind(docs: list[Document], rules_root: str) -> tuple[dict[str, list[Docum
             have = "missing" if kind is None else kind
             diags.append(doc.diagnostic("/kind", "unknown-kind", f"unknown kind {have!r}", have=have,
                                         want=list(KINDS)))
+            continue
+        rules = doc.data.get("rules")
+        if isinstance(rules, list) and len(rules) > MAX_RULES:  # before the checks that grow with n²
+            diags.append(doc.diagnostic("/rules", "too-many-rules", f"{len(rules)} rules in one file; at most "
+                                        f"{MAX_RULES} (the engine's own limits are lower: see engine/durable/)",
+                                        have=len(rules), want=MAX_RULES))
             continue
         schema_errors = schema_diagnostics(doc, validator(kind))
         diags += schema_errors

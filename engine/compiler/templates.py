@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
-MAX_OUTPUT = 40_000
+from engine.compiler.template_budget import MAX_OUTPUT, BudgetedSandbox, budget
+
+# every render has a work budget (loop items and calls): see engine/template_budget.py
+_text_env = BudgetedSandbox(undefined=StrictUndefined, autoescape=False)
+_html_env = BudgetedSandbox(undefined=StrictUndefined, autoescape=True)
 
 
 def _duration(seconds: Any) -> str:
@@ -45,8 +46,8 @@ def _pct(value: Any, digits: int = 1) -> str:
 
 
 for _env in (_text_env, _html_env):
-    _env.filters["duration"] = _duration
-    _env.filters["pct"] = _pct
+    _env.add_filter("duration", _duration)
+    _env.add_filter("pct", _pct)
 
 
 class TemplateProblem(Exception):
@@ -79,7 +80,8 @@ def render_tree(tree: Any, ctx: Mapping[str, Any], pointer: str = "") -> Any:
     """Render a tree from :func:`compile_tree` leaf by leaf; the error names the failing leaf."""
     if isinstance(tree, Template):
         try:
-            return tree.render(ctx)[:MAX_OUTPUT]
+            with budget():
+                return tree.render(ctx)[:MAX_OUTPUT]
         except Exception as exc:  # the sandbox raises SecurityError, UndefinedError, TypeError...
             raise TemplateProblem(pointer, f"template failed to render: {type(exc).__name__}: {exc}") from None
     if isinstance(tree, Mapping):
@@ -140,7 +142,8 @@ class MessageTemplate:
             return self._fill(self._skeleton, [])
         t = self.template
         try:
-            text = _text_env.concat(t.root_render_func(t.new_context({**self._globals, **ctx}, shared=True)))
+            with budget():
+                text = _text_env.concat(t.root_render_func(t.new_context({**self._globals, **ctx}, shared=True)))
             parts = text.split(self._sep)
         except Exception:  # noqa: BLE001 - re-rendered leaf by leaf for a precise error
             return render_tree(self.leaves, ctx, self.pointer)

@@ -22,6 +22,7 @@ from engine.intake.normalize import keeping
 from engine.model.event import Acknowledgement, Event, event_json
 from engine.model.firing import selected
 from engine.run.acknowledge import acknowledge
+from engine.run.skew import bound, describe
 from engine.store.audit import Audit
 from engine.suppress.stage import SuppressionStage
 
@@ -42,16 +43,19 @@ class FileResult:
     duplicates: list[str] = field(default_factory=list)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)  # items left out (and notices), recorded
+    skewed: int = 0  # items stamped further ahead of intake than the bound (decided at intake time)
 
 
 class Pipeline:
     def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
                  model: ModelState | str | None = None, decider: Decider | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, max_clock_skew: float | None = None) -> None:
         """``decider``: one already built for ``compiled`` (``rules test`` shares one between its cases:
         building the templates is most of the cost); it is re-pointed at this audit log's history.
-        ``max_body_bytes`` limits a whole file or body, ``max_event_bytes`` each event in it."""
+        ``max_body_bytes`` limits a whole file or body, ``max_event_bytes`` each event in it;
+        ``max_clock_skew``: seconds an item may be stamped ahead of intake (None: unbounded, for replays)."""
         self.compiled = compiled
+        self.max_clock_skew = max_clock_skew
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
         self.history = AuditHistory(audit.history_rows())
         if decider is None:
@@ -139,9 +143,17 @@ class Pipeline:
         self.history.reset()
 
     def _one(self, name: str, item: Event | Acknowledgement, result: FileResult) -> None:
+        skew = ""
+        if self.max_clock_skew is not None:
+            original = item.timestamp
+            item, ahead = bound(item, datetime.fromisoformat(self.audit.clock()), self.max_clock_skew)
+            if ahead is not None:
+                result.skewed += 1
+                skew = describe(original, ahead, self.max_clock_skew)
         if isinstance(item, Acknowledgement):
             self.audit.record_intake(name, "accepted", event_id=item.event_id, code=item.type,
-                                     reason=f"{item.type} of {item.incident_id} by {item.by}",
+                                     reason=f"{item.type} of {item.incident_id} by {item.by}" + (f"; {skew}" if skew
+                                                                                                 else ""),
                                      rules_hash=self.rules_hash)
             acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
             if item.type == "resolve":  # the next firing of its fingerprints is a new incident, not a repeat
@@ -158,7 +170,8 @@ class Pipeline:
         self._decided.add(item.event_id)
         verdict = self.suppression.assess(item, self.decider.decide(item, render=False))  # may re-decide
         decision = self.decider.finish(verdict.decision)
-        self.audit.record_intake(name, "accepted", event_id=item.event_id, rules_hash=self.rules_hash)
+        self.audit.record_intake(name, "accepted", event_id=item.event_id, code="clock-skew" if skew else "",
+                                 reason=skew, rules_hash=self.rules_hash)
         fact = decision.fact
         # The severity fact as the engine asserted it: the level it chose (a fused incident's forced severity
         # is the decision's, not a fact) and the event fields the remediation rules read.

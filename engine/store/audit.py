@@ -150,6 +150,16 @@ class Audit(Outbox):
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute("ROLLBACK")
 
+    def checkpoint(self) -> tuple[int, int, int]:
+        """A passive WAL checkpoint: (frames in the WAL, frames checkpointed, page size). An automatic
+        checkpoint that cannot write the database file fails silently; this one raises AuditError."""
+        try:
+            _, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            page = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise AuditError(f"audit log {self.path}: WAL checkpoint failed: {exc}") from exc
+        return int(frames), int(done), int(page)
+
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         self._changes_at_begin = self.conn.total_changes

@@ -44,6 +44,11 @@ def stubs(tmp_path: Path) -> Stubs:
     return Stubs(tmp_path)
 
 
+# The targets these tests restart, as a policy's allow list names them (an event's service alone is never one).
+ALLOWED = ["nginx", "worker@2", "nope", "payment-api", "payment-api.v2", "getty@tty1", "c2ada9df5af8",
+           "payments/payment-api", "default/api"]
+
+
 def intent(params: dict[str, Any] | None = None, service: str = "nginx.service") -> Intent:
     return Intent(action="restart", kind="remediate", incident_id="INC-3", event_id="ev-3",
                   severity="MAJOR", service=service, params=params or {})
@@ -51,7 +56,7 @@ def intent(params: dict[str, Any] | None = None, service: str = "nginx.service")
 
 def test_systemctl_restarts_then_checks_is_active(stubs: Stubs) -> None:
     stubs.add("systemctl")
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     assert adapter.configured() is None
     outcome = adapter.send(adapter.render(intent()))
     assert outcome.status == "ok"
@@ -63,7 +68,7 @@ def test_systemctl_restarts_then_checks_is_active(stubs: Stubs) -> None:
 
 def test_kubectl_rollout_restart_and_status_in_namespace(stubs: Stubs) -> None:
     stubs.add("kubectl")
-    adapter = Restart({"method": "kubectl", "health_timeout": 45}, stubs.env)
+    adapter = Restart({"method": "kubectl", "health_timeout": 45, "allow": ALLOWED}, stubs.env)
     adapter.send(adapter.render(intent({"deployment": "payment-api", "namespace": "payments"})))
     assert stubs.calls() == [
         ["kubectl", "rollout", "restart", "deployment/payment-api", "-n", "payments"],
@@ -82,7 +87,7 @@ def test_docker_restart_then_inspects_running_state(stubs: Stubs) -> None:
 
 
 def test_render_is_pure_and_shows_both_commands(stubs: Stubs) -> None:
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     request = adapter.render(intent({"unit": "worker@2.service"}))
     assert request.body["restart"] == ["systemctl", "restart", "worker@2.service"]
     assert request == adapter.render(intent({"unit": "worker@2.service"}))
@@ -114,7 +119,7 @@ def test_unsafe_names_are_rejected_before_any_process_runs(
     monkeypatch.chdir(tmp_path)
     for name in ("systemctl", "kubectl", "docker", "sh"):
         stubs.add(name)
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent(params)))
     assert info.value.reason == "clientError" and not info.value.retryable
@@ -124,7 +129,7 @@ def test_unsafe_names_are_rejected_before_any_process_runs(
 
 def test_failing_health_check_is_a_permanent_failure_and_restarts_once(stubs: Stubs) -> None:
     stubs.add("systemctl", 'if [ "$1" = is-active ]; then echo "failed" >&2; exit 3; fi')
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     run = execute(adapter, adapter.render(intent()), sleep=lambda s: None)
     assert not run.ok and len(run.attempts) == 1
     assert run.attempts[0].reason == "serverError" and not run.attempts[0].retryable
@@ -134,16 +139,16 @@ def test_failing_health_check_is_a_permanent_failure_and_restarts_once(stubs: St
 
 def test_container_not_running_after_restart_fails(stubs: Stubs) -> None:
     stubs.add("docker", 'if [ "$1" = inspect ]; then echo false; fi')
-    adapter = Restart({"method": "docker"}, stubs.env)
+    adapter = Restart({"method": "docker", "allow": ALLOWED}, stubs.env)
     with pytest.raises(ActionFailed) as info:
-        adapter.send(adapter.render(intent()))
+        adapter.send(adapter.render(intent({"container": "nginx"})))
     assert info.value.reason == "serverError" and "State.Running='false'" in str(info.value)
 
 
 def test_no_such_container_is_a_permanent_client_error(stubs: Stubs) -> None:
     message = json.loads((FIXTURES / "docker_engine_restart_404_error_docs.json").read_text())["message"]
     stubs.add("docker", f'echo "Error response from daemon: {message}" >&2; exit 1')
-    adapter = Restart({"method": "docker"}, stubs.env)
+    adapter = Restart({"method": "docker", "allow": ALLOWED}, stubs.env)
     run = execute(adapter, adapter.render(intent({"container": "c2ada9df5af8"})), sleep=lambda s: None)
     assert len(run.attempts) == 1 and run.attempts[0].reason == "clientError"
     assert "No such container: c2ada9df5af8" in run.attempts[0].detail  # stderr tail kept
@@ -152,7 +157,7 @@ def test_no_such_container_is_a_permanent_client_error(stubs: Stubs) -> None:
 
 def test_unknown_unit_and_access_denied_are_permanent(stubs: Stubs) -> None:
     stubs.add("systemctl", 'echo "Failed to restart nope.service: Unit nope.service not found." >&2; exit 5')
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent({"unit": "nope.service"})))
     assert info.value.reason == "clientError" and not info.value.retryable
@@ -166,7 +171,7 @@ def test_transient_restart_failure_is_retried_then_checked_once(stubs: Stubs, tm
     marker = tmp_path / "failed-once"
     stubs.add("systemctl", f'if [ "$1" = restart ] && [ ! -e {marker} ]; then touch {marker}; '
                            'echo "Failed to connect to bus" >&2; exit 1; fi')
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     slept: list[float] = []
     run = execute(adapter, adapter.render(intent()), sleep=slept.append)
     assert run.ok and [a.reason for a in run.attempts] == ["other", None] and len(slept) == 1
@@ -175,14 +180,14 @@ def test_transient_restart_failure_is_retried_then_checked_once(stubs: Stubs, tm
 
 def test_hanging_command_times_out_and_is_retryable(stubs: Stubs) -> None:
     stubs.add("systemctl", "exec sleep 5")
-    adapter = Restart({"timeout": 0.3}, stubs.env)
+    adapter = Restart({"timeout": 0.3, "allow": ALLOWED}, stubs.env)
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent()))
     assert info.value.reason == "timeout" and info.value.retryable
 
 
 def test_missing_executable_is_not_configured(stubs: Stubs) -> None:
-    adapter = Restart({"method": "kubectl"}, {"PATH": str(stubs.bin)})
+    adapter = Restart({"method": "kubectl", "allow": ALLOWED}, {"PATH": str(stubs.bin)})
     assert adapter.configured() == "kubectl not found on PATH"
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent({"deployment": "api"})))
@@ -195,7 +200,7 @@ def test_only_service_units_are_restarted(stubs: Stubs, unit: str) -> None:
     """Before, an event whose service was ``poweroff.target`` (the unit name defaults to the event's
     service) ran ``systemctl restart poweroff.target``."""
     stubs.add("systemctl")
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     with pytest.raises(ActionFailed) as info:
         adapter.send(adapter.render(intent(service=unit)))
     assert info.value.reason == "clientError" and not info.value.retryable
@@ -204,7 +209,7 @@ def test_only_service_units_are_restarted(stubs: Stubs, unit: str) -> None:
 
 def test_service_units_with_dots_and_templates_still_restart(stubs: Stubs) -> None:
     stubs.add("systemctl")
-    adapter = Restart({}, stubs.env)
+    adapter = Restart({"allow": ALLOWED}, stubs.env)
     for unit in ("payment-api", "payment-api.v2", "getty@tty1.service"):
         adapter.send(adapter.render(intent(service=unit)))
     assert [call[2] for call in stubs.calls()[::2]] == ["payment-api", "payment-api.v2", "getty@tty1.service"]

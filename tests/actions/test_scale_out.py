@@ -178,7 +178,7 @@ def test_unconfigured_names_the_variable() -> None:
     assert ScaleOut({}, {"AWS_ACCESS_KEY_ID": "k", "AWS_REGION": REGION}).configured() == (
         "AWS_SECRET_ACCESS_KEY is not set"
     )
-    adapter = ScaleOut({"region": REGION}, {})
+    adapter = ScaleOut({"region": REGION, **CONFIG}, {})
     assert adapter.configured().startswith("AWS_ACCESS_KEY_ID is not set")
     assert ScaleOut({"region": REGION, "instance_role": True}, {}).configured() is None
     assert ScaleOut({}, {"AWS_PROFILE": "ops", "AWS_DEFAULT_REGION": REGION}).configured() is None

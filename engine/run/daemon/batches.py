@@ -37,6 +37,7 @@ class Batches:
     stop: threading.Event
     _queue: deque[str]
     _children: dict[tuple[Any, tuple[str, ...]], Any]
+    _recovering: bool
 
     if TYPE_CHECKING:  # provided by DbHealth
         def _db_down(self, exc: BaseException) -> NoReturn: ...
@@ -66,6 +67,9 @@ class Batches:
         return files
 
     def _batch(self, files: list[_File], stats: Stats, recovering: bool = False) -> None:
+        if recovering:
+            self._recover(files, stats)
+            return
         ready = [f for f in files if self._prepare(f, stats)]
         ready.sort(key=lambda f: (f.key, f.name))  # timestamp order within the batch
         size = max(1, self.config.group)
@@ -73,6 +77,42 @@ class Batches:
             if self.stop.is_set():
                 return  # still claimed: recovered (decided) on the next start
             self._decide_group(ready[start:start + size], stats, recovering)
+
+    def _recover(self, files: list[_File], stats: Stats) -> None:
+        """Files a crash left in ``processing/``, each decision attempt counted on disk before it. A file
+        taken up for the first time is decided with its neighbours (group commit, counted first); one
+        taken up before (the daemon died while it was being decided) is decided alone, counted just before,
+        and after ``poison_attempts`` such attempts goes to ``failed/`` (code ``poison``) instead of taking
+        every restart down with it — the files after it are not charged. (Reading and parsing are bounded
+        by the size limit and the parser's depth limits, so they are not counted.)"""
+        ready = [f for f in files if self._prepare(f, stats)]
+        ready.sort(key=lambda f: (f.key, f.name))
+        size = max(1, self.config.group)
+        fresh: list[_File] = []
+        for f in ready:
+            if self.stop.is_set():
+                return
+            if self.spool.attempts(f.name) == 0:
+                fresh.append(f)
+                if len(fresh) >= size:
+                    self._recover_group(fresh, stats)
+                    fresh = []
+                continue
+            self._recover_group(fresh, stats)
+            fresh = []
+            attempt = self.spool.count_attempt(f.name)
+            if attempt > self.config.poison_attempts:
+                self._reject(f, stats, "poison", f"{f.name} was taken up {attempt - 1} times and the daemon "
+                             "never finished it (crashed or was killed meanwhile); quarantined")
+            else:
+                self._decide(f, stats, True)
+        self._recover_group(fresh, stats)
+
+    def _recover_group(self, group: list[_File], stats: Stats) -> None:
+        if group and not self.stop.is_set():
+            for f in group:
+                self.spool.count_attempt(f.name)
+            self._decide_group(group, stats, True)
 
     def _decide_group(self, group: list[_File], stats: Stats, recovering: bool) -> None:
         """Group commit: the files' rows in one transaction, then each file moved. An engine
@@ -133,6 +173,8 @@ class Batches:
         if f.arrived is not None:
             self.metrics.arrival_latency.observe(max(0.0, committed - f.arrived))
         stats.decided += len(result.decisions)
+        if result.skewed:
+            self.metrics.clock_skew.inc(result.skewed)
         for d in result.decisions:
             self._count(self.metrics.decisions, d.severity)
         self._quarantine(f, result)
@@ -172,6 +214,8 @@ class Batches:
             logger.warning("event file failed", extra={"event": "failed", "file": f.name, "code": code,
                                                        "reason": reason})
         self.spool.finish(f.path, ok, reason, code)
+        if self._recovering:
+            self.spool.forget_attempts(f.name)
         if ok:
             stats.done += 1
         else:

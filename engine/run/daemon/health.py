@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any, NoReturn
 
 from engine.model.errors import AuditError
@@ -26,7 +27,9 @@ class DbHealth:
 
     audit: Any
     health: Health
+    config: Any
     _db_failed: str
+    _next_checkpoint: float
 
     def _check_db(self) -> None:
         try:
@@ -37,6 +40,27 @@ class DbHealth:
         if self._db_failed != "write":  # the lock proves nothing about a write that failed (SQLITE_FULL, EIO)
             self._db_failed = ""
             self.health.db_writable, self.health.db_error = True, ""
+        self._check_wal()
+
+    def _check_wal(self) -> None:
+        """A database file that takes no writes while its WAL does (read-only, immutable, EIO on the main
+        file) keeps answering commits: only a checkpoint fails, and sqlite's automatic ones fail silently
+        while the WAL grows without bound. So checkpoint explicitly, and report a failure or a WAL that
+        cannot be checkpointed (a reader holding an old snapshot) past ``max_wal_bytes`` in /healthz."""
+        now = time.monotonic()
+        if now < self._next_checkpoint:
+            return
+        self._next_checkpoint = now + self.config.checkpoint_every
+        try:
+            frames, done, page = self.audit.checkpoint()
+        except AuditError as exc:
+            self.health.wal_error = f"{exc} (the database file takes no writes?)"
+            logger.error("audit log checkpoint failed", extra={"event": "db-checkpoint-error", "error": str(exc)})
+            return
+        pending = max(0, frames - done) * page
+        self.health.wal_error = "" if pending <= self.config.max_wal_bytes else (
+            f"WAL holds {pending} bytes that cannot be checkpointed (a reader holds an old snapshot?); "
+            f"bound {self.config.max_wal_bytes}")
 
     def _wrote(self, changes: int) -> None:
         """Work since ``changes`` committed rows: the audit log takes writes again."""

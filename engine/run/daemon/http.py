@@ -15,10 +15,13 @@ Missing credentials → 401, wrong ones → 403 (both compared in constant time)
 the size limit → 413 from ``Content-Length`` alone (never read); no body → 400. Every refused POST
 is one ``http-refused`` log line, ``escalation_intake_refused_total{status}`` and, through
 ``on_refused``, an ``intake`` row (outcome ``refused``, code ``http-<status>``). Every socket
-read waits at most ``timeout`` seconds and the whole body must arrive within ``timeout`` (else
+read waits at most ``timeout`` seconds, the request line and headers must arrive within ``timeout``
+in all (:mod:`engine.run.daemon.http_deadline`; else the connection is closed) and so must the whole body (else
 408): an idle or trickling client cannot hold a server thread for ever. At most
 ``max_connections`` are served at once; one more is answered 503 (``Retry-After: 1``) and closed
-without a thread, so a flood of connections cannot exhaust the process either.
+without a thread, so a flood of connections cannot exhaust the process either; the listen backlog
+(``backlog``, 1,024) lets a burst reach that answer instead of waiting unanswered in SYN retries.
+``GET /metrics`` needs the bearer token too when ``INTAKE_TOKEN`` is set; ``/healthz`` stays open.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from engine.run.daemon.http_deadline import DeadlineReader
 from engine.run.daemon.metrics import Health, Metrics, health_json
 from engine.run.daemon.spool import Spool
 
@@ -57,6 +61,7 @@ class IntakeConfig:
     on_refused: Callable[[int, str, str], None] | None = None
     timeout: float = 10.0  # seconds per socket read, and for the whole body
     max_connections: int = 64  # served at once; more get 503 at once, without a thread
+    backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kw: Any) -> IntakeConfig:
@@ -78,9 +83,22 @@ class IntakeConfig:
         return 403 if bearer or signature else 401
 
 
+def _bearer_ok(headers: Any, token: str) -> bool:
+    bearer = headers.get("Authorization", "")
+    return bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].strip().encode(), token.encode())
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "escalation-handlers"
     config: IntakeConfig  # set on the subclass built by serve()
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = DeadlineReader(self.rfile, self.connection, self.config.timeout)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        self.rfile.start()  # type: ignore[attr-defined]  # each request's line and headers: one deadline
+        super().handle_one_request()
 
     def log_message(self, fmt: str, *args: Any) -> None:  # access log as structured lines
         logger.debug(fmt % args, extra={"event": "http", "client": self.client_address[0]})
@@ -113,6 +131,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
+            if self.config.token and not _bearer_ok(self.headers, self.config.token):
+                self._error(401 if not self.headers.get("Authorization") else 403,
+                            "/metrics needs Authorization: Bearer $INTAKE_TOKEN")
+                return
             self._send(200, self.config.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
         elif path == "/healthz":
             self._send(*health_json(self.config.health))
@@ -154,8 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
             written = self.config.spool.write(body, name)
         except OSError as exc:
             logger.error("cannot write to the spool", extra={"event": "spool-error", "error": str(exc)})
+            self.config.health.intake_failed(f"cannot write to the spool: {exc.strerror or exc}")
             self._error(503, "cannot write to the spool")
             return
+        self.config.health.intake_error = ""
         if self.config.on_write is not None:
             self.config.on_write()
         self._send(202, (json.dumps({"accepted": written.name}) + "\n").encode())
@@ -188,6 +212,7 @@ class _Server(ThreadingHTTPServer):
     BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
     def __init__(self, address: tuple[str, int], handler: type[_Handler], config: IntakeConfig) -> None:
+        self.request_queue_size = config.backlog  # socketserver's default of 5 drops a burst's SYNs
         super().__init__(address, handler)
         self.config = config
         self._slots = threading.BoundedSemaphore(config.max_connections)

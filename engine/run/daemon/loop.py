@@ -85,6 +85,9 @@ class DaemonConfig:
     outbox_every: float = 0.1  # seconds between outbox scans when nothing new was decided (due steps)
     chores_every: float = 1.0  # idle chores: fusion-window expiry, audit log write check
     log_every: float = 10.0  # the "cycle" log line sums the counts of at least this long
+    checkpoint_every: float = 10.0  # checkpoint the WAL explicitly (an automatic one fails silently)
+    max_wal_bytes: int = 256 * 1_048_576  # WAL frames not yet checkpointed beyond this: /healthz 503
+    poison_attempts: int = 3  # a file left in processing/ by this many crashed attempts goes to failed/
     retention_days: float = 7.0
     prune_every: float = 3600.0
     history_days: float | None = None  # audit log retention (engine/store/retention.py); None: keep everything
@@ -105,7 +108,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self._recovering = True  # look at processing/ first: at start, and after a failed commit
         self._settled = False
         self._outbox_left = False
-        self._next_prune = self._next_outbox = self._next_chores = self._next_history = 0.0
+        self._next_prune = self._next_outbox = self._next_chores = self._next_history = self._next_checkpoint = 0.0
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._frozen = False
         # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
@@ -170,6 +173,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                 self._log_cycle(summary)
                 summary, logged = Stats(), time.monotonic()
             self._maybe_prune()  # also under a load that never leaves the loop idle
+            self._check_wal()  # likewise (every checkpoint_every seconds)
             if more or stats.busy:
                 wait = self.config.min_wait
             if more:
@@ -283,7 +287,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         old = self.pipeline
         # the loaded severity model (if the Decider has one) carries over: a reload is about rules
         self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes,
-                                 max_body_bytes=old.max_body_bytes, model=getattr(old.decider, "model", None))
+                                 max_body_bytes=old.max_body_bytes, max_clock_skew=old.max_clock_skew,
+                                 model=getattr(old.decider, "model", None))
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.health.rules_hash = compiled.digest
         if self._frozen:

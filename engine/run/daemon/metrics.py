@@ -29,6 +29,13 @@ class Health:
     spool_error: str = ""  # the last failed spool operation, until a turn of the loop succeeds
     rules_hash: str = ""
     reload_error: str = ""
+    wal_error: str = ""  # the audit log's WAL cannot be checkpointed (see engine/run/daemon/health.py)
+    intake_error: str = ""  # the HTTP intake could not write a body into the spool (it answered 503) ...
+    intake_error_at: float = 0.0  # ... at this time: reported until a write succeeds, or for intake_hold s
+    intake_hold: float = 30.0
+
+    def intake_failed(self, error: str) -> None:
+        self.intake_error, self.intake_error_at = error, time.monotonic()
 
     def beat(self) -> None:
         self.heartbeat = time.monotonic()
@@ -36,10 +43,12 @@ class Health:
     def report(self) -> tuple[bool, dict[str, Any]]:
         age = time.monotonic() - self.heartbeat
         alive = age < self.stale_after
-        ok = alive and self.db_writable and not self.spool_error
+        intake = self.intake_error if time.monotonic() - self.intake_error_at < self.intake_hold else ""
+        ok = alive and self.db_writable and not self.spool_error and not self.wal_error and not intake
         body = {"status": "ok" if ok else "unhealthy", "loop_alive": alive,
                 "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
-                "spool_error": self.spool_error,
+                "spool_error": self.spool_error, "wal_error": self.wal_error,
+                "intake_error": intake,
                 "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
                 "uptime_seconds": round(time.monotonic() - self.started, 1)}
         return ok, body
@@ -66,6 +75,8 @@ class Metrics:
                                          "From the file's rename into incoming/ to its committed decision",
                                          buckets=LATENCY_BUCKETS, registry=r)
         self.reloads = Counter("escalation_rules_reloads_total", "Rule reloads by outcome", ["outcome"], registry=r)
+        self.clock_skew = Counter("escalation_clock_skew_total", "Events and acks stamped further ahead of intake "
+                                  "than --max-clock-skew (decided at intake time)", registry=r)
         self.queue = Gauge("escalation_queue_depth", "Files waiting in incoming/", registry=r)
         self.http = Counter("escalation_http_requests_total", "HTTP intake requests by status", ["status"],
                             registry=r)

@@ -32,6 +32,7 @@ from engine.store.audit import utcnow
 
 TEMP_SUFFIXES = (".tmp", ".part", ".swp")
 REASON_SUFFIX = ".reason.json"
+ATTEMPTS_SUFFIX = ".attempts"  # processing/.<name>.attempts: how often a restart took the file up again
 NAME_MAX = 255  # bytes per path component (ext4, xfs, btrfs, tmpfs)
 SUFFIX_ROOM = 8  # "~NNNNNNN": what a collision may append
 
@@ -73,6 +74,30 @@ class Spool:
             return _move(src, os.fspath(self.processing), name), st
         except FileNotFoundError:
             return None  # the producer took it back
+
+    def attempts(self, name: str) -> int:
+        """How many recovery attempts of ``processing/<name>`` were counted (0: none)."""
+        try:
+            return int(self._counter(name).read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _counter(self, name: str) -> Path:
+        return self.processing / f".{fit_name(name, 1 + len(ATTEMPTS_SUFFIX))}{ATTEMPTS_SUFFIX}"
+
+    def count_attempt(self, name: str) -> int:
+        """Record one more recovery attempt of ``processing/<name>`` and return how many there were.
+
+        The counter is a file beside it (``.<name>.attempts``, a temporary name nothing lists), written
+        before the attempt, so it survives a crash or a kill of the process during the attempt (not a
+        power loss: it is not fsynced). The daemon quarantines a file whose count passes its bound."""
+        seen = self.attempts(name)
+        self._counter(name).write_text(f"{seen + 1}\n")
+        return seen + 1
+
+    def forget_attempts(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._counter(name).unlink()
 
     def finish(self, path: str | Path, ok: bool, reason: str = "", code: str = "") -> str:
         """Move a processed file to ``done/``, or to ``failed/`` after writing its reason file."""
@@ -134,12 +159,17 @@ class Spool:
         """Producer side, used by ``--enqueue`` and the HTTP intake: temp name, fsync, rename."""
         name = fit_name(name, len("..tmp") + SUFFIX_ROOM)
         tmp = self.incoming / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        target = _free_name(self.incoming / name)
-        os.rename(tmp, target)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            target = _free_name(self.incoming / name)
+            os.rename(tmp, target)
+        except OSError:  # ENOSPC, EFBIG, EIO: no temporary file left behind to fill the disk further
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         return target
 
 
