@@ -1,4 +1,5 @@
-"""The daemon's outbox slices: due actions executed for a bounded time, retries in backoff kept off the loop."""
+"""The daemon's outbox slices: due actions offered to the concurrent executor (:mod:`engine.run.dispatch`)
+for a bounded time, finished sends recorded, SIGTERM's drain; ``serial`` keeps the one-at-a-time executor."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.model.errors import AuditError
 from engine.run.daemon.metrics import Metrics
+from engine.run.dispatch import Dispatcher
 from engine.run.execute import Executor
 
 logger = logging.getLogger("escalation_handlers.daemon")
@@ -44,10 +46,14 @@ class OutboxSlices:
     config: Any
     _next_outbox: float
     _retrying: dict[int, tuple[float, int, float]]
+    _next_observe: float
+    dispatcher: Dispatcher
+    health: Any
 
     if TYPE_CHECKING:  # provided by DbHealth and Daemon
         def _db_down(self, exc: BaseException) -> NoReturn: ...
         def _count(self, counter: Any, *labels: str) -> None: ...
+        def _db_error(self, exc: BaseException, kind: str = "write") -> None: ...
 
     def settle_in_flight(self) -> int:
         """Actions whose successful attempt was recorded but whose result was not (killed in
@@ -71,6 +77,8 @@ class OutboxSlices:
                     self._db_down(exc)
 
     def _outbox_slice(self, stats: Stats, budget: float, limit: int) -> bool:
+        if not self.config.serial:
+            return self._dispatch_slice(stats, budget, limit)
         now = time.monotonic()
         self._next_outbox, deadline = now + self.config.outbox_every, now + budget
         while not self.stop.is_set():
@@ -94,6 +102,81 @@ class OutboxSlices:
             if len(rows) < limit:
                 return False
         return False
+
+    def _dispatch_slice(self, stats: Stats, budget: float, limit: int) -> bool:
+        """The concurrent executor's turn: record finished sends, then offer due rows (most urgent first)
+        to free lanes and launch them. True when due rows were left that a free lane could take now."""
+        d = self.dispatcher
+        now = time.monotonic()
+        self._next_outbox, deadline = now + self.config.outbox_every, now + budget
+        try:
+            self._harvested(d.harvest(), stats)
+            if self.audit.in_transaction:
+                self.audit.commit()
+            if self.stop.is_set():
+                return False  # stopping: nothing new is sent (due rows are sent after the restart)
+            rows = self.audit.pending_actions(limit=limit, skip=d.busy_ids(), exclude=d.closed_adapters(),
+                                              by_priority=True)
+            self._observe_queue()
+            taken = 0
+            for n, row in enumerate(rows, 1):
+                if self.stop.is_set():
+                    break
+                if not self.audit.in_transaction:
+                    self.audit.begin()
+                offered = d.offer(row)
+                if not isinstance(offered, str):
+                    self._harvested([offered], stats)
+                taken += offered != "waiting"
+                if time.monotonic() >= deadline and n < len(rows):
+                    d.launch()
+                    return True
+            d.launch()
+        except AuditError as exc:
+            self._db_down(exc)
+        return len(rows) == limit and taken > 0
+
+    def _harvested(self, reports: list[Any], stats: Stats) -> None:
+        for report in reports:
+            if report.outcome == "retrying":
+                continue
+            key = (report.action, report.outcome)
+            stats.actions[key] += 1
+            self._count(self.metrics.actions, *key)
+
+    def _observe_queue(self) -> None:
+        """The gauges of /metrics: due rows and the oldest one's age per adapter, sends in flight (read by the
+        HTTP thread from a snapshot taken here, at most once a second)."""
+        now = time.monotonic()
+        if now < self._next_observe:
+            return
+        self._next_observe = now + 1.0
+        self.metrics.observe_outbox(self.audit.due_by_action(), self.dispatcher.in_flight(),
+                                    self.dispatcher.circuits())
+        self.health.circuits = self.dispatcher.circuits()
+
+    def drain(self, grace: float) -> list[int]:
+        """SIGTERM: wait up to ``grace`` seconds for the sends in flight and record them; return (and log)
+        the ids still unanswered: they keep their ``starts`` row and no result, so the restart sends them
+        again (at-least-once; the vendor deduplicates by the idempotency key)."""
+        d = self.dispatcher
+        deadline = time.monotonic() + grace
+        stats = Stats()
+        while d.flights and time.monotonic() < deadline:
+            d.wait(max(0.0, deadline - time.monotonic()))
+            try:
+                self._harvested(d.harvest(), stats)
+                if self.audit.in_transaction:
+                    self.audit.commit()
+            except AuditError as exc:
+                self._db_error(exc)
+                break
+        left = d.unfinished()
+        if left:
+            logger.warning("stopped with sends in flight; sent again after the restart",
+                           extra={"event": "unfinished", "action_ids": left[:100], "actions": len(left)})
+        d.close()
+        return left
 
     def _execute(self, row: dict[str, Any], stats: Stats) -> None:
         action_id = int(row["id"])
