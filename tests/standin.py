@@ -47,12 +47,15 @@ class Standin:
                     time.sleep(standin.latency)
                 standin.hang.wait(60)
                 data = text.encode()
-                self.send_response(status)
-                for k, v in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for k, v in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed or timed out
+                    self.close_connection = True
 
             def log_message(self, *_: Any) -> None:
                 pass
