@@ -2,12 +2,15 @@
 
 ``Standin(answer)``: ``answer(path, body) -> (status, headers, text)`` decides each reply; ``latency``
 delays every reply; ``hang`` (an Event) holds every reply until it is set. ``received`` lists
-``(monotonic time of arrival, path, body)`` in arrival order. Stop with :meth:`close`.
+``(monotonic time of arrival, path, body)`` in arrival order. Stop with :meth:`close`: it also ends
+the connections the clients keep alive, and their threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,11 +30,17 @@ class Standin:
         self.hang = threading.Event()
         self.hang.set()
         self.received: list[tuple[float, str, Any]] = []
+        self.connections: list[tuple[socket.socket, threading.Thread]] = []
         self.lock = threading.Lock()
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the vendors answer: the adapter's client reuses connections
+
+            def setup(self) -> None:
+                super().setup()
+                with standin.lock:
+                    standin.connections.append((self.request, threading.current_thread()))
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
@@ -78,3 +87,7 @@ class Standin:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(10)
+        for sock, thread in self.connections:  # a kept-alive connection holds its thread in a read: end both
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            thread.join(10)

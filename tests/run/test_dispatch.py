@@ -185,6 +185,7 @@ def test_a_failing_vendor_opens_its_circuit_and_a_success_closes_it(tmp_path: Pa
         _drive(d)
         assert d.circuits() == {}
         assert _one(ex.audit, "SELECT count(*) FROM results WHERE outcome = 'ok'") == 3
+        d.close()
     finally:
         pd.close()
 
