@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from standin import Standin  # noqa: E402
+
 import actions.pagerduty as pagerduty  # noqa: E402
 from actions.transport import RateLimiter  # noqa: E402
 from engine.cli import load_compiled  # noqa: E402
@@ -44,7 +46,6 @@ from engine.run.daemon.spool import Spool  # noqa: E402
 from engine.run.execute import Executor  # noqa: E402
 from engine.run.pipeline import Pipeline  # noqa: E402
 from engine.store.audit import Audit  # noqa: E402
-from standin import Standin  # noqa: E402
 
 
 def outage(i: int, run: str) -> bytes:

@@ -55,7 +55,7 @@ class Backoff:
 @dataclass
 class Flight:
     ready: Prepared
-    lane: str  # adapter:key_env
+    lane: str  # adapter:key_env ("" for an adapter without a destination key)
     number: int
     used: int
     waited: float
@@ -73,8 +73,11 @@ class Dispatcher:
     flights: dict[int, Flight] = field(default_factory=dict)
     backoff: dict[int, Backoff] = field(default_factory=dict)
     breakers: dict[str, Breaker] = field(default_factory=dict)
-    paused: dict[str, float] = field(default_factory=dict)  # lane -> monotonic time it may send again
+    paused: dict[str, float] = field(default_factory=dict)  # lane (or adapter) -> time it may send again
     _queued: list[Flight] = field(default_factory=list)
+    _load: Counter[str] = field(default_factory=Counter)  # adapter -> sends queued or in flight
+    _lanes: Counter[str] = field(default_factory=Counter)  # lane -> sends queued or in flight
+    _incidents: set[tuple[str, str]] = field(default_factory=set)  # (adapter, incident) queued or in flight
     _workers: Workers | None = None
 
     @property
@@ -93,10 +96,9 @@ class Dispatcher:
     def closed_adapters(self) -> list[str]:
         """Adapters that can take no send now: every worker busy, or the circuit open."""
         now = self.clock()
-        load = Counter(f.ready.intent.action for f in (*self.flights.values(), *self._queued))
-        return sorted({name for name, n in load.items() if n >= self.limits.for_adapter(name)}
+        return sorted({name for name, n in self._load.items() if n >= self.limits.for_adapter(name)}
                       | {name for name, b in self.breakers.items() if b.state(now) == "open"
-                         or (b.state(now) == "half-open" and (b.probing or load[name]))})
+                         or (b.state(now) == "half-open" and (b.probing or self._load[name]))})
 
     def in_flight(self) -> Counter[str]:
         return Counter(f.ready.intent.action for f in self.flights.values())
@@ -120,33 +122,51 @@ class Dispatcher:
     # -- 1. offer ----------------------------------------------------------------------------
     def offer(self, row: Mapping[str, Any]) -> ActionReport | str:
         """A report when the row ended without a send; "queued" when a send is queued; "waiting" when its
-        lane is full (it stays due and is offered again)."""
+        lane is full (it stays due and is offered again). The lane checks come first and cost no query."""
         action, incident = str(row["action"]), str(row.get("incident_id") or "")
-        busy = (*self.flights.values(), *self._queued)
-        if any(f.ready.intent.action == action and f.ready.intent.incident_id == incident for f in busy if incident):
+        if incident and (action, incident) in self._incidents:
             return "waiting"  # one send at a time per (adapter, incident): a resolve never overtakes its trigger
         now = self.clock()
         breaker = self.breakers.get(action)
         if breaker is not None and breaker.state(now) != "closed" and (breaker.probing or breaker.state(now) == "open"):
             return "waiting"
+        if self._load[action] >= self.limits.for_adapter(action):
+            return "waiting"
+        lane = self._lane(action)
+        if self.paused.get(lane or action, 0.0) > now or (lane and self._lanes[lane] >= self.limits.per_key):
+            return "waiting"
         ready = self.executor.prepare(row)
         if isinstance(ready, ActionReport):
             self.backoff.pop(ready.action_id, None)
             return ready
-        lane = f"{action}:{getattr(ready.adapter, 'key_env', '')}"
-        if self.paused.get(lane, 0.0) > now:
-            return "waiting"
-        if sum(f.lane == lane for f in busy) >= self.limits.per_key:
-            return "waiting"
-        if sum(f.ready.intent.action == action for f in busy) >= self.limits.for_adapter(action):
-            return "waiting"
         retry = self.backoff.pop(ready.action_id, None)
         flight = Flight(ready, lane, retry.number if retry else 1, retry.used if retry else 0,
                         retry.waited if retry else 0.0)
         if breaker is not None and breaker.state(now) == "half-open":
             breaker.probing = True
+        self._hold(flight)
         self._queued.append(flight)
         return "queued"
+
+    def _lane(self, action: str) -> str:
+        """The destination lane: ``action:key_env`` for an adapter that names its key (PagerDuty), else ""."""
+        try:
+            key = getattr(self.executor.adapter(action), "key_env", "")
+        except Exception:  # noqa: BLE001 - an unknown or broken adapter: prepare() records why
+            key = ""
+        return f"{action}:{key}" if key else ""
+
+    def _hold(self, f: Flight) -> None:
+        self._load[f.ready.intent.action] += 1
+        self._incidents.add((f.ready.intent.action, f.ready.intent.incident_id))
+        if f.lane:
+            self._lanes[f.lane] += 1
+
+    def _release(self, f: Flight) -> None:
+        self._load[f.ready.intent.action] -= 1
+        self._incidents.discard((f.ready.intent.action, f.ready.intent.incident_id))
+        if f.lane:
+            self._lanes[f.lane] -= 1
 
     # -- 2. launch ---------------------------------------------------------------------------
     def launch(self) -> int:
@@ -163,6 +183,7 @@ class Dispatcher:
             audit.commit()  # durable before any of these sends
         except BaseException:
             for f in queued:  # not sent: offered again when the log takes writes
+                self._release(f)
                 self.breakers.get(f.ready.intent.action, Breaker()).probing = False
             raise
         for f in queued:
@@ -186,6 +207,7 @@ class Dispatcher:
             flight = self.flights.pop(action_id, None)
             if flight is None:
                 continue
+            self._release(flight)
             if not self.executor.audit.in_transaction:
                 self.executor.audit.begin()
             report = self._conclude(flight, outcome, error)
@@ -226,7 +248,8 @@ class Dispatcher:
             # a vendor's 429 holds its destination back for at most ``vendor_pause`` (then one lane's worth of
             # sends probes again), so one throttled answer does not stall every other page for its Retry-After
             hold = wait if error.status is None else min(wait, self.limits.vendor_pause)
-            self.paused[f.lane] = max(self.paused.get(f.lane, 0.0), now + hold)
+            where = f.lane or name
+            self.paused[where] = max(self.paused.get(where, 0.0), now + hold)
             wait += self.rng.uniform(0, self.limits.rate_jitter)
             self.backoff[ready.action_id] = Backoff(now + wait, f.number + 1, wait, f.used)
             return ActionReport(ready.action_id, name, intent.kind, "retrying", detail, f.used, wait, f.number + 1)

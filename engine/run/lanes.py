@@ -24,8 +24,8 @@ VENDOR_FAILURES = ("timeout", "connectError", "serverError")  # what counts agai
 
 @dataclass(frozen=True)
 class Limits:
-    per_adapter: int = 32  # sends in flight per adapter (its worker threads)
-    per_key: int = 16  # per destination key (an adapter's ``key_env``: PagerDuty's routing key)
+    per_adapter: int = 64  # sends in flight per adapter (its worker threads)
+    per_key: int = 48  # per destination key (an adapter's ``key_env``: PagerDuty's routing key)
     adapters: Mapping[str, int] = field(default_factory=dict)  # per_adapter for one adapter by name
     breaker_failures: int = 5
     breaker_cooldown: float = 15.0
