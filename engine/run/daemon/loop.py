@@ -122,6 +122,9 @@ class Daemon(Batches, OutboxSlices, DbHealth):
             executor.defer = _defer_every_wait
         self.dispatcher = Dispatcher(executor, self.config.limits, notify=self.wake.set)
         self._next_observe = 0.0
+        self._outbox_dirty = True
+        self._due: list[dict[str, Any]] = []
+        self._due_full = False
 
     @property
     def audit(self) -> Any:
@@ -238,6 +241,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                 files = self._claim()
             if files:
                 self._batch(files, stats, recovering)
+                self._outbox_dirty = True
             if files or self._outbox_left or self.dispatcher.finished() or time.monotonic() >= self._next_outbox:
                 budget = max(self.config.outbox_slice, self.config.outbox_share * (time.monotonic() - started))
                 self._outbox_left = self._outbox(stats, budget)

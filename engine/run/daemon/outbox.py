@@ -47,6 +47,9 @@ class OutboxSlices:
     _next_outbox: float
     _retrying: dict[int, tuple[float, int, float]]
     _next_observe: float
+    _outbox_dirty: bool  # rows were requested (a batch was decided) since the last look at the outbox
+    _due: list[dict[str, Any]]  # due rows read last time and still waiting for a lane, most urgent first
+    _due_full: bool
     dispatcher: Dispatcher
     health: Any
 
@@ -105,36 +108,59 @@ class OutboxSlices:
 
     def _dispatch_slice(self, stats: Stats, budget: float, limit: int) -> bool:
         """The concurrent executor's turn: record finished sends, then offer due rows (most urgent first)
-        to free lanes and launch them. True when due rows were left that a free lane could take now."""
+        to free lanes and launch them. True when the slice ran out with rows left to offer.
+
+        The due rows are read again only when something may have changed them — a batch was decided, a
+        retry or a paused lane came due, ``outbox_every`` passed (steps coming due) — else the rows read
+        last time that were waiting for a lane are offered again when a send finishes (no query)."""
         d = self.dispatcher
         now = time.monotonic()
-        self._next_outbox, deadline = now + self.config.outbox_every, now + budget
+        deadline = now + budget
+        left = False
         try:
-            self._harvested(d.harvest(), stats)
+            finished = d.harvest()
+            self._harvested(finished, stats)
             if self.audit.in_transaction:
                 self.audit.commit()
             if self.stop.is_set():
                 return False  # stopping: nothing new is sent (due rows are sent after the restart)
-            rows = self.audit.pending_actions(limit=limit, skip=d.busy_ids(), exclude=d.closed_adapters(),
-                                              by_priority=True)
-            self._observe_queue()
-            taken = 0
-            for n, row in enumerate(rows, 1):
-                if self.stop.is_set():
+            wake = d.next_wake()
+            rescan = self._outbox_dirty or now >= self._next_outbox or (wake is not None and wake <= now)
+            if not (finished or rescan):
+                return False  # nothing changed since the last look
+            if rescan:
+                self._outbox_dirty = False
+                self._next_outbox = now + self.config.outbox_every
+                self._due = self.audit.pending_actions(limit=limit, skip=d.busy_ids(),
+                                                       exclude=d.closed_adapters(), by_priority=True)
+                self._due_full = len(self._due) == limit
+                self._observe_queue()
+            busy, closed = set(d.busy_ids()), set(d.closed_adapters())
+            rows, keep = self._due, []
+            for i, row in enumerate(rows):
+                if self.stop.is_set() or time.monotonic() >= deadline:
+                    keep.extend(rows[i:])
+                    left = not self.stop.is_set()
                     break
+                if row["id"] in busy:
+                    continue  # in flight or in backoff: read again when it is due
+                if row["action"] in closed:
+                    keep.append(row)
+                    continue
                 if not self.audit.in_transaction:
                     self.audit.begin()
                 offered = d.offer(row)
                 if not isinstance(offered, str):
                     self._harvested([offered], stats)
-                taken += offered != "waiting"
-                if time.monotonic() >= deadline and n < len(rows):
-                    d.launch()
-                    return True
+                elif offered == "waiting":
+                    keep.append(row)
+            self._due = keep
             d.launch()
         except AuditError as exc:
             self._db_down(exc)
-        return len(rows) == limit and taken > 0
+        if not left and self._due_full and len(self._due) < limit // 2:
+            self._outbox_dirty = True  # the last read was cut at ``limit``: read the rest next turn
+        return left
 
     def _harvested(self, reports: list[Any], stats: Stats) -> None:
         for report in reports:
