@@ -137,8 +137,9 @@ class OutboxSlices:
                 self._observe_queue()
             busy, closed = set(d.busy_ids()), set(d.closed_adapters())
             rows, keep = self._due, []
+            deadline = max(deadline, time.monotonic() + budget / 2)  # the read never takes the whole slice
             for i, row in enumerate(rows):
-                if self.stop.is_set() or time.monotonic() >= deadline:
+                if self.stop.is_set() or (i and time.monotonic() >= deadline):
                     keep.extend(rows[i:])
                     left = not self.stop.is_set()
                     break
