@@ -9,6 +9,9 @@ Credentials: ``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY`` (+ ``AWS_SESSION_
 
 Clients make one attempt per call (botocore's own retries are off) so that
 :func:`actions.retry.execute` is the only retry loop.
+
+boto3 and botocore are imported on first use (a client, a classification, ``AWSError``): they
+take longer to import than the rest of ``rules validate`` and ``rules simulate`` together.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
-
 from actions.base import ActionFailed
 
-AWSError = (BotoCoreError, ClientError)  # what adapters catch around boto3 calls
+
+def __getattr__(name: str) -> Any:
+    if name == "AWSError":  # what adapters catch around boto3 calls (evaluated only when something raised)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        return (BotoCoreError, ClientError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 ENV_VARS = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
@@ -74,6 +79,9 @@ def problem(env: Mapping[str, str], region_name: str | None, instance_role: bool
 
 def client(service: str, env: Mapping[str, str], region_name: str, timeout: float) -> Any:
     """A boto3 client for ``service`` with credentials and endpoint from ``env``."""
+    import boto3
+    from botocore.config import Config
+
     key = env.get("AWS_ACCESS_KEY_ID") or None
     session = boto3.session.Session(
         aws_access_key_id=key,
@@ -92,6 +100,8 @@ def client(service: str, env: Mapping[str, str], region_name: str, timeout: floa
 
 def classify(exc: Exception, what: str) -> ActionFailed:
     """Map a botocore error to :class:`ActionFailed` (throttling and 5xx retryable, auth not)."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))

@@ -41,8 +41,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any, ClassVar
 
-import httpx
-
 from actions.base import ActionFailed, Intent, Outcome, Request
 from actions.transport import post_scrubbed
 
@@ -165,6 +163,8 @@ class Email:
             return smtp.send_message(msg, sender, recipients)
 
     def _sendgrid(self, request: Request) -> Outcome:
+        import httpx
+
         responses: list[httpx.Response] = []
         key = self.env["SENDGRID_API_KEY"]
         headers = {"Authorization": f"Bearer {key}"}

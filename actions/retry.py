@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from actions.base import Action, ActionFailed, Outcome, Request
+
+if TYPE_CHECKING:  # httpx is imported when a request is sent, not when an adapter is loaded (rules validate)
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ def post_json(
     client: httpx.Client, url: str, body: object, vendor: str, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     """POST JSON and translate transport errors and non-2xx answers into :class:`ActionFailed`."""
+    import httpx
+
     try:
         response = client.post(url, json=body, headers=headers or {})
     except httpx.TimeoutException as exc:

@@ -20,12 +20,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
-
-import httpx
 
 from actions.base import ActionFailed
 from actions.retry import post_json
+
+if TYPE_CHECKING:  # imported with the first client: loading an adapter (rules validate) does not need it
+    import httpx
 
 CONNECT_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 10.0
@@ -38,12 +40,20 @@ class Http:
 
     def __init__(self, vendor: str, timeout: float = TOTAL_TIMEOUT) -> None:
         self.vendor = vendor
-        self.timeout = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
+        self.seconds = timeout
         self._client: httpx.Client | None = None
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        import httpx
+
+        return httpx.Timeout(self.seconds, connect=min(CONNECT_TIMEOUT, self.seconds))
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
+            import httpx
+
             self._client = httpx.Client(timeout=self.timeout)
         return self._client
 

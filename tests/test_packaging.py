@@ -18,7 +18,8 @@ def test_wheel_installs_the_shipped_folders_as_data_files(tmp_path: Path) -> Non
     (wheel,) = tmp_path.glob("escalation_handlers-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     share = f"escalation_handlers-0.1.0.data/data/{resources.SHARE}"
-    for folder, pattern in (("rules", "*.yaml"), ("schemas", "*.json"), ("schemas/actions", "*.json"),
+    for folder, pattern in (("rules", "*.yaml"), ("rules/tests", "*.test.yaml"), ("schemas", "*.json"),
+                            ("schemas/actions", "*.json"),
                             ("models", "*"), ("data/corpus", "*.jsonl")):
         shipped = {p.name for p in (ROOT / folder).glob(pattern) if p.is_file()}
         assert shipped and {n for n in shipped if f"{share}/{folder}/{n}" in names} == shipped, folder

@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.event import Event, derive
+from engine.model.event import Event, derive
 
 HERE = Path(__file__).resolve().parent
 CRITICAL_LOG_PHRASES = (

@@ -28,9 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.utils import murmurhash3_32
 
 from engine.model.event import STANDARD_CONDITIONS, STANDARD_METRICS, Event, derive
 
@@ -158,10 +155,55 @@ def _words(level: str, message: str) -> str:
 _log_words = functools.lru_cache(maxsize=4096)(_words)  # log lines repeat; short ones are cached
 
 
-# Must stay identical to _hash_text below (tests/classifier/test_features.py checks it).
-_VECTORIZER = HashingVectorizer(
-    n_features=N_TEXT_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", lowercase=True
-)
+# Must stay identical to _hash_text below (tests/classifier/test_features.py checks it). Built on first
+# use: scikit-learn (and scipy, for the sparse batch matrix) are imported only by the batch and
+# training paths, not by a command that classifies a few events (see engine.classifier.plain).
+@functools.cache
+def _vectorizer() -> Any:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=N_TEXT_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2",
+                             lowercase=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_VECTORIZER":
+        return _vectorizer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def murmurhash3_32(key: str, seed: int = 0) -> int:
+    """MurmurHash3 x86 32-bit of the UTF-8 bytes of ``key``, signed: ``sklearn.utils.murmurhash3_32``'s
+    value (a test compares the two), in plain Python so that hashing needs no scikit-learn."""
+    data = key.encode("utf-8")
+    n = len(data)
+    h = seed & 0xFFFFFFFF
+    c1, c2 = 0xCC9E2D51, 0x1B873593
+    end = n - n % 4
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * c1) & 0xFFFFFFFF
+        k = ((k << 15) | (k >> 17)) & 0xFFFFFFFF
+        k = (k * c2) & 0xFFFFFFFF
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & 0xFFFFFFFF
+        h = (h * 5 + 0xE6546B64) & 0xFFFFFFFF
+    tail = data[end:]
+    if tail:
+        k = int.from_bytes(tail, "little")
+        k = (k * c1) & 0xFFFFFFFF
+        k = ((k << 15) | (k >> 17)) & 0xFFFFFFFF
+        k = (k * c2) & 0xFFFFFFFF
+        h ^= k
+    h ^= n
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    h ^= h >> 16
+    return h - 0x100000000 if h & 0x80000000 else h
+
+
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # HashingVectorizer's default token_pattern
 
 
@@ -191,8 +233,10 @@ def event_parts(event: Event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return numeric_features(event), idx, val
 
 
-def vectorize(event: Event) -> sp.csr_matrix:
+def vectorize(event: Event) -> Any:
     """One event → a ``1 × N_FEATURES`` CSR row."""
+    import scipy.sparse as sp
+
     num, idx, val = event_parts(event)
     nz = np.flatnonzero(num)
     order = np.argsort(idx)
@@ -201,7 +245,7 @@ def vectorize(event: Event) -> sp.csr_matrix:
     return sp.csr_matrix((data, cols, [0, len(cols)]), shape=(1, N_FEATURES))
 
 
-def vectorize_many(events: Sequence[Event]) -> sp.csr_matrix:
+def vectorize_many(events: Sequence[Event]) -> Any:
     """Events → an ``n × N_FEATURES`` CSR matrix (rows equal :func:`vectorize`'s).
 
     The same matrix, entry for entry and in the same order (so products with it are bit-identical),
@@ -228,6 +272,8 @@ def vectorize_many(events: Sequence[Event]) -> sp.csr_matrix:
     if nnz > len(num_rows):
         indices[text_pos] = np.concatenate(text_idx) + len(NUMERIC_NAMES)
         data[text_pos] = np.concatenate(text_val)
+    import scipy.sparse as sp
+
     return sp.csr_matrix((data, indices, indptr.astype(np.int32)), shape=(n, N_FEATURES))
 
 
@@ -378,7 +424,7 @@ def _text_rows(texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     if missing:
         if len(cache) + len(missing) > TEXT_CACHE_SIZE:
             cache.clear()  # bounded: a stream of ever-new texts must not grow memory
-        new = _VECTORIZER.transform(missing)
+        new = _vectorizer().transform(missing)
         ptr, idx, val = new.indptr, new.indices, new.data
         for i, text in enumerate(missing):
             rows[text] = cache[text] = (idx[ptr[i] : ptr[i + 1]].copy(), val[ptr[i] : ptr[i + 1]].copy())

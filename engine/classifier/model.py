@@ -12,7 +12,10 @@ three ways, and each failure is a :class:`ModelUnavailable` with a one-line reas
    ``skops.io.loads`` (nothing is ever unpickled);
 3. the content must have the expected shape and feature version.
 
-``Prediction.version`` is the first 12 hex digits of that hash. Per-event prediction avoids
+``Prediction.version`` is the first 12 hex digits of that hash. Beside the skops file, the same
+coefficients are kept as plain data (:mod:`engine.classifier.plain`, ``severity.plain.json``):
+loading that needs neither skops nor scikit-learn, and it is what :func:`load_classifier` reads
+when its recorded source hash is the skops file's pin (the model version stays the same). Per-event prediction avoids
 scikit-learn's input validation (about 100 µs a call): the coefficients are copied into numpy
 arrays once, and a row is scored with a dot product and a softmax.
 """
@@ -31,8 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
-from sklearn.linear_model import LogisticRegression
 
 from engine.classifier.features import FEATURE_VERSION, N_FEATURES, NUMERIC_NAMES, event_parts, vectorize_many
 from engine.model.event import SEVERITIES, Event
@@ -69,10 +70,15 @@ class Prediction:
     version: str  # first 12 hex digits of the model file's SHA-256
 
 
+SMALL_BATCH = 16  # batches up to this size are scored event by event (same values to ~1e-15)
+
+
 class Classifier:
     """A loaded (or freshly trained) severity model. Thread-safe: it is never mutated."""
 
-    def __init__(self, model: LogisticRegression, temperature: float, version: str) -> None:
+    def __init__(self, model: Any, temperature: float, version: str) -> None:
+        """``model``: a fitted ``LogisticRegression``, or anything with its ``classes_``, ``coef_`` and
+        ``intercept_`` (the plain-data form)."""
         self.model = model
         self.temperature = float(temperature)
         self.version = version
@@ -102,6 +108,8 @@ class Classifier:
         """Batch probabilities as an ``n × len(labels)`` array (columns in :attr:`labels` order)."""
         if not events:
             return np.zeros((0, len(self.labels)))
+        if len(events) <= SMALL_BATCH:  # a few events: no sparse matrix (nor scipy/scikit-learn to import)
+            return np.vstack([self._proba_one(e) for e in events])
         return _softmax(vectorize_many(events) @ self._weights + self._bias)
 
     def predict_many(self, events: Sequence[Event]) -> list[Prediction]:
@@ -126,8 +134,10 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 # --- storage -------------------------------------------------------------------------------
 
 
-def model_bytes(model: LogisticRegression, temperature: float) -> bytes:
+def model_bytes(model: Any, temperature: float) -> bytes:
     """The canonical skops bytes for a model: identical input gives identical bytes."""
+    import skops.io as sio
+
     payload = {
         "format": FORMAT,
         "feature_version": FEATURE_VERSION,
@@ -200,14 +210,26 @@ def save(data: bytes, path: Path) -> str:
 
 
 def load_classifier(path: Path | str = DEFAULT_MODEL_PATH) -> Classifier:
-    """Verify and load a model file; raise :class:`ModelUnavailable` if it cannot be used."""
+    """Verify and load a model file; raise :class:`ModelUnavailable` if it cannot be used.
+
+    A ``.json`` path is a plain-data model; for a skops file, its plain twin is used when it
+    records the skops file's pinned hash (see :mod:`engine.classifier.plain`)."""
+    from engine.classifier import plain
+
     path = Path(path)
+    if path.suffix == ".json":
+        return plain.load(path)
+    twin = plain.twin_for(path)
+    if twin is not None:
+        return twin
     data = _read_verified(path)
     return classifier_from_bytes(data, where=str(path))
 
 
 def classifier_from_bytes(data: bytes, where: str = "<bytes>") -> Classifier:
     """Deserialise already-verified bytes (trusted types only) into a :class:`Classifier`."""
+    import skops.io as sio
+
     untrusted = _named_types(data, where) - set(TRUSTED_TYPES)
     try:
         untrusted |= set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES)
@@ -220,6 +242,11 @@ def classifier_from_bytes(data: bytes, where: str = "<bytes>") -> Classifier:
     except Exception as exc:
         raise ModelUnavailable(f"{where}: not a readable skops file ({_one_line(exc)})") from exc
     return _from_payload(payload, where, hashlib.sha256(data).hexdigest()[:12])
+
+
+def read_verified(path: Path) -> bytes:
+    """The bytes of ``path`` when their SHA-256 equals the one pinned beside it."""
+    return _read_verified(path)
 
 
 def _read_verified(path: Path) -> bytes:
@@ -272,6 +299,8 @@ def _from_payload(payload: Any, where: str, version: str) -> Classifier:
             f"{where}: built for feature version {payload.get('feature_version')} "
             f"({payload.get('n_features')} features); this engine has {FEATURE_VERSION} ({N_FEATURES})"
         )
+    from sklearn.linear_model import LogisticRegression
+
     model = payload.get("model")
     classes = getattr(model, "classes_", None)
     if (not isinstance(model, LogisticRegression) or classes is None or len(classes) != len(SEVERITIES)

@@ -33,6 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from engine.classifier.features import vectorize_many
 from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier, model_bytes, save
+from engine.classifier.plain import write_twin
 from engine.model.errors import AuditError
 from engine.model.event import SEVERITIES, Event
 from engine.resources import resource
@@ -120,6 +121,7 @@ def build(sources: Sequence[Path], audit_dbs: Sequence[Path], out: Path, seed: i
         records += read_audit(db)
     model, temperature = fit(records, seed)
     digest = save(model_bytes(model, temperature), out)
+    write_twin(Classifier(model, temperature, digest[:12]), out, digest)  # the plain-data form beside it
     return Trained(len(records), temperature, digest, out)
 
 
@@ -177,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(1, f"error: {exc}\n")
     model, temperature = fit(records, args.seed)
     digest = save(model_bytes(model, temperature), args.out)
+    write_twin(Classifier(model, temperature, digest[:12]), args.out, digest)
     print(f"trained on {len(records)} records from {args.source}: temperature {temperature:.3f}")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes), sha256 {digest}")
 

@@ -22,7 +22,9 @@ from engine.model.errors import RulesError
 @click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="copy these event files (or directories) into incoming/ first")
 @click.option("--max-event-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1),
-              help="size limit per file and HTTP body")
+              help="size limit per event (an alert of a group; a single-event file)")
+@click.option("--max-body-bytes", default=32 * 1_048_576, show_default=True, type=click.IntRange(min=1),
+              help="size limit per file and HTTP body (a whole Alertmanager group)")
 @click.option("--listen", metavar="HOST:PORT", callback=listen_address,
               help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
 @click.option("--retention-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
@@ -33,8 +35,8 @@ from engine.model.errors import RulesError
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
-        max_event_bytes: int, listen: tuple[str, int] | None, retention_days: float, reload_interval: float,
-        batch: int, model: str | None) -> None:
+        max_event_bytes: int, max_body_bytes: int, listen: tuple[str, int] | None, retention_days: float,
+        reload_interval: float, batch: int, model: str | None) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -72,7 +74,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
-    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model),
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, max_body_bytes=max_body_bytes,
+                             model=model),
                     Executor(audit, compiled.policy),
                     box, config=config, watcher=watcher)
     if not once:
@@ -81,7 +84,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
             from engine.run.daemon.http import IntakeConfig, serve
 
             intake = IntakeConfig.from_env(os.environ, spool=box, metrics=daemon.metrics, health=daemon.health,
-                                           max_bytes=max_event_bytes, on_write=daemon.wake.set)
+                                           max_bytes=daemon.pipeline.max_body_bytes, on_write=daemon.wake.set,
+                                           on_refused=daemon.refused)
             try:
                 server = serve(intake, *listen)
             except OSError as exc:  # address in use, unknown host, no permission: one line, exit 3

@@ -17,8 +17,8 @@ from engine.compiler.checks_oncall import check_oncall
 from engine.compiler.implies import shadowing_rule
 from engine.compiler.load import Document, escape
 from engine.model.diagnostics import Diagnostic
-from engine.model.event import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.model.policy import RANK, Policy
+from engine.model.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 
 # durable-rules 2.0.28 limits (measured, see engine/durable/__init__.py), with headroom.
 MAX_TRUE_AT_ONCE = 64  # alpha paths true for one message → error 303 beyond

@@ -26,6 +26,7 @@ from engine.model.diagnostics import Diagnostic
 MAX_FILE_BYTES = 1_048_576
 MAX_NODES = 100_000
 RULE_SUFFIXES = (".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")  # engine.run.review.cases
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -88,7 +89,9 @@ def escape(token: str) -> str:
 def rule_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
+    # ``*.test.yaml`` files beside the rules are `rules test` cases, not policy (nor part of the rules hash)
+    return sorted(p for p in root.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()
+                  and not p.name.endswith(TEST_SUFFIXES))
 
 
 def load_dir(root: Path, *, display_root: Path | None = None) -> tuple[list[Document], list[Diagnostic]]:

@@ -28,36 +28,24 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from engine.model.label_severity import label_severity
+from engine.model.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.resources import resource
 
-STANDARD_METRICS = (
-    "availability",
-    "error_rate",
-    "latency_p99_ms",
-    "cpu_utilization",
-    "memory_utilization",
-    "request_rate",
-    "baseline_request_rate",
-    "healthy_hosts",
-    "total_hosts",
-)
-STANDARD_CONDITIONS = (
-    "service_unavailable",
-    "data_loss_risk",
-    "security_breach",
-    "crash_loop",
-    "load_driven",
-    "partial_outage",
-)
-SEVERITIES = ("NONE", "MODERATE", "MAJOR", "CRITICAL")  # ascending; index = rank
+__all__ = ["SEVERITIES", "STANDARD_CONDITIONS", "STANDARD_METRICS"]  # re-exported (engine.model.vocabulary)
+
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+# A service name may be in any script (letters and digits: \w is Unicode in Python's and pydantic's regexes),
+# NFKC-normalized first so that compatibility forms (fullwidth ``ｐａｙ``) name the same service as ``pay``.
+ServiceName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$")]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 # Counts (log lines, spans) stay exact in JSON and in a float, and within what the audit log's JSON
 # encoder (64-bit integers) and the engine accept.
@@ -138,7 +126,9 @@ class TimelineEntry(BaseModel):
 
 
 class Expectation(BaseModel):
-    """What `rules simulate --check` should see for this event (ignored by the engine).
+    """What `rules simulate --check` and `rules test` should see for this event (ignored by the engine).
+
+    The keys are compared by :func:`engine.run.review.expect.compare`.
 
     ``script`` is the scripted acks/resolves simulate applies to this event (unless ``--script``
     names one for it) and ``timeline`` the escalation timeline it should then print.
@@ -156,6 +146,12 @@ class Expectation(BaseModel):
                         "group", "resolve"] | None = Field(
         None, description="the suppression mechanism that handled the event ('none': a new incident)")
     incident_id: str | None = Field(None, description="the incident the event belongs to ('' when suppressed)")
+    rule: str | None = Field(None, description="the severity rule that decided ('default': none matched)")
+    level: Literal["P0", "P1", "P2", "P3"] | None = None
+    remediation: dict[str, Any] | None = Field(
+        None, description="a subset of {action, rule, params} of the remediation (use 'actions: []' for none)")
+    messages: dict[str, dict[str, Any]] | None = Field(
+        None, description="per channel, a subset of the rendered message's fields")
 
 
 class Event(BaseModel):
@@ -169,7 +165,7 @@ class Event(BaseModel):
         "firing", description="'resolved' closes the open incident for the same fingerprint"
     )
     source: str = Field("unknown", max_length=200)
-    service: Name
+    service: ServiceName
     environment: str = Field("production", max_length=100)
     title: str = Field("", max_length=1000)
     description: str = Field("", max_length=10000)
@@ -186,6 +182,11 @@ class Event(BaseModel):
     @classmethod
     def _needs_offset(cls, value: datetime) -> datetime:
         return aware_timestamp(value)
+
+    @field_validator("service", mode="before")
+    @classmethod
+    def _nfkc(cls, value: Any) -> Any:
+        return unicodedata.normalize("NFKC", value) if isinstance(value, str) and not value.isascii() else value
 
 
 class Acknowledgement(BaseModel):
@@ -230,6 +231,8 @@ def derive(event: Event) -> dict[str, float]:
     ``trace_slow_ratio``    slow_spans / total_spans
     ``healthy_host_ratio``  healthy_hosts / total_hosts (only when both metrics exist)
     ``load_ratio``          request_rate / baseline_request_rate (only when both exist)
+    ``label_severity``      what the monitor's own labels say: 3 critical, 2 major, 1 warning, 0 info
+                            (``engine.model.label_severity``; only when a label says something)
 
     A ratio that overflows (not finite) is left out.
     """
@@ -260,6 +263,10 @@ def derive(event: Event) -> dict[str, float]:
             ratio = m.get("request_rate", 0.0) / baseline
             if math.isfinite(ratio):
                 out["load_ratio"] = ratio
+    if event.labels or event.source == "cloudwatch":
+        said = label_severity(event.labels, event.source, event.title)
+        if said is not None:
+            out["label_severity"] = said
     return out
 
 

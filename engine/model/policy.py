@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.model.event import SEVERITIES
+from engine.model.vocabulary import SEVERITIES
 
 RANK = {s: i for i, s in enumerate(SEVERITIES)}  # NONE=0 … CRITICAL=3
 

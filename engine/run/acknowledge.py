@@ -1,8 +1,9 @@
 """What stops an escalation: an ack or resolve, recorded, and passed on to the upstream pagers.
 
-The executor asks :func:`cancellation` before sending a page: an ack or resolve recorded after the
-step was requested cancels it. :func:`acknowledge` records an ack/resolve and requests
-``acknowledge``/``resolve`` intents for the upstream pagers that were paged.
+The executor asks :func:`cancellation` before sending a page or a channel notification: an ack or
+resolve recorded after the step was requested cancels a page, a resolve cancels a notification.
+:func:`acknowledge` records an ack/resolve and requests ``acknowledge``/``resolve`` intents for the
+upstream pagers that were paged.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ UPSTREAM = ("pagerduty", "opsgenie")  # pagers that keep their own alert state: 
 
 
 def cancellation(audit: Audit, action_id: int, kind: str) -> str | None:
-    """Why this outbox row must not be sent (its incident was acknowledged or resolved), else None."""
-    if kind != "page":
+    """Why this outbox row must not be sent, else None: a page once its incident was acknowledged or
+    resolved; a channel notification (a group update due a ``group_interval`` later) once it was
+    resolved — "CRITICAL: payment-api down" minutes after "RESOLVED" would say the opposite of the truth."""
+    if kind not in ("page", "notify"):
         return None
-    update = audit.update_since_request(action_id)
+    update = audit.update_since_request(action_id, resolves_only=kind == "notify")
     if update is None:
         return None
     verb = "acknowledged" if update["type"] == "ack" else "resolved"

@@ -17,11 +17,13 @@ from typing import Any
 from engine.compiler import conditions
 from engine.compiler.compile import CompiledPolicy
 from engine.decide import Decision
-from engine.intake import IntakeError, parse
 from engine.run import replay as timeline
 from engine.run.execute import Executor
 from engine.run.pipeline import Pipeline
 from engine.run.replay import VirtualClock
+from engine.run.review.cases import expectations
+from engine.run.review.expect import compare as expect_compare
+from engine.run.review.runner import play
 from engine.store.audit import Audit
 
 
@@ -48,8 +50,11 @@ def event_files(paths: list[Path]) -> list[Path]:
 
 def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None = None,
              script: timeline.Script | None = None) -> list[Outcome]:
-    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one)."""
-    audit = Audit(":memory:")  # history.* facts come from it: earlier files count, in file order
+    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one).
+
+    Each file goes through :func:`engine.run.review.runner.play`, the loop ``rules test`` runs its cases
+    with; here all files share one audit log (history.* facts count earlier files, in file order)."""
+    audit = Audit(":memory:")
     pipeline = Pipeline(compiled, audit, model=model)
     executor = Executor(audit, compiled.policy)
     clock = VirtualClock(datetime.now(UTC))  # escalations play out on it: see engine.run.replay
@@ -61,38 +66,17 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
         except OSError as exc:
             outcomes.append(Outcome(str(path), error=f"cannot read: {exc.strerror}"))
             continue
-        start = _first_time(data) or clock.at
-        clock.set(start)
-        result = pipeline.process(str(path), data)
-        outcome = Outcome(str(path), error="" if result.ok else result.reason)
-        expectations = _expectations(data)
-        for decision in result.decisions:
+        played = play(pipeline, clock, str(path), data, _expectations(data), script)
+        outcome = Outcome(str(path), error=played.error, mismatches=played.mismatches, verdicts=played.verdicts)
+        for decision, steps in played.decisions:
             doc = decision.as_dict()
             doc["also_matched"] = also_matched(compiled, decision)
             doc["requests"] = [executor.preview(i) for i in decision.intents]
+            doc["escalation"] = {**doc["escalation"], "timeline": steps}
             outcome.decisions.append(doc)
-            expect = expectations.get(decision.event_id)
-            given = timeline.script_for(script, decision.incident_id, decision.event_id)
-            steps = given if given is not None else timeline.parse_script((expect or {}).get("script") or [])["*"]
-            played = timeline.run(pipeline, audit, clock, decision.incident_id, start, steps)
-            doc["escalation"] = {**doc["escalation"], "timeline": played}
-            if expect:
-                found = compare(expect, decision)
-                if given is None:  # expect.timeline goes with expect.script, not with --script
-                    found += timeline.compare(expect.get("timeline"), played)
-                outcome.mismatches += [f"{decision.event_id}: {m}" for m in found]
-                outcome.verdicts[decision.event_id] = not found
         outcomes.append(outcome)
     audit.close()
     return outcomes
-
-
-def _first_time(data: bytes) -> datetime | None:
-    """The earliest item time in a file: where the virtual clock starts for it."""
-    try:
-        return min((item.timestamp for item in parse(data)), default=None)
-    except IntakeError:
-        return None
 
 
 def also_matched(compiled: CompiledPolicy, decision: Decision) -> list[str]:
@@ -107,34 +91,12 @@ def _expectations(data: bytes) -> dict[str, dict[str, Any]]:
         doc = json.loads(data)
     except ValueError:
         return {}
-    docs = doc if isinstance(doc, list) else [doc]
-    # only well-formed items: an event_id that is not a string was rejected at intake (no decision to check)
-    return {d["event_id"]: d["expect"] for d in docs
-            if isinstance(d, dict) and d.get("expect") and isinstance(d.get("event_id"), str)}
+    return expectations(doc)
 
 
 def compare(expect: dict[str, Any], decision: Decision) -> list[str]:
-    """Differences between an ``expect`` block and a decision, one line each (want vs have)."""
-    have = {
-        "severity": decision.severity,
-        "owner": decision.owner.team,
-        "actions": [decision.remediation["action"]] if decision.remediation else [],
-        "channels": [n["channel"] for n in decision.notifications],
-        "fired_rules": decision.fired_rules,
-        "suppressed": (decision.suppression or {}).get("mechanism") or "none",
-        "incident_id": decision.incident_id,
-    }
-    out = []
-    for key, want in expect.items():
-        if want is None or key not in have:
-            continue
-        got = have[key]
-        if isinstance(want, list) and key != "fired_rules":
-            if sorted(want) != sorted(got):
-                out.append(f"{key}: want {sorted(want)}, have {sorted(got)}")
-        elif want != got:
-            out.append(f"{key}: want {want!r}, have {got!r}")
-    return out
+    """Differences between an ``expect`` block and a decision (see :func:`engine.run.review.expect.compare`)."""
+    return expect_compare(expect, decision)
 
 
 def _model_line(d: dict[str, Any]) -> str:

@@ -77,7 +77,10 @@ def binding_refs(stage: str) -> str:
 class Audit(Outbox):
     """Append-only writer/reader over one sqlite file (the outbox's half in :class:`Outbox`). One per thread."""
 
-    def __init__(self, path: str | Path, clock: Callable[[], str] = utcnow) -> None:
+    def __init__(self, path: str | Path, clock: Callable[[], str] = utcnow,
+                 template: sqlite3.Connection | None = None) -> None:
+        """``template``: an already migrated (empty) in-memory log whose pages are copied instead of
+        migrating (``engine.store.copy``: ``rules test`` opens one log per case)."""
         self.path = str(path)
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
@@ -94,7 +97,10 @@ class Audit(Outbox):
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self.conn.execute("PRAGMA busy_timeout=5000")
-            migrate(self.db)
+            if template is not None:
+                template.backup(self.conn)
+            else:
+                migrate(self.db)
         except (sqlite3.Error, OSError) as exc:
             raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
 

@@ -120,11 +120,21 @@ def _suppression_tables(db: sqlite_utils.Database) -> None:
         _append_only(db.conn, name)
 
 
+def _incident_members(db: sqlite_utils.Database) -> None:
+    """A group's membership, one row per fingerprint joining or leaving (engine.store.incidents): the
+    ``incidents`` rows stop carrying the whole fingerprint list, which grew quadratically with a group."""
+    db.conn.execute("CREATE TABLE IF NOT EXISTS incident_members (id INTEGER PRIMARY KEY, incident_id TEXT NOT "
+                    "NULL, fingerprint TEXT, op TEXT, event_id TEXT, at TEXT)")
+    db.conn.execute("CREATE INDEX IF NOT EXISTS idx_incident_members_incident_id ON incident_members (incident_id)")
+    _append_only(db.conn, "incident_members")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     *((f"table-{name}", _audit_table(name)) for name in SCHEMA),
     ("composite-indexes", _composite_indexes),
     ("drop-redundant-indexes", _drop_redundant_indexes),
     ("suppression-tables", _suppression_tables),
+    ("incident-members", _incident_members),
 )
 
 

@@ -106,14 +106,16 @@ class Outbox:
                                  "WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
         return [dict(zip(("type", "by", "source", "occurred_at", "at"), r, strict=True)) for r in rows]
 
-    def update_since_request(self, action_id: int) -> dict[str, Any] | None:
+    def update_since_request(self, action_id: int, *, resolves_only: bool = False) -> dict[str, Any] | None:
         """The first ack/resolve of the action's incident that stops it: one recorded at or after the action
         was requested, or any earlier resolve, or any earlier ack when the action is an escalation step
-        (step > 0; an incident id is never reused, so an ack also holds for steps an upgrade requests later)."""
+        (step > 0; an incident id is never reused, so an ack also holds for steps an upgrade requests later).
+        ``resolves_only``: resolves alone (a channel notification still tells an acknowledged incident's news)."""
         row = self.conn.execute(
             "SELECT u.type, u.by, u.source, u.occurred_at, u.at FROM incident_updates u JOIN actions a "
             "ON a.incident_id = u.incident_id WHERE a.id = ? AND (u.at >= a.at OR u.type = 'resolve' OR a.step > 0) "
-            "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
+            + ("AND u.type = 'resolve' " if resolves_only else "")
+            + "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
         return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
 
     def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:

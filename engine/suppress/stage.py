@@ -41,11 +41,11 @@ from engine.suppress.incidents import (
 from engine.suppress.inhibit import InhibitSources
 from engine.suppress.ports import FULL_EVERY
 from engine.suppress.ports import IncidentStore as Store
-from engine.suppress.verdict import DECISION_KEYS, Verdict, event_doc
+from engine.suppress.verdict import DECISION_KEYS, Verdict, event_doc, with_note
 
 # What a plain repeat or attach changes on its incident: its row carries only these (store.py).
 REPEAT_FIELDS = ("last_at", "repeats")
-ATTACH_FIELDS = ("last_at", "members", "fingerprints")
+ATTACH_FIELDS = ("last_at", "members")  # the fingerprint joins in incident_members
 UPDATE_FIELDS = ("updates", "notified_at", "update_due")  # when the repeat or attach also sends a group update
 class SuppressionStage:
     """In-memory index over the sqlite tables; rebuilt from them on start (:meth:`reload`)."""
@@ -177,6 +177,7 @@ class SuppressionStage:
                 inc.fingerprints.append(fp)
                 self.by_fp[fp] = inc.incident_id
                 inc.members += 1
+                self.store.member(inc.incident_id, fp, "join", event.event_id, iso(now))
                 return self._join(inc, event, decision, now, "attached", "group",
                                   f"member #{inc.members} of group {key} (incident {inc.incident_id})", ATTACH_FIELDS)
             return self._open(event, decision, fp, doc, now, key, g.group_wait)
@@ -196,6 +197,7 @@ class SuppressionStage:
         if key:
             self.by_group[key] = inc.incident_id
         self._save(inc, "open", event.event_id, now, f"opened by {fp}")
+        self.store.member(inc.incident_id, fp, "join", event.event_id, iso(now))
         return Verdict("new", "", "", inc.incident_id, decision, iso(inc.hold_until) if hold else None, hold)
 
     def _join(self, inc: Incident, event: Event, decision: Any, now: float, outcome: str, mechanism: str,
@@ -216,11 +218,17 @@ class SuppressionStage:
                 due = max(now, inc.notified_at + interval)
                 inc.updates += 1
                 inc.notified_at = inc.update_due = due
+                # the update speaks for the incident (its severity, its channels, how many alerts it holds);
+                # the member's own decision keeps its own severity and firings
                 again = self.redecide(event, incident_id=inc.incident_id, severity=inc.severity)
-                again.intents = [dataclasses.replace(i, step=inc.updates, rule_id=f"suppression:update:{inc.updates}")
-                                 for i in again.intents if i.kind == "notify"]
+                note = f"update #{inc.updates}: {inc.members} alerts in incident {inc.incident_id}"
+                decision.intents = [dataclasses.replace(i, step=inc.updates, message=with_note(i.message, note),
+                                                        rule_id=f"suppression:update:{inc.updates}")
+                                    for i in again.intents if i.kind == "notify"]
+                decision.notifications = [{**n, "message": with_note(n["message"], note)} for n in again.notifications]
+                decision.build = None  # rendered already, by the re-decision
                 verdict = Verdict(outcome, mechanism, f"{reason}; update #{inc.updates} due {iso(due)}",
-                                  inc.incident_id, again, iso(due), due - now)
+                                  inc.incident_id, decision, iso(due), due - now)
                 changed = (*changed, *UPDATE_FIELDS)
         self._save(inc, outcome, event.event_id, now, reason, changed)
         return verdict
@@ -291,6 +299,7 @@ class SuppressionStage:
             inc.fingerprints.append(fp)
             self.by_fp[fp] = inc.incident_id
             inc.members += 1
+            self.store.member(inc.incident_id, fp, "join", event.event_id, iso(now))
             verdict = self._join(inc, event, decision, now, "attached", "fusion",
                                  f"fusion {fusion.id}: signal {', '.join(kinds)} joins incident {inc.incident_id}",
                                  ATTACH_FIELDS)
@@ -325,8 +334,9 @@ class SuppressionStage:
             return Verdict("resolved-unknown", "resolve", f"no open incident for {fp} (never opened or closed)")
         self.by_fp.pop(fp, None)
         inc.fingerprints = [f for f in inc.fingerprints if f != fp]
+        self.store.member(inc.incident_id, fp, "leave", event.event_id, iso(now))
         if inc.fingerprints:
-            self._save(inc, "member-resolved", event.event_id, now, f"{fp} resolved")
+            self._save(inc, "member-resolved", event.event_id, now, f"{fp} resolved", ("last_at",))
             return Verdict("member-resolved", "resolve", f"{fp} resolved; incident {inc.incident_id} still has "
                                                          f"{len(inc.fingerprints)} firing", inc.incident_id)
         intents = self._close(inc, event.event_id, now, f"resolved by {event.source}")

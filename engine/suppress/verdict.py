@@ -28,3 +28,13 @@ class Verdict:
 def event_doc(decision: Any) -> dict[str, Any]:
     """``event_document(event)``, taken from the decision's copy instead of serialising the event again."""
     return {k: v for k, v in decision.event_doc.items() if k not in DECISION_KEYS}
+
+
+def with_note(message: Any, note: str) -> Any:
+    """A group update's message with ``note`` after its headline fields (text, title, subject, summary)."""
+    if not isinstance(message, dict):
+        return message
+    return {k: f"{v} ({note})" if k in _HEADLINES and isinstance(v, str) else v for k, v in message.items()}
+
+
+_HEADLINES = frozenset({"text", "title", "subject", "summary", "message"})

@@ -14,6 +14,7 @@ from engine.classifier.model import (
     DEFAULT_MODEL_PATH,
     FORMAT,
     ModelUnavailable,
+    classifier_from_bytes,
     load_classifier,
     model_bytes,
     save,
@@ -23,7 +24,8 @@ from engine.model.event import SEVERITIES
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_classifier()
+    """The shipped model as its estimator (the skops file; load_classifier() reads the plain twin)."""
+    return classifier_from_bytes(DEFAULT_MODEL_PATH.read_bytes(), str(DEFAULT_MODEL_PATH))
 
 
 @pytest.fixture

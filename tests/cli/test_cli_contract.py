@@ -87,7 +87,9 @@ def test_script_yaml_error_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["validate"], ["simulate", "sample-events/moderate-degradation.json"],
-                                     ["run", "--once"], ["train"], ["evaluate"], ["confirm"]])
+                                     ["run", "--once"], ["train"], ["evaluate"], ["confirm"], ["test"],
+                                     ["explain", "sample-events/moderate-degradation.json"], ["impact"],
+                                     ["analyze"]])
 def test_every_command_takes_rules_and_db(command: list[str]) -> None:
     res = rules(*command, "--help")
     assert res.returncode == 0, res.stderr

@@ -118,6 +118,9 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         # next success clears it) or "write" (real work failed: cleared only when work commits rows, since
         # taking the lock proves nothing about a full disk or an I/O error)
         self._db_failed = ""
+        # refused HTTP requests (status, reason, client), appended by HTTP threads, recorded by the loop;
+        # bounded, so a flood of bad requests cannot grow memory (the log line and the metric still count)
+        self.refusals: deque[tuple[int, str, str]] = deque(maxlen=10_000)
         if executor.defer is None:
             executor.defer = _defer_every_wait
         self.dispatcher = Dispatcher(executor, self.config.limits, notify=self.wake.set)
@@ -233,6 +236,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                     self._db_down(exc)
                 self._settled = True
             started = time.monotonic()
+            self._record_refusals()
             files = self._leftovers() if self._recovering else []
             recovering = bool(files)
             if not files:
@@ -257,6 +261,25 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self.health.spool_error = ""
         self._wrote(changes)
         return bool(files) or self._outbox_left
+
+    def refused(self, status: int, reason: str, client: str) -> None:
+        """:attr:`IntakeConfig.on_refused` (called on an HTTP thread)."""
+        self.refusals.append((status, reason, client))
+        self.wake.set()
+
+    def _record_refusals(self) -> None:
+        """One ``intake`` row per refused request (outcome ``refused``, code ``http-<status>``)."""
+        if not self.refusals:
+            return
+        taken = [self.refusals.popleft() for _ in range(len(self.refusals))]
+        try:
+            with self.audit.transaction():
+                for status, reason, client in taken:
+                    self.audit.record_intake(f"http:{client}", "refused", code=f"http-{status}", reason=reason,
+                                             rules_hash=self.pipeline.rules_hash)
+        except AuditError as exc:
+            self.refusals.extendleft(reversed(taken))
+            self._db_down(exc)
 
     def _chores(self) -> None:
         """Idle: expire fusion windows that have ended, check that the audit log takes writes."""
@@ -283,7 +306,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         old = self.pipeline
         # the loaded severity model (if the Decider has one) carries over: a reload is about rules
         kept = {"model": old.decider.model} if hasattr(old.decider, "model") else {}
-        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes, **kept)
+        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes,
+                                 max_body_bytes=old.max_body_bytes, **kept)
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.dispatcher.executor = self.executor  # sends in flight keep the adapters they started with
         self.health.rules_hash = compiled.digest

@@ -1,0 +1,199 @@
+"""``rules impact``: what a rule change would have done to recorded events. Nothing is sent.
+
+Every recorded event (an audit log, or a directory of event files) is decided twice, by the
+*base* rule set and by the *head* one, each in the daemon's own pipeline on an in-memory audit log
+and a virtual clock set to the recorded intake time. From an audit log the non-deterministic
+inputs are the recorded ones: the model verdict of each decision, the acks and resolves (at their
+times) and the ``history.*`` facts as they were when the event was decided
+(:class:`engine.run.review.impact.RecordedHistory`); so the base side reproduces what production did.
+
+Per event the two decisions are compared, kind by kind (:data:`KINDS`); the report counts the
+events per kind of change with example ids, and the pages per deciding rule on each side.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.compiler.compile import CompiledPolicy
+from engine.decide import Decider, Decision
+from engine.decide import classify as intelligence
+from engine.run.pipeline import Pipeline
+from engine.run.replay import VirtualClock
+from engine.run.review.expect import observed
+from engine.run.review.runner import first_time
+from engine.store.copy import AuditFactory
+
+KINDS = ("severity", "rule", "owner", "route", "pages_added", "pages_removed", "escalation_timing", "remediation",
+         "channels", "suppressed", "unsuppressed")
+EXAMPLES = 5
+
+
+@dataclass
+class Item:
+    kind: str  # event | ack | resolve
+    name: str
+    payload: bytes
+    at: datetime | None = None
+    event_id: str = ""
+    model: tuple[str, float] | None = None
+    decision_rowid: int | None = None
+
+
+def summarize(decision: Decision) -> dict[str, Any]:
+    """What a change is measured on, for one decision."""
+    seen = observed(decision)
+    pages = sorted({i.action for i in decision.intents if i.kind == "page"})
+    return {
+        "severity": seen["severity"], "rule": seen["rule"], "owner": seen["owner"], "level": seen["level"],
+        "pages": pages, "steps": [(s["step"], s["after_seconds"]) for s in decision.escalation.get("steps", [])],
+        "remediation": (seen["remediation"] or {}).get("action"), "channels": sorted(seen["channels"]),
+        "suppressed": seen["suppressed"], "incident_id": seen["incident_id"],
+    }
+
+
+def changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+    """The kinds of change between two summaries of one event's decision."""
+    if old is None or new is None:
+        return [] if old is new else ["severity"]
+    out = [k for k in ("severity", "rule", "owner", "remediation", "channels") if old[k] != new[k]]
+    if old["level"] != new["level"] or old["pages"] != new["pages"] and old["pages"] and new["pages"]:
+        out.append("route")
+    if new["pages"] and not old["pages"]:
+        out.append("pages_added")
+    if old["pages"] and not new["pages"]:
+        out.append("pages_removed")
+    if old["pages"] and new["pages"] and old["steps"] != new["steps"]:
+        out.append("escalation_timing")
+    if old["suppressed"] == "none" and new["suppressed"] != "none":
+        out.append("suppressed")
+    if old["suppressed"] != "none" and new["suppressed"] == "none":
+        out.append("unsuppressed")
+    return out
+
+
+class RecordedHistory:
+    """``history.*`` as the recorded log had it when each event was decided: the recorded decisions
+    before that event's own row (:class:`engine.store.replay.RecordedDecisions`), read by the same
+    :class:`~engine.decide.history.AuditHistory` the daemon uses."""
+
+    def __init__(self, conn: Any) -> None:
+        from engine.decide.history import AuditHistory
+        from engine.store.replay import RecordedDecisions
+
+        self.log = RecordedDecisions(conn)
+        self._history = AuditHistory(self.log.rows)
+
+    def before(self, decision_rowid: int | None) -> None:
+        self.log.advance(decision_rowid)
+
+    def __call__(self, service: str, at: datetime) -> dict[str, Any]:
+        return self._history(service, at)
+
+
+class _Recorded:
+    """A classifier that answers each event with the verdict recorded for it (absent: unavailable)."""
+
+    labels = ("NONE", "MODERATE", "MAJOR", "CRITICAL")
+
+    def __init__(self, verdicts: dict[str, tuple[str, float]]) -> None:
+        self.verdicts = verdicts
+
+    def probabilities(self, event: Any) -> dict[str, float]:
+        label, confidence = self.verdicts.get(event.event_id, ("NONE", 0.25))
+        rest = (1.0 - confidence) / 3
+        return {s: (confidence if s == label else rest) for s in self.labels}
+
+
+def replay(compiled: CompiledPolicy, items: list[Item], *, model: Any, history_factory: Any = None
+           ) -> dict[str, dict[str, Any]]:
+    """Decide every item in order with ``compiled``; ``{event_id: summary}`` of each decision."""
+    factory = AuditFactory()
+    clock = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
+    audit = factory.new(clock.now)
+    decider = Decider(compiled, model=model)
+    pipeline = Pipeline(compiled, audit, decider=decider)
+    history = history_factory() if history_factory is not None else None
+    if history is not None:
+        decider.history = history
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for item in items:
+            clock.set(item.at or first_time(item.payload) or clock.at)
+            if history is not None:
+                history.before(item.decision_rowid)
+            result = pipeline.process(item.name, item.payload)
+            for decision in result.decisions:
+                out[decision.event_id] = summarize(decision)
+    finally:
+        audit.close()
+        factory.close()
+    return out
+
+
+@dataclass
+class Impact:
+    events: int
+    by_kind: dict[str, list[str]] = field(default_factory=dict)  # kind → event ids
+    pages_base: Counter[str] = field(default_factory=Counter)  # deciding rule → paged decisions
+    pages_head: Counter[str] = field(default_factory=Counter)
+    changed: dict[str, list[str]] = field(default_factory=dict)  # event id → kinds
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id → {base, head}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "changed_events": len(self.changed),
+            "changes": {k: {"count": len(v), "examples": v[:EXAMPLES]} for k, v in self.by_kind.items() if v},
+            "pages_per_rule": {r: {"base": self.pages_base.get(r, 0), "head": self.pages_head.get(r, 0)}
+                               for r in sorted(set(self.pages_base) | set(self.pages_head))},
+            "changed": [{"event_id": e, "kinds": k, **self.details[e]} for e, k in self.changed.items()],
+        }
+
+
+def compare(base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]]) -> Impact:
+    ids = list(dict.fromkeys([*base, *head]))
+    impact = Impact(len(ids), {k: [] for k in KINDS})
+    for eid in ids:
+        old, new = base.get(eid), head.get(eid)
+        for side, counter in ((old, impact.pages_base), (new, impact.pages_head)):
+            if side is not None and side["pages"]:
+                counter[side["rule"]] += 1
+        kinds = changes(old, new)
+        if kinds:
+            impact.changed[eid] = kinds
+            impact.details[eid] = {"base": old, "head": new}
+            for k in kinds:
+                impact.by_kind[k].append(eid)
+    return impact
+
+
+def over_budget(impact: Impact, budget: dict[str, Any]) -> list[str]:
+    """Each kind whose count exceeds ``budget['max'][kind]`` (a kind not listed is unlimited)."""
+    out = []
+    for kind, limit in (budget.get("max") or {}).items():
+        n = len(impact.by_kind.get(kind, []))
+        if n > int(limit):
+            out.append(f"{kind}: {n} event(s) changed, budget {limit}")
+    return out
+
+
+def verdicts_model(items: list[Item]) -> Any:
+    from engine.decide.classify import ModelState
+
+    verdicts = {i.event_id: i.model for i in items if i.kind == "event" and i.model is not None}
+    return ModelState(_Recorded(verdicts), "recorded")  # type: ignore[arg-type]
+
+
+def event_file_items(paths: list[Path]) -> list[Item]:
+    from engine.run.simulate import event_files
+
+    return [Item("event", str(p), p.read_bytes()) for p in event_files(paths)]
+
+
+def configured_model(model: str | None) -> Any:
+    return intelligence.NO_MODEL if model == "none" else intelligence.load_model(model)
