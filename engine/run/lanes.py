@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,9 +112,14 @@ class Workers:
         self._ready.clear()
         return not self.done.empty()
 
-    def close(self) -> None:
-        """Ask every idle thread to end (one that is sending ends when its send does)."""
+    def close(self, wait: float = 1.0) -> None:
+        """Ask every thread to end, and wait up to ``wait`` seconds in all for the idle ones (one that is
+        sending ends when its send does; it is a daemon thread, so it never holds up the exit)."""
+        threads = [t for ts in self._threads.values() for t in ts]
         for name, q in self._queues.items():
             for _ in self._threads[name]:
                 q.put(None)
         self._queues, self._threads = {}, {}
+        deadline = time.monotonic() + wait
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
