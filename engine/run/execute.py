@@ -37,6 +37,17 @@ class ActionReport:
 
 
 @dataclass
+class Prepared:
+    """An action ready to send: its adapter and rendered request (built on the loop thread, no I/O)."""
+
+    action_id: int
+    intent: Intent
+    adapter: Any
+    request: Request
+    rules_hash: str
+
+
+@dataclass
 class Executor:
     audit: Audit
     policy: Policy
@@ -59,26 +70,11 @@ class Executor:
 
     def run_one(self, row: Mapping[str, Any], resume: tuple[int, float] | None = None) -> ActionReport:
         """Execute one outbox row. ``resume``: (attempt number, seconds waited) of a deferred retry."""
-        intent = intent_from_json(row["intent"])
-        action_id, rules_hash = int(row["id"]), row["rules_hash"]
-        stopped = cancellation(self.audit, action_id, intent.kind)  # acked/resolved since it was requested
-        if stopped:
-            return self._finish(action_id, intent, "cancelled", stopped, None, rules_hash, 0)
-        memo = self.audit.memo(intent.incident_id, intent.action)
-        if memo:
-            intent = _with_params(intent, memo)
-        try:
-            adapter = self.adapter(intent.action)
-            problem = adapter.configured()
-        except ActionError as exc:
-            return self._finish(action_id, intent, "failed", str(exc), "other", rules_hash, 0)
-        if problem:
-            return self._finish(action_id, intent, "not-configured", problem, "authError", rules_hash, 0)
-        try:
-            request = adapter.render(intent)
-        except ActionError as exc:
-            return self._finish(action_id, intent, "failed", f"cannot render request: {exc}", "clientError",
-                                rules_hash, 0)
+        ready = self.prepare(row)
+        if isinstance(ready, ActionReport):
+            return ready
+        action_id, intent, adapter, request, rules_hash = (ready.action_id, ready.intent, ready.adapter,
+                                                           ready.request, ready.rules_hash)
         if self.audit.in_transaction:  # results recorded so far sent nothing: durable before a side effect
             self.audit.commit()
         first, waited = resume or (1, 0.0)
@@ -90,15 +86,40 @@ class Executor:
             return ActionReport(action_id, intent.action, intent.kind, "retrying", last.detail, len(run.attempts),
                                 run.retry_in, last.number + 1)
         if not run.attempts:  # resumed past the last attempt: nothing left to try
-            return self._finish(action_id, intent, "failed", "no attempt left", "other", rules_hash, 0)
+            return self.finish(action_id, intent, "failed", "no attempt left", "other", rules_hash, 0)
         if run.ok and run.outcome is not None:
             memo_out = dict(run.outcome.memo) if run.outcome.memo else None
-            return self._finish(action_id, intent, "ok", run.outcome.detail, None, rules_hash, len(run.attempts),
+            return self.finish(action_id, intent, "ok", run.outcome.detail, None, rules_hash, len(run.attempts),
                                 memo_out)
         last = run.attempts[-1]
-        return self._finish(action_id, intent, "failed", last.detail, last.reason, rules_hash, len(run.attempts))
+        return self.finish(action_id, intent, "failed", last.detail, last.reason, rules_hash, len(run.attempts))
 
-    def _finish(self, action_id: int, intent: Intent, outcome: str, detail: str, reason: str | None,
+    def prepare(self, row: Mapping[str, Any]) -> ActionReport | Prepared:
+        """The loop-thread half of an action: a result for one that sends nothing (cancelled, not
+        configured, unrenderable: recorded, returned as a report), else what to send (:class:`Prepared`)."""
+        intent = intent_from_json(row["intent"])
+        action_id, rules_hash = int(row["id"]), row["rules_hash"]
+        stopped = cancellation(self.audit, action_id, intent.kind)  # acked/resolved since it was requested
+        if stopped:
+            return self.finish(action_id, intent, "cancelled", stopped, None, rules_hash, 0)
+        memo = self.audit.memo(intent.incident_id, intent.action)
+        if memo:
+            intent = _with_params(intent, memo)
+        try:
+            adapter = self.adapter(intent.action)
+            problem = adapter.configured()
+        except ActionError as exc:
+            return self.finish(action_id, intent, "failed", str(exc), "other", rules_hash, 0)
+        if problem:
+            return self.finish(action_id, intent, "not-configured", problem, "authError", rules_hash, 0)
+        try:
+            request = adapter.render(intent)
+        except ActionError as exc:
+            return self.finish(action_id, intent, "failed", f"cannot render request: {exc}", "clientError",
+                                rules_hash, 0)
+        return Prepared(action_id, intent, adapter, request, rules_hash)
+
+    def finish(self, action_id: int, intent: Intent, outcome: str, detail: str, reason: str | None,
                 rules_hash: str, attempts: int, memo: dict[str, Any] | None = None) -> ActionReport:
         self.audit.record_result(action_id, outcome, detail, reason, rules_hash, memo=memo)
         return ActionReport(action_id, intent.action, intent.kind, outcome, detail, attempts)

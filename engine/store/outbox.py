@@ -32,6 +32,14 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
 
 logger = logging.getLogger("escalation_handlers.daemon")
 
+# The order due rows are sent in, as a person on call needs them: pages (step 0 and escalation steps) first,
+# then upstream state changes (resolve, acknowledge), remediation, notifications (broadcasts), logs; within
+# a kind by severity (CRITICAL = P0, MAJOR = P1, MODERATE = P2, NONE/other = P3); then due time, then id.
+PRIORITY = ("CASE a.kind WHEN 'page' THEN 0 WHEN 'resolve' THEN 1 WHEN 'acknowledge' THEN 1 "
+            "WHEN 'remediate' THEN 2 WHEN 'notify' THEN 3 ELSE 4 END, "
+            "CASE json_extract(a.intent, '$.severity') WHEN 'CRITICAL' THEN 0 WHEN 'MAJOR' THEN 1 "
+            "WHEN 'MODERATE' THEN 2 ELSE 3 END")
+
 
 class Outbox:
     """Mixed into :class:`~engine.store.audit.Audit`: needs ``conn``, ``clock`` and ``_floor``."""
@@ -114,32 +122,49 @@ class Outbox:
         return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
 
     def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:
-        """action → intent (JSON) of the incident's latest page per pager that went out."""
+        """action → intent (JSON) of the incident's latest page per pager that may have gone out: one with a
+        result in ``outcomes``, or one whose attempt started (a trigger may have reached the vendor even when
+        no success was recorded: killed mid-send, or accepted after our timeout)."""
         marks = ", ".join("?" for _ in outcomes)
         rows = self.conn.execute(
-            "SELECT a.action, a.intent FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
-            f"AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id", (incident_id, *outcomes)).fetchall()
+            "SELECT a.action, a.intent FROM actions a WHERE a.incident_id = ? AND a.kind = 'page' AND "
+            f"(EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id AND r.outcome IN ({marks})) "
+            "OR EXISTS (SELECT 1 FROM starts s WHERE s.action_id = a.id)) ORDER BY a.id",
+            (incident_id, *outcomes)).fetchall()
         return {action: intent for action, intent in rows}
 
-    def pending_actions(self, now: str | None = None, limit: int = 1000,
-                        skip: Collection[int] = ()) -> list[dict[str, Any]]:
-        """Outbox rows with no result whose time has come, oldest first.
+    def pending_actions(self, now: str | None = None, limit: int = 1000, skip: Collection[int] = (),
+                        exclude: Collection[str] = (), by_priority: bool = False) -> list[dict[str, Any]]:
+        """Outbox rows with no result whose time has come: oldest first, or with ``by_priority`` (the
+        daemon's sends) most urgent first (:data:`PRIORITY`), then oldest.
 
         Only ids from a low-water mark up are scanned: every action below it already has a result,
         and a result is never removed (append-only), so the scan does not grow with the log.
+        ``skip``: ids the caller is not to be given now (retries in backoff, sends in flight);
+        ``exclude``: actions (adapters) the caller cannot take now (every worker busy, circuit open).
         """
         now = now or self.clock()
         floor = self._pending_floor()
-        # skip: ids the caller is not to be given now (the daemon's retries still in backoff)
         rows = self.conn.execute(
-            "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash "
-            "FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
+            "SELECT a.id, a.idempotency_key, a.action, a.kind, a.step, a.due_at, a.intent, a.rules_hash, "
+            "a.incident_id FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) "
             + ("AND a.id NOT IN (SELECT value FROM json_each(?)) " if skip else "")
-            + "ORDER BY a.due_at, a.id LIMIT ?",
-            (floor, now, *([json.dumps(list(skip))] if skip else []), limit)).fetchall()
-        keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash")
+            + ("AND a.action NOT IN (SELECT value FROM json_each(?)) " if exclude else "")
+            + f"ORDER BY {PRIORITY + ', ' if by_priority else ''}a.due_at, a.id LIMIT ?",
+            (floor, now, *([json.dumps(list(skip))] if skip else []),
+             *([json.dumps(list(exclude))] if exclude else []), limit)).fetchall()
+        keys = ("id", "idempotency_key", "action", "kind", "step", "due_at", "intent", "rules_hash", "incident_id")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def due_by_action(self, now: str | None = None) -> dict[str, tuple[int, str]]:
+        """action → (due rows without a result, the oldest one's due time): the outbox's queue per adapter."""
+        now = now or self.clock()
+        rows = self.conn.execute(
+            "SELECT a.action, count(*), min(a.due_at) FROM actions a WHERE a.id >= ? AND a.due_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id) GROUP BY a.action",
+            (self._pending_floor(), now)).fetchall()
+        return {action: (int(n), oldest) for action, n, oldest in rows}
 
     def _pending_floor(self) -> int:
         first = self.conn.execute(

@@ -101,6 +101,32 @@ def test_resolve_closes_upstream_and_stops_the_chain(esc):
     assert esc.sent()[-1] == {"event_action": "resolve", "dedup_key": "INC-ESC-1", "routing_key": "R0UTING"}
 
 
+@pytest.mark.parametrize("trace", ["started", "timed-out"])
+def test_a_resolve_goes_upstream_whenever_the_trigger_may_have_been_delivered(esc, trace):
+    """Killed between the send and its attempt row, or accepted after our timeout: no ``ok`` result, but the
+    vendor may hold an open alert; the resolve must still close it."""
+    esc.send(EVENT)
+    row = next(r for r in esc.audit.pending_actions() if r["action"] == "pagerduty")
+    esc.audit.record_start(row["id"], 1, row["rules_hash"])
+    if trace == "timed-out":
+        from actions.retry import Attempt
+
+        esc.audit.record_attempt(row["id"], Attempt(1, False, "PagerDuty: timed out", "timeout", True), "h")
+    esc.clock.set(T0 + timedelta(seconds=100))
+    esc.ack("resolve", "alice@company.com")
+    reports = [(r.action, r.kind, r.outcome) for r in esc.at(100) if r.action == "pagerduty"]
+    assert ("pagerduty", "resolve", "ok") in reports and ("pagerduty", "page", "cancelled") in reports
+    assert esc.sent() == [{"event_action": "resolve", "dedup_key": "INC-ESC-1", "routing_key": "R0UTING"}]
+
+
+def test_a_page_never_started_needs_no_resolve(esc):
+    esc.send(EVENT)
+    esc.clock.set(T0 + timedelta(seconds=100))
+    esc.ack("resolve", "alice@company.com")
+    esc.at(100)
+    assert esc.sent() == [], "nothing reached PagerDuty: nothing to resolve there"
+
+
 def test_ack_from_pagerduty_itself_is_not_echoed_back(esc):
     esc.send(EVENT)
     esc.at(0)

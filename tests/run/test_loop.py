@@ -96,7 +96,7 @@ def test_after_work_the_idle_wait_is_short_and_a_wake_is_immediate(make_daemon, 
 
 
 def test_due_actions_run_in_slices_and_intake_gets_a_turn_between_them(make_daemon, monkeypatch) -> None:
-    daemon = make_daemon(outbox_slice=0.02, outbox_share=0.0)
+    daemon = make_daemon(outbox_slice=0.02, outbox_share=0.0, serial=True)
     due = [{"id": n, "action": "log", "rules_hash": "h"} for n in range(100)]
     executed: list[int] = []
     monkeypatch.setattr(daemon.audit, "pending_actions", lambda limit=1000, now=None: due[len(executed):][:limit])

@@ -68,7 +68,9 @@ from engine.run.daemon.metrics import Health, Metrics
 from engine.run.daemon.outbox import OutboxSlices, Stats
 from engine.run.daemon.reload import RulesWatcher
 from engine.run.daemon.spool import Spool
+from engine.run.dispatch import Dispatcher
 from engine.run.execute import Executor
+from engine.run.lanes import Limits
 from engine.run.pipeline import Pipeline
 
 logger = logging.getLogger("escalation_handlers.daemon")
@@ -92,6 +94,9 @@ class DaemonConfig:
     prune_every: float = 3600.0
     history_days: float | None = None  # audit log retention (engine/store/retention.py); None: keep everything
     history_prune_every: float = 86400.0
+    serial: bool = False  # send one action at a time on the loop thread (the executor before concurrency)
+    limits: Limits = dataclasses.field(default_factory=Limits)  # the concurrent executor's lanes and circuits
+    stop_grace: float = 10.0  # SIGTERM waits this long for sends in flight (the rest are sent after a restart)
 
 
 class Daemon(Batches, OutboxSlices, DbHealth):
@@ -123,6 +128,11 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self.refusals: deque[tuple[int, str, str]] = deque(maxlen=10_000)
         if executor.defer is None:
             executor.defer = _defer_every_wait
+        self.dispatcher = Dispatcher(executor, self.config.limits, notify=self.wake.set)
+        self._next_observe = 0.0
+        self._outbox_dirty = True
+        self._due: list[dict[str, Any]] = []
+        self._due_full = False
 
     @property
     def audit(self) -> Any:
@@ -138,11 +148,23 @@ class Daemon(Batches, OutboxSlices, DbHealth):
             self.health.beat()
             if more:
                 continue
-            if not self._retrying or not self.health.db_writable:
+            if not self.health.db_writable:
                 break
-            # only retries in backoff are left: wait for the first (a SIGTERM in run_forever's caller ends it)
-            self.stop.wait(max(0.0, min(at for at, _, _ in self._retrying.values()) - time.monotonic()))
+            d = self.dispatcher
+            if d.flights:  # sends in flight: record them as they finish
+                d.wait(1.0)
+                continue
+            held = [at for at, _, _ in self._retrying.values()]
+            nxt = d.next_wake()
+            if nxt is not None and (d.backoff or self.audit.pending_actions(limit=1)):
+                held.append(nxt)
+            if not held:
+                break
+            # only retries in backoff (or lanes held back) are left: wait for the first (SIGTERM ends it)
+            self.stop.wait(max(0.0, min(held) - time.monotonic()))
             self._next_outbox = 0.0
+        if not self.config.serial:
+            self.drain(self.config.stop_grace)
         self._check_db()
         return stats
 
@@ -186,6 +208,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
             self.wake.clear()
             wait = min(2 * wait, self.config.interval)
             self._maybe_reload()
+        if not self.config.serial:
+            self.drain(self.config.stop_grace)
         if summary.busy:
             self._log_cycle(summary)
         logger.info("daemon stopped", extra={"event": "stopped"})
@@ -227,7 +251,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                 files = self._claim()
             if files:
                 self._batch(files, stats, recovering)
-            if files or self._outbox_left or time.monotonic() >= self._next_outbox:
+                self._outbox_dirty = True
+            if files or self._outbox_left or self.dispatcher.finished() or time.monotonic() >= self._next_outbox:
                 budget = max(self.config.outbox_slice, self.config.outbox_share * (time.monotonic() - started))
                 self._outbox_left = self._outbox(stats, budget)
         except _DbDown:
@@ -290,6 +315,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                                  max_body_bytes=old.max_body_bytes, max_clock_skew=old.max_clock_skew,
                                  model=getattr(old.decider, "model", None))
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
+        self.dispatcher.executor = self.executor  # sends in flight keep the adapters they started with
         self.health.rules_hash = compiled.digest
         if self._frozen:
             del old

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -29,6 +30,7 @@ class Health:
     spool_error: str = ""  # the last failed spool operation, until a turn of the loop succeeds
     rules_hash: str = ""
     reload_error: str = ""
+    circuits: dict[str, str] = field(default_factory=dict)  # adapter -> open | half-open (closed ones omitted)
     wal_error: str = ""  # the audit log's WAL cannot be checkpointed (see engine/run/daemon/health.py)
     intake_error: str = ""  # the HTTP intake could not write a body into the spool (it answered 503) ...
     intake_error_at: float = 0.0  # ... at this time: reported until a write succeeds, or for intake_hold s
@@ -50,6 +52,7 @@ class Health:
                 "spool_error": self.spool_error, "wal_error": self.wal_error,
                 "intake_error": intake,
                 "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
+                "circuits": dict(self.circuits),
                 "uptime_seconds": round(time.monotonic() - self.started, 1)}
         return ok, body
 
@@ -88,9 +91,31 @@ class Metrics:
                                     registry=r)
         self.history_services = Gauge("escalation_history_services", "Services whose history.* windows are held "
                                       "in memory", registry=r)
+        self.outbox_due = Gauge("escalation_outbox_due", "Due outbox rows without a result, per adapter",
+                                ["action"], registry=r)
+        self.outbox_in_flight = Gauge("escalation_outbox_in_flight", "Sends in flight, per adapter", ["action"],
+                                      registry=r)
+        self.outbox_oldest = Gauge("escalation_outbox_oldest_due_seconds", "Age of the oldest due row without a "
+                                   "result, per adapter", ["action"], registry=r)
+        self.outbox_circuit = Gauge("escalation_outbox_circuit", "Circuit per adapter: 0 closed, 1 half-open, "
+                                    "2 open", ["action"], registry=r)
+        self._outbox_seen: set[str] = set()
         if held is not None:
             self.open_incidents.set_function(lambda: held()["open_incidents"])
             self.history_services.set_function(lambda: held()["history_services"])
+
+    def observe_outbox(self, due: dict[str, tuple[int, str]], in_flight: dict[str, int],
+                       circuits: dict[str, str]) -> None:
+        """Snapshot of the outbox per adapter (the engine thread calls this about once a second)."""
+        now = datetime.now(UTC)
+        for name in set(self._outbox_seen) | set(due) | set(in_flight):
+            n, oldest = due.get(name, (0, ""))
+            self.outbox_due.labels(name).set(n)
+            self.outbox_in_flight.labels(name).set(in_flight.get(name, 0))
+            age = (now - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+            self.outbox_oldest.labels(name).set(max(0.0, age))
+            self.outbox_circuit.labels(name).set({"open": 2, "half-open": 1}.get(circuits.get(name, ""), 0))
+        self._outbox_seen |= set(due) | set(in_flight)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
