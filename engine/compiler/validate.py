@@ -178,6 +178,7 @@ def _build(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic]) -> Po
         digest=digest,
         files=tuple(d.path for d in all_docs),
         suppression=build_suppression(by_kind["suppression"][0], diags) if by_kind["suppression"] else None,
+        slack_users=dict(matrix.get("slack_users") or {}),
     )
 
 
@@ -190,6 +191,7 @@ def _team(name: str, t: Mapping[str, Any]) -> Team:
         escalation_delay=int(t["escalation_delay"]),
         slack=t.get("slack", ""),
         routing_key_env=t.get("pagerduty_routing_key_env", ""),
+        backup_routing_key_env=t.get("pagerduty_backup_routing_key_env", ""),
         rotation=Rotation(tuple(rot["members"]), rot["handoff"], rot.get("start", "")) if rot else None,
         overrides=tuple(Override(o["who"], o["covers"], o["start"], o["end"], o.get("reason", ""))
                         for o in t.get("overrides", ())),

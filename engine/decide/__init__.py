@@ -188,7 +188,8 @@ class Decider:
         def build() -> list[Intent]:
             intents: list[Intent] = []
             for pager in paged:
-                intents += page_intents(pager, steps, owner, message(pager), f"route:{severity}", common)
+                intents += page_intents(pager, steps, owner, message(pager), f"route:{severity}", common,
+                                        self.compiled.policy.slack_users)
             if remediation:
                 intents.append(Intent(action=remediation["action"], kind="remediate", params=remediation["params"],
                                       rule_id=remediation["rule"], **common))

@@ -70,6 +70,7 @@ class Team:
     escalation_delay: int
     slack: str = ""
     routing_key_env: str = ""
+    backup_routing_key_env: str = ""  # PagerDuty service for steps after the first (reaches the backup)
     rotation: Rotation | None = None
     overrides: tuple[Override, ...] = ()
 
@@ -109,6 +110,7 @@ class Policy:
     digest: str  # sha256 over the rule files' bytes: the "rules hash" in every audit row
     files: tuple[str, ...] = field(default=())
     suppression: Any = None  # engine.compiler.suppression.SuppressionPolicy, from the optional suppression file
+    slack_users: dict[str, str] = field(default_factory=dict)  # person → Slack user id (matrix slack_users)
 
     def used_actions(self) -> set[str]:
         used = {r.action for r in self.remediation}

@@ -7,6 +7,7 @@ run exactly the same code up to the side effects.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,11 +20,12 @@ from engine.decide.history import AuditHistory
 from engine.intake import IntakeError, parse
 from engine.model.event import Acknowledgement, Event, event_json
 from engine.model.firing import selected
-from engine.run.acknowledge import acknowledge
+from engine.run.acknowledge import Unmatched, acknowledge
 from engine.store.audit import Audit
 from engine.suppress.stage import SuppressionStage
 
 MAX_EVENT_BYTES = 1_048_576
+logger = logging.getLogger("escalation_handlers.daemon")
 
 
 @dataclass
@@ -113,10 +115,20 @@ class Pipeline:
 
     def _one(self, name: str, item: Event | Acknowledgement, result: FileResult) -> None:
         if isinstance(item, Acknowledgement):
+            try:  # stops pending steps; acks/resolves upstream pagers
+                acknowledge(self.audit, item, self.rules_hash, strict=True)
+            except Unmatched as exc:  # recorded (intake), counted (failures{code}), logged: never silent
+                self.audit.record_intake(name, "failed", event_id=item.event_id, code="unmatched-ack",
+                                         reason=str(exc), rules_hash=self.rules_hash)
+                logger.warning("unmatched %s: %s", item.type, exc,
+                               extra={"event": "unmatched-ack", "source": item.source})
+                result.ok, result.code, result.reason = False, "unmatched-ack", str(exc)
+                return
+            matched = self.audit.incident_updates_by_event(item.event_id) or item.incident_id
+            item = item.model_copy(update={"incident_id": matched})
             self.audit.record_intake(name, "accepted", event_id=item.event_id, code=item.type,
                                      reason=f"{item.type} of {item.incident_id} by {item.by}",
                                      rules_hash=self.rules_hash)
-            acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
             if item.type == "resolve":  # the next firing of its fingerprints is a new incident, not a repeat
                 self.suppression.close_incident(item.incident_id, item.event_id, item.timestamp.timestamp(),
                                                 f"resolved by {item.by} via {item.source}")

@@ -40,9 +40,12 @@ SCHEMA: dict[str, dict[str, type]] = {
                 "rules_hash": T},
     "incident_updates": {"id": N, "event_id": T, "incident_id": T, "type": T, "by": T, "source": T,
                          "occurred_at": T, "note": T, "at": T, "rules_hash": T},
+    # what a pager calls our incident: the dedup key / alias it accepted, its own incident id
+    "vendor_refs": {"id": N, "vendor": T, "ref": T, "incident_id": T, "origin": T, "at": T},
 }
 PKS = {"events": "event_id", "decisions": "event_id"}
-UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"]}
+UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"],
+          "vendor_refs": ["vendor", "ref"]}
 INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
            "starts": ["action_id"],
            "intake": ["event_id"], "incident_updates": ["incident_id"]}

@@ -7,6 +7,8 @@
              cancelled (ack/resolve stopped it) | superseded (an upgrade replaced a held page) |
              simulated (``rules simulate`` only, in memory)
 ``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at
+``vendor_refs``  (vendor, ref) unique → incident_id: a dedup key or alias a pager accepted, a pager's own
+                 incident id seen in its webhook (origin says which); how a vendor's ack finds our incident
 
 :class:`Outbox` is the outbox's half of :class:`engine.store.audit.Audit`, on the same connection.
 """
@@ -91,12 +93,45 @@ class Outbox:
              update.timestamp.isoformat(), update.note, self.clock(), rules_hash))
         return bool(cur.rowcount)
 
+    def record_vendor_ref(self, vendor: str, ref: str, incident_id: str, origin: str) -> bool:
+        """``ref`` (a dedup key, an alias, the pager's own incident id) names ``incident_id`` at ``vendor``."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO vendor_refs (vendor, ref, incident_id, origin, at) VALUES (?, ?, ?, ?, ?)",
+            (vendor, ref[:512], incident_id, origin, self.clock()))
+        return bool(cur.rowcount)
+
     # -- readers ----------------------------------------------------------------------------
+    def vendor_ref(self, vendor: str, ref: str) -> str | None:
+        """Our incident id that ``vendor`` knows as ``ref``, else None."""
+        row = self.conn.execute("SELECT incident_id FROM vendor_refs WHERE vendor = ? AND ref = ?",
+                                (vendor, ref[:512])).fetchone()
+        return row[0] if row else None
+
+    def vendor_ref_from_results(self, vendor: str, ref: str) -> str | None:
+        """Our incident id whose ``vendor`` page came back with memo ``vendor_ref`` == ``ref``, else None."""
+        row = self.conn.execute(
+            "SELECT a.incident_id FROM results r JOIN actions a ON a.id = r.action_id WHERE a.action = ? "
+            "AND r.memo IS NOT NULL AND json_extract(r.memo, '$.vendor_ref') = ? LIMIT 1", (vendor, ref)).fetchone()
+        return row[0] if row else None
+
+    def has_incident(self, incident_id: str) -> bool:
+        """An incident this log decided (an action requested for it, or a decision naming it)."""
+        for sql in ("SELECT 1 FROM actions WHERE incident_id = ? LIMIT 1",
+                    "SELECT 1 FROM decisions WHERE incident_id = ? LIMIT 1"):  # the second only when unknown
+            if self.conn.execute(sql, (incident_id,)).fetchone() is not None:
+                return True
+        return False
+
     def incident_updates(self, incident_id: str) -> list[dict[str, Any]]:
         """Acks and resolves of one incident, in the order they were recorded."""
         rows = self.conn.execute("SELECT type, by, source, occurred_at, at FROM incident_updates "
                                  "WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
         return [dict(zip(("type", "by", "source", "occurred_at", "at"), r, strict=True)) for r in rows]
+
+    def incident_updates_by_event(self, event_id: str) -> str | None:
+        """The incident an ack/resolve (by its event_id) was recorded against, else None."""
+        row = self.conn.execute("SELECT incident_id FROM incident_updates WHERE event_id = ?", (event_id,)).fetchone()
+        return row[0] if row else None
 
     def update_since_request(self, action_id: int) -> dict[str, Any] | None:
         """The first ack/resolve of the action's incident that stops it: one recorded at or after the action
@@ -108,13 +143,14 @@ class Outbox:
             "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
         return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
 
-    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:
-        """action → intent (JSON) of the incident's latest page per pager that went out."""
+    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[tuple[str, int], str]:
+        """(action, step) → intent (JSON) of the incident's pages that went out, one per pager and step."""
         marks = ", ".join("?" for _ in outcomes)
         rows = self.conn.execute(
-            "SELECT a.action, a.intent FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
-            f"AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id", (incident_id, *outcomes)).fetchall()
-        return {action: intent for action, intent in rows}
+            "SELECT a.action, a.step, a.intent FROM actions a JOIN results r ON r.action_id = a.id "
+            f"WHERE a.incident_id = ? AND a.kind = 'page' AND r.outcome IN ({marks}) ORDER BY a.id",
+            (incident_id, *outcomes)).fetchall()
+        return {(action, int(step or 0)): intent for action, step, intent in rows}
 
     def pending_actions(self, now: str | None = None, limit: int = 1000,
                         skip: Collection[int] = ()) -> list[dict[str, Any]]:
