@@ -11,7 +11,9 @@ nobody new. Each step is its own alert; acknowledge and resolve intents carry th
 Who a PagerDuty alert notifies is decided by the escalation policy of the service behind the
 routing key, not by our ``targets``: to reach the backup, give the team a service whose policy
 pages the backup (``pagerduty_backup_routing_key_env`` in the matrix; the decision puts the variable's
-name in ``params["routing_key_env"]``, and ``send`` reads that variable). A trigger carries ``payload.summary`` (``message["summary"]``,
+name in ``params["routing_key_env"]``, and ``send`` reads that variable).
+
+A trigger carries ``payload.summary`` (``message["summary"]``,
 else ``"[SEVERITY] service (environment): incident <id>"``, at most 1024 characters),
 ``payload.source`` (``message["source"]``, else the service), ``payload.severity`` (CRITICAL
 critical, MAJOR error, MODERATE warning, NONE info; anything else error), ``payload.component``
