@@ -32,5 +32,18 @@ def entry() -> None:
 
 
 # one file per command; each registers itself on ``main`` (imported last: they import ``main`` from here)
-from engine.cli import analyze, confirm, evaluate, explain, impact, run, simulate, test, train, validate  # noqa: E402,F401
+from engine.cli import (  # noqa: E402,F401
+    ack,
+    analyze,
+    confirm,
+    evaluate,
+    explain,
+    impact,
+    incidents,
+    run,
+    simulate,
+    test,
+    train,
+    validate,
+)
 from engine.cli.options import load_compiled, rules_dir  # noqa: E402,F401 - the helpers scripts import

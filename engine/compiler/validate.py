@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,8 @@ def validate(root: Path) -> tuple[Policy | None, list[Diagnostic]]:
         return None, diags
     policy, more = validate_documents(docs, str(root))
     diags += more
-    if any(d.severity == "error" for d in diags):
+    if any(d.severity == "error" for d in diags) or policy is None:
         return None, diags
-    return policy, diags
+    from engine.compiler.provenance import git_commit
+
+    return replace(policy, rules_commit=git_commit(root)), diags

@@ -111,6 +111,7 @@ class Policy:
     files: tuple[str, ...] = field(default=())
     suppression: Any = None  # engine.compiler.suppression.SuppressionPolicy, from the optional suppression file
     slack_users: dict[str, str] = field(default_factory=dict)  # person → Slack user id (matrix slack_users)
+    rules_commit: str = ""  # the Git commit of the rule files at load time (engine.compiler.provenance)
 
     def used_actions(self) -> set[str]:
         used = {r.action for r in self.remediation}

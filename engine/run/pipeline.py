@@ -52,6 +52,8 @@ class Pipeline:
         decider.history = self.history
         self.decider = decider
         self.audit = audit
+        if compiled.policy.rules_commit:  # rules_hash → Git commit, for the incident view and simulate
+            audit.record_rules_version(compiled.digest, compiled.policy.rules_commit)
         self.max_event_bytes = max_event_bytes
         self._decided: set[str] = set()  # event ids decided before or within the current batch
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)

@@ -42,10 +42,12 @@ SCHEMA: dict[str, dict[str, type]] = {
                          "occurred_at": T, "note": T, "at": T, "rules_hash": T},
     # what a pager calls our incident: the dedup key / alias it accepted, its own incident id
     "vendor_refs": {"id": N, "vendor": T, "ref": T, "incident_id": T, "origin": T, "at": T},
+    # rules_hash → the Git commit of the rule files it was loaded from ("" outside a Git work tree)
+    "rules_versions": {"id": N, "rules_hash": T, "git_commit": T, "at": T},
 }
 PKS = {"events": "event_id", "decisions": "event_id"}
 UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"],
-          "vendor_refs": ["vendor", "ref"]}
+          "vendor_refs": ["vendor", "ref"], "rules_versions": ["rules_hash", "git_commit"]}
 INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
            "starts": ["action_id"],
            "intake": ["event_id"], "incident_updates": ["incident_id"]}

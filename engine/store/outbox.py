@@ -100,6 +100,11 @@ class Outbox:
             (vendor, ref[:512], incident_id, origin, self.clock()))
         return bool(cur.rowcount)
 
+    def record_rules_version(self, rules_hash: str, git_commit: str) -> None:
+        """The rules were loaded from ``git_commit`` (once per pair)."""
+        self.conn.execute("INSERT OR IGNORE INTO rules_versions (rules_hash, git_commit, at) VALUES (?, ?, ?)",
+                          (rules_hash, git_commit, self.clock()))
+
     # -- readers ----------------------------------------------------------------------------
     def vendor_ref(self, vendor: str, ref: str) -> str | None:
         """Our incident id that ``vendor`` knows as ``ref``, else None."""
