@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.compiler import conditions, templates
 from engine.compiler.checks_oncall import check_oncall
+from engine.compiler.checks_remediation import check_remediation
 from engine.compiler.implies import shadowing_rule
 from engine.compiler.load import Document, escape
 from engine.model.diagnostics import Diagnostic
@@ -37,6 +38,7 @@ def check_policy(policy: Policy, by_kind: Mapping[str, list[Document]]) -> list[
     out += check_oncall(policy, matrix)
     out += _actions(policy, pol, docs)
     out += _templates(policy, tpl, pol, docs)
+    out += check_remediation(policy, docs, sample_context)
     out += _shadowed(policy, docs)
     out += _limits(policy, docs)
     return out
