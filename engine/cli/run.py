@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -72,10 +74,15 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
-    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model),
-                    Executor(audit, compiled.policy),
+    executor = Executor(audit, compiled.policy)
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model), executor,
                     box, config=config, watcher=watcher)
+    daemon.health.unconfigured = unconfigured(executor, compiled.policy)
+    started = audit.clock()
     if not once:
+        for name, problem in sorted(daemon.health.unconfigured.items()):  # one start-up line per adapter
+            logger.warning(f"adapter {name} is not configured: {problem}; its requests will be recorded as "
+                           "not-configured", extra={"event": "adapter-not-configured", "action": name})
         server = None
         if listen:
             from engine.run.daemon.http import IntakeConfig, serve
@@ -105,3 +112,31 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         outcomes[outcome] = outcomes.get(outcome, 0) + n
     click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
                + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
+    failed = audit.failed_pages(started)
+    for incident_id, action, detail in failed:  # a page nobody received: the run did not do its job
+        click.echo(f"error: page for {incident_id} via {action} failed: {detail[:300]}", err=True)
+    if failed:
+        raise SystemExit(PAGE_FAILED)
+
+
+PAGE_FAILED = 4  # rules run --once: every file decided, but at least one page failed (see README exit codes)
+logger = logging.getLogger("escalation_handlers.daemon")
+
+
+def unconfigured(executor: Any, policy: Any) -> dict[str, str]:
+    """Adapter the policy uses → why it cannot send (team routing keys included), for start-up and /healthz."""
+    from actions.base import ActionError
+
+    out: dict[str, str] = {}
+    for name in sorted(policy.used_actions()):
+        try:
+            problem = executor.adapter(name).configured()
+        except ActionError as exc:
+            problem = str(exc)
+        if problem:
+            out[name] = problem
+    for team in policy.teams.values():
+        for env in (team.routing_key_env, team.backup_routing_key_env):
+            if env and not executor.env.get(env) and "pagerduty" in policy.used_actions():
+                out.setdefault(f"pagerduty:{team.name}", f"{env} is not set")
+    return out

@@ -68,10 +68,12 @@ def _matrix(policy: Policy, doc: Document) -> list[Diagnostic]:
         out.append(doc.diagnostic("/fallback_team", "unknown-team",
                                   f"fallback team {policy.fallback_team!r} is not defined", want=names))
     for name, team in policy.teams.items():
-        if team.routing_key_env and not os.environ.get(team.routing_key_env):
-            out.append(doc.diagnostic(f"/teams/{name}/pagerduty_routing_key_env", "adapter-not-configured",
-                                      f"team {name!r}: {team.routing_key_env} is not set; its PagerDuty pages "
-                                      "will be reported as not configured", severity="warning"))
+        for field, env in (("pagerduty_routing_key_env", team.routing_key_env),
+                           ("pagerduty_backup_routing_key_env", team.backup_routing_key_env)):
+            if env and not os.environ.get(env):
+                out.append(doc.diagnostic(f"/teams/{name}/{field}", "adapter-not-configured",
+                                          f"team {name!r}: {env} is not set; its PagerDuty pages "
+                                          "will be reported as not configured", severity="warning"))
     return out
 
 

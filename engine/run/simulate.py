@@ -160,8 +160,8 @@ def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
         lines.append(f"  would {r['kind']} via {r['action']}: {state}")
     rules = d.get("rules") or {}
     if rules:
-        commit = rules.get("git_commit") or "not from a Git work tree"
-        lines.append(f"  rules: {str(rules.get('hash', ''))[:12]} ({'git ' if rules.get('git_commit') else ''}{commit})")
+        commit = f"git {rules['git_commit']}" if rules.get("git_commit") else "not from a Git work tree"
+        lines.append(f"  rules: {str(rules.get('hash', ''))[:12]} ({commit})")
     for p in d["problems"]:
         lines.append(f"  problem: {p}")
     return lines

@@ -206,6 +206,12 @@ class Outbox:
                            extra={"event": "settled", "actions": len(rows)})
         return len(rows)
 
+    def failed_pages(self, since: str) -> list[tuple[str, str, str]]:
+        """(incident_id, action, detail) of every page whose result since ``since`` is ``failed``."""
+        return self.conn.execute(
+            "SELECT a.incident_id, a.action, r.detail FROM results r JOIN actions a ON a.id = r.action_id "
+            "WHERE a.kind = 'page' AND r.outcome = 'failed' AND r.at >= ? ORDER BY r.id", (since,)).fetchall()
+
     def not_configured_reasons(self) -> dict[str, str]:
         """action → the detail of one of its ``not-configured`` results (the variable it is missing)."""
         return dict(self.conn.execute(

@@ -56,9 +56,9 @@ def test_a_typo_of_a_standard_condition_name_is_an_error(policy_copy, old, new, 
 
 
 def test_metrics_typos_are_errors_and_custom_names_are_not(policy_copy) -> None:
-    root = policy_copy(remediation=("        - derived.load_ratio: {gte: 2.0}\n",
-                                    "        - derived.load_ratio: {gte: 2.0}\n        - metrics.availabilty: {lt: 0.9}\n"
-                                    "        - metrics.queue_depth: {gt: 100}\n"))
+    old = "        - derived.load_ratio: {gte: 2.0}\n"
+    new = old + "        - metrics.availabilty: {lt: 0.9}\n        - metrics.queue_depth: {gt: 100}\n"
+    root = policy_copy(remediation=(old, new))
     assert [(c, m.split(":")[0]) for c, _, _, m in errors(root)] == [
         ("unknown-field", "unknown field 'metrics.availabilty'")]
 

@@ -29,6 +29,8 @@ class Health:
     spool_error: str = ""  # the last failed spool operation, until a turn of the loop succeeds
     rules_hash: str = ""
     reload_error: str = ""
+    # adapter the policy uses → why it cannot send (a missing variable): its requests end not-configured
+    unconfigured: dict[str, str] = field(default_factory=dict)
 
     def beat(self) -> None:
         self.heartbeat = time.monotonic()
@@ -37,7 +39,8 @@ class Health:
         age = time.monotonic() - self.heartbeat
         alive = age < self.stale_after
         ok = alive and self.db_writable and not self.spool_error
-        body = {"status": "ok" if ok else "unhealthy", "loop_alive": alive,
+        status = "unhealthy" if not ok else "degraded" if self.unconfigured else "ok"
+        body = {"status": status, "loop_alive": alive, "unconfigured_adapters": dict(self.unconfigured),
                 "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
                 "spool_error": self.spool_error,
                 "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
