@@ -1,7 +1,7 @@
 """The ``rules`` command: thin wrappers around the engine's functions.
 
 Exit codes: 0 success; 1 rule files invalid or simulate expectations not met; 2 usage error;
-3 runtime failure (audit log unwritable, engine failure). Results go to stdout, diagnostics
+3 runtime failure (audit log unwritable, engine failure); 4 ``rules run --once``: a page failed. Results go to stdout, diagnostics
 and logs to stderr, so ``rules simulate --format json | jq`` always works.
 """
 
