@@ -1,8 +1,8 @@
 """The ``rules`` command: thin wrappers around the engine's functions.
 
 Exit codes: 0 success; 1 rule files invalid or simulate expectations not met; 2 usage error;
-3 runtime failure (audit log unwritable, engine failure); 4 ``rules run --once``: a page failed. Results go to stdout, diagnostics
-and logs to stderr, so ``rules simulate --format json | jq`` always works.
+3 runtime failure (audit log unwritable, engine failure); 4 ``rules run --once``: a page failed.
+Results go to stdout, diagnostics and logs to stderr, so ``rules simulate --format json | jq`` always works.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from engine.model.errors import RulesError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="escalation-handlers", prog_name="rules", message="%(prog)s %(version)s")
 def main() -> None:
     """Incident policy as code: validate, simulate and run the YAML rules."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(message)s")

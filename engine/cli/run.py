@@ -33,10 +33,12 @@ from engine.model.errors import RulesError
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
+@click.option("--init", "init", is_flag=True,
+              help="create the directory of --db when it does not exist (without it, a missing one is an error)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, listen: tuple[str, int] | None, retention_days: float, reload_interval: float,
-        batch: int, model: str | None) -> None:
+        batch: int, model: str | None, init: bool) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -57,6 +59,12 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
 
     if not once:
         logs.install(os.environ.get("LOG_LEVEL", "INFO"))
+    parent = Path(db).parent
+    if db != ":memory:" and not parent.is_dir():  # a typo in --db must not start a fresh, empty audit log
+        if not init:
+            raise click.BadParameter(f"directory {parent} does not exist (a typo? pass --init to create it)",
+                                     param_hint="--db")
+        parent.mkdir(parents=True, exist_ok=True)
     root = rules_dir(rules)
     compiled = load_compiled(root, quiet_warnings=not once)
     lock = acquire_lock(db)  # noqa: F841 - held until the process exits
