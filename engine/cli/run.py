@@ -82,9 +82,21 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
-    executor = Executor(audit, compiled.policy)
+    from actions.retry import RetryPolicy
+    from engine.run.fallback import Fallback, retry_for
+
+    fallback = Fallback(audit, compiled.policy)
+    executor = Executor(audit, compiled.policy, retry_for=retry_for(compiled.policy, RetryPolicy()),
+                        on_failed=fallback.failed)
     daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model), executor,
                     box, config=config, watcher=watcher)
+
+    def undelivered(intent: Any, failures: list[str]) -> None:  # every channel failed: metric + /healthz
+        daemon.metrics.undelivered.inc()
+        daemon.health.undelivered = [*daemon.health.undelivered[-19:],
+                                     f"{intent.incident_id} step {intent.step}: {'; '.join(failures)}"[:500]]
+
+    fallback.undelivered = undelivered
     daemon.health.unconfigured = unconfigured(executor, compiled.policy)
     started = audit.clock()
     if not once:

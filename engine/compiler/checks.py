@@ -87,6 +87,7 @@ def _actions(policy: Policy, pol: Document, docs: Mapping[str, Document]) -> lis
     uses: list[tuple[Document, str, str]] = []
     for sev, level in policy.levels.items():
         uses += [(pol, f"/levels/{sev}/pagers/{i}", a) for i, a in enumerate(level.pagers)]
+        uses += [(pol, f"/levels/{sev}/fallback/{i}", a) for i, a in enumerate(level.fallback)]
         uses += [(pol, f"/levels/{sev}/channels/{i}", a) for i, a in enumerate(level.channels)]
     uses += [(docs[r.origin.file], f"{r.origin.pointer}/action", r.action) for r in policy.remediation]
     uses += [(pol, f"/actions/{name}", name) for name in policy.action_config]

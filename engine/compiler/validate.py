@@ -156,7 +156,8 @@ def _build(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic]) -> Po
     levels = {
         sev: Level(sev, lv["level"], tuple(lv.get("notify", ())), tuple(lv.get("pagers", ())),
                    tuple(lv.get("channels", ())), lv.get("repeat", 0),
-                   tuple(EscalationStep(tuple(s["targets"]), s.get("delay")) for s in lv.get("steps", ())))
+                   tuple(EscalationStep(tuple(s["targets"]), s.get("delay")) for s in lv.get("steps", ())),
+                   lv.get("retry_budget_minutes"), tuple(lv.get("fallback", ())))
         for sev, lv in pol["levels"].items()
     }
     tpl = by_kind["templates"][0].data

@@ -93,6 +93,8 @@ class Level:
     channels: tuple[str, ...] = ()
     repeat: int = 0
     steps: tuple[EscalationStep, ...] = ()  # empty: primary (+ notify), then backup (engine.decide.escalation)
+    retry_budget_minutes: float | None = None  # a failed page is retried for about this long (engine.run.fallback)
+    fallback: tuple[str, ...] = ()  # tried in order when a page ends failed
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Policy:
     def used_actions(self) -> set[str]:
         used = {r.action for r in self.remediation}
         for level in self.levels.values():
-            used |= set(level.pagers) | set(level.channels)
+            used |= set(level.pagers) | set(level.channels) | set(level.fallback)
         return used
 
 

@@ -47,6 +47,10 @@ class Executor:
     # asked before each wait between attempts: True leaves the action without a result and returns a
     # "retrying" report; the caller runs it again with ``resume`` when the wait is over (the daemon)
     defer: Callable[[float], bool] | None = None
+    # the retry policy of one intent (engine.run.fallback.retry_for: a level's budget); None: ``retry``
+    retry_for: Callable[[Intent], RetryPolicy] | None = None
+    # called when a page ends failed (engine.run.fallback.Fallback.failed: the next pager, or loud)
+    on_failed: Callable[[Intent, str], Any] | None = None
     _adapters: dict[str, Any] = field(default_factory=dict)
 
     def adapter(self, name: str) -> Any:
@@ -82,7 +86,8 @@ class Executor:
         if self.audit.in_transaction:  # results recorded so far sent nothing: durable before a side effect
             self.audit.commit()
         first, waited = resume or (1, 0.0)
-        run = execute(adapter, request, self.retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
+        retry = self.retry_for(intent) if self.retry_for else self.retry
+        run = execute(adapter, request, retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
                       on_start=lambda n: self.audit.record_start(action_id, n, rules_hash),
                       on_attempt=lambda a: self.audit.record_attempt(action_id, a, rules_hash))
         if run.retry_in is not None:
@@ -96,7 +101,10 @@ class Executor:
             return self._finish(action_id, intent, "ok", run.outcome.detail, None, rules_hash, len(run.attempts),
                                 memo_out)
         last = run.attempts[-1]
-        return self._finish(action_id, intent, "failed", last.detail, last.reason, rules_hash, len(run.attempts))
+        report = self._finish(action_id, intent, "failed", last.detail, last.reason, rules_hash, len(run.attempts))
+        if self.on_failed is not None:
+            self.on_failed(intent, rules_hash)
+        return report
 
     def _finish(self, action_id: int, intent: Intent, outcome: str, detail: str, reason: str | None,
                 rules_hash: str, attempts: int, memo: dict[str, Any] | None = None) -> ActionReport:

@@ -212,6 +212,18 @@ class Outbox:
             "SELECT a.incident_id, a.action, r.detail FROM results r JOIN actions a ON a.id = r.action_id "
             "WHERE a.kind = 'page' AND r.outcome = 'failed' AND r.at >= ? ORDER BY r.id", (since,)).fetchall()
 
+    def pagers_tried(self, incident_id: str, step: int) -> set[str]:
+        """Pagers a page of this incident and step was requested through (first choice and fallbacks)."""
+        return {row[0] for row in self.conn.execute(
+            "SELECT action FROM actions WHERE incident_id = ? AND kind = 'page' AND step = ?", (incident_id, step))}
+
+    def page_failures(self, incident_id: str, step: int) -> list[tuple[str, str]]:
+        """(action, detail) of this incident's step's pages that ended failed or not-configured."""
+        return self.conn.execute(
+            "SELECT a.action, r.detail FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
+            "AND a.kind = 'page' AND a.step = ? AND r.outcome IN ('failed', 'not-configured') ORDER BY r.id",
+            (incident_id, step)).fetchall()
+
     def not_configured_reasons(self) -> dict[str, str]:
         """action → the detail of one of its ``not-configured`` results (the variable it is missing)."""
         return dict(self.conn.execute(

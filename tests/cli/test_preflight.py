@@ -52,6 +52,11 @@ def test_healthz_names_each_unconfigured_adapter(tmp_path: Path) -> None:
     health.unconfigured = missing
     ok, body = health.report()
     assert ok and body["status"] == "degraded" and body["unconfigured_adapters"] == missing
+    healthy = Health()
+    assert healthy.report()[1]["status"] == "ok"
+    healthy.undelivered = ["INC-1 step 0: pagerduty: HTTP 503; opsgenie: HTTP 503"]
+    assert healthy.report()[1]["status"] == "degraded"
+    assert healthy.report()[1]["undelivered_pages"] == healthy.undelivered
 
 
 def test_run_once_exits_4_when_a_page_failed(tmp_path: Path, httpserver: HTTPServer) -> None:

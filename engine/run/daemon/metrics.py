@@ -31,6 +31,8 @@ class Health:
     reload_error: str = ""
     # adapter the policy uses → why it cannot send (a missing variable): its requests end not-configured
     unconfigured: dict[str, str] = field(default_factory=dict)
+    # the latest pages every channel failed for ("<incident> step <n>: pagerduty: …; opsgenie: …"), at most 20
+    undelivered: list[str] = field(default_factory=list)
 
     def beat(self) -> None:
         self.heartbeat = time.monotonic()
@@ -39,8 +41,9 @@ class Health:
         age = time.monotonic() - self.heartbeat
         alive = age < self.stale_after
         ok = alive and self.db_writable and not self.spool_error
-        status = "unhealthy" if not ok else "degraded" if self.unconfigured else "ok"
+        status = "unhealthy" if not ok else "degraded" if self.unconfigured or self.undelivered else "ok"
         body = {"status": status, "loop_alive": alive, "unconfigured_adapters": dict(self.unconfigured),
+                "undelivered_pages": list(self.undelivered),
                 "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
                 "spool_error": self.spool_error,
                 "rules_hash": self.rules_hash, "last_reload_error": self.reload_error,
@@ -64,6 +67,8 @@ class Metrics:
         self.arrival_latency = Histogram("escalation_arrival_to_commit_seconds",
                                          "From the file's rename into incoming/ to its committed decision",
                                          buckets=LATENCY_BUCKETS, registry=r)
+        self.undelivered = Counter("escalation_pages_undelivered_total",
+                                   "Pages every channel (the pager and its level's fallback) failed for", registry=r)
         self.reloads = Counter("escalation_rules_reloads_total", "Rule reloads by outcome", ["outcome"], registry=r)
         self.queue = Gauge("escalation_queue_depth", "Files waiting in incoming/", registry=r)
         self.http = Counter("escalation_http_requests_total", "HTTP intake requests by status", ["status"],
