@@ -46,7 +46,10 @@ def incidents(only_open: bool, fmt: str, rules: str | None, db: str) -> None:
 
 @main.group()
 def incident() -> None:
-    """One incident."""
+    """One incident.
+
+    Example: rules incident show INC-2025-001
+    """
 
 
 @incident.command("show")
