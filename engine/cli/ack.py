@@ -80,10 +80,13 @@ def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: s
 
 
 def _apply(kind: str, incident_id: str, by: str, data: bytes, rules: str | None, db: str) -> None:
+    import logging
+
     from engine.run.pipeline import Pipeline
     from engine.store.audit import Audit
 
     compiled = load_compiled(rules_dir(rules), quiet_warnings=True)
+    logging.getLogger("escalation_handlers.daemon").setLevel(logging.ERROR)  # the error line below says it
     audit = Audit(db)
     try:
         result = Pipeline(compiled, audit).process("cli", data)

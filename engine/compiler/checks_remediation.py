@@ -6,13 +6,17 @@ to the adapter's pure ``render`` with the policy's action config: exactly what t
 before a send. An adapter that refuses (a failover with no Route 53 ``zone_id`` for the service, a
 restart ``method`` that is not systemctl/kubectl/docker, a DNS name that is not one…) is an error at
 the rule's ``params``: the request would fail in every real incident. Adapters that render the same
-for any credentials are checked without them (``render`` never reads secrets).
+for any credentials are checked without them (``render`` never reads secrets). When the params use
+values that differ per event (``event.metrics``, ``conditions``, ``derived``, ``labels``…), the sample
+event's values decide the outcome, so it is only a warning.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +24,8 @@ from engine.compiler import templates
 from engine.compiler.load import Document
 from engine.model.diagnostics import Diagnostic
 from engine.model.policy import Policy
+
+PER_EVENT = re.compile(r"\{[{%][^}]*\b(metrics|conditions|derived|labels|traces|logs|history|model)\b")
 
 
 def check_remediation(policy: Policy, docs: Mapping[str, Document],
@@ -54,9 +60,12 @@ def check_remediation(policy: Policy, docs: Mapping[str, Document],
             except Exception:  # noqa: BLE001 - a template problem: the template checks report it
                 break
         doc = docs[rule.origin.file]
+        varies = bool(PER_EVENT.search(json.dumps(rule.params)))
         for why, names in failed.items():
             which = "every service" if len(names) == len(services) else "services " + ", ".join(names)
             out.append(doc.diagnostic(f"{rule.origin.pointer}/params", "remediation-cannot-work",
                                       f"remediation {rule.id!r} ({rule.action}) can never work for {which}: {why}",
-                                      hint=f"fix the rule's params or actions.{rule.action} in the policy"))
+                                      hint=f"fix the rule's params or actions.{rule.action} in the policy"
+                                      + (" (rendered with the sample event's values)" if varies else ""),
+                                      severity="warning" if varies else "error"))
     return out

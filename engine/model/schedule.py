@@ -45,7 +45,7 @@ class Owner:
     def as_dict(self) -> dict[str, Any]:
         return {"team": self.team, "primary": list(self.primary), "backup": list(self.backup),
                 "escalation_delay": self.escalation_delay, "fallback": self.fallback, "slack": self.slack,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "routing_key_envs": list(self.routing_key_envs)}
 
 
 def parse_time(text: str) -> datetime:

@@ -75,3 +75,11 @@ def test_simulate_text_says_what_the_json_says() -> None:
            "got None" in lines
     assert not any(line.endswith(": ready") for line in lines)
     assert lines[-1] == f"  rules: {'ab' * 6} (not from a Git work tree)"
+
+
+def test_params_that_vary_per_event_are_only_warned_about(policy_copy) -> None:
+    root = policy_copy(remediation=("      step: 2\n", "      step: \"{{ event.metrics.cpu_utilization * 2 }}\"\n"))
+    policy, diags = validate(root)
+    assert policy is not None
+    assert [(d.code, d.severity) for d in diags if d.code == "remediation-cannot-work"] == [
+        ("remediation-cannot-work", "warning")]
