@@ -11,7 +11,8 @@ then does the executor call the adapter::
     outcome = adapter.send(request)    # the only side effect; raises ActionFailed
 
 Adapters classify failures (:class:`ActionFailed` with ``retryable`` and a
-``reason`` label); the shared executor in :mod:`actions.retry` does the backoff.
+``reason`` label); the retry loop in :mod:`actions.retry` does the backoff, driven by the engine's
+executor (``engine/run/execute.py``), and the daemon keeps a wait between attempts off its loop.
 Secrets never enter a :class:`Request`: adapters read them from ``env`` inside
 ``send`` so that the audit log and ``simulate`` output cannot contain them.
 """
@@ -64,7 +65,7 @@ class Intent:
     """
 
     action: str
-    kind: str  # notify | page | remediate | acknowledge | resolve | log
+    kind: str  # notify | page | remediate | acknowledge | resolve
     incident_id: str
     event_id: str
     severity: str

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the HTTP adapters (``pagerduty``, ``opsgenie``, ``slack``).
+"""HTTP plumbing shared by the HTTP adapters (``pagerduty``, ``opsgenie``, ``slack``, ``teams``) and ``email``'s
+limits (``fit``, ``fit_key``, :class:`RateLimiter`).
 
 * :class:`Http` holds one ``httpx.Client`` per adapter instance, created on first use, with
   explicit timeouts (connect 5 s; read, write and pool 10 s, or the adapter's ``timeout``).

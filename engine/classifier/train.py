@@ -24,6 +24,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -125,11 +126,11 @@ def build(sources: Sequence[Path], audit_dbs: Sequence[Path], out: Path, seed: i
     return Trained(len(records), temperature, digest, out)
 
 
-def _fit(x, y: np.ndarray, seed: int) -> LogisticRegression:  # noqa: ANN001 (sparse matrix)
+def _fit(x: Any, y: np.ndarray, seed: int) -> LogisticRegression:  # x: a sparse matrix
     return LogisticRegression(C=C, solver="newton-cg", max_iter=500, random_state=seed).fit(x, y)
 
 
-def fit_temperature(model: LogisticRegression, x, y: np.ndarray) -> float:  # noqa: ANN001
+def fit_temperature(model: LogisticRegression, x: Any, y: np.ndarray) -> float:
     """The softmax temperature that minimises log-loss of ``model`` on (x, y)."""
     scores = model.decision_function(x)
     truth = np.searchsorted(model.classes_, y)

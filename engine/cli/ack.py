@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from engine.cli import main
 from engine.cli.options import db_option, load_compiled, rules_dir, rules_option
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _options(fn):  # type: ignore[no-untyped-def]
+
+def _options(fn: F) -> F:
     for option in reversed((
         click.argument("incident_id"),
         click.option("--by", "by", required=True, help="who (recorded in the audit log)"),

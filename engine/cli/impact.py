@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -109,9 +110,7 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
     raise SystemExit(1 if over else 0)
 
 
-def _time(text: str):  # noqa: ANN202
-    from datetime import datetime
-
+def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 

@@ -24,11 +24,16 @@ from engine.model.errors import RulesError
 @click.option("--enqueue", "enqueue", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="copy these event files (or directories) into incoming/ first")
 @click.option("--max-event-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1),
-              help="size limit per file and HTTP body")
+              help="size limit per event (an alert of a group; a single-event file)")
+@click.option("--max-body-bytes", default=32 * 1_048_576, show_default=True, type=click.IntRange(min=1),
+              help="size limit per file and HTTP body (a whole Alertmanager group)")
 @click.option("--listen", metavar="HOST:PORT", callback=listen_address,
               help="HTTP intake, /metrics and /healthz (e.g. 127.0.0.1:9095)")
 @click.option("--retention-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
               help="prune done/ files older than this")
+@click.option("--history-days", type=click.FloatRange(min=0, min_open=True), envvar="ESCALATION_HISTORY_DAYS",
+              help="prune resolved incidents older than this from the audit log, daily (rules history prune; "
+                   "env ESCALATION_HISTORY_DAYS; default: never)")
 @click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="seconds between checks of the rule files for changes (0: only on SIGHUP)")
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
@@ -37,8 +42,8 @@ from engine.model.errors import RulesError
               help="create the directory of --db when it does not exist (without it, a missing one is an error)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
-        max_event_bytes: int, listen: tuple[str, int] | None, retention_days: float, reload_interval: float,
-        batch: int, model: str | None, init: bool) -> None:
+        max_event_bytes: int, max_body_bytes: int, listen: tuple[str, int] | None, retention_days: float,
+        history_days: float | None, reload_interval: float, batch: int, model: str | None, init: bool) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -80,7 +85,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         except OSError as exc:
             raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
         box.write(data, src.name)
-    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days)
+    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days, history_days=history_days)
     watcher = None if once else RulesWatcher(root, reload_interval)
     from actions.retry import RetryPolicy
     from engine.run.fallback import Fallback, retry_for
@@ -88,8 +93,13 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     fallback = Fallback(audit, compiled.policy)
     executor = Executor(audit, compiled.policy, retry_for=retry_for(compiled.policy, RetryPolicy()),
                         on_failed=fallback.failed)
-    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, model=model), executor,
-                    box, config=config, watcher=watcher)
+    daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, max_body_bytes=max_body_bytes,
+                             model=model),
+                    executor, box, config=config, watcher=watcher)
+    if db != ":memory:":  # the SRE metrics and risk scores on /metrics too (README "Anomaly intelligence")
+        from engine.report.metrics_prometheus import InsightsCollector
+
+        daemon.metrics.registry.register(InsightsCollector(db))
 
     def undelivered(intent: Any, failures: list[str]) -> None:  # every channel failed: metric + /healthz
         daemon.metrics.undelivered.inc()
@@ -108,7 +118,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
             from engine.run.daemon.http import IntakeConfig, serve
 
             intake = IntakeConfig.from_env(os.environ, spool=box, metrics=daemon.metrics, health=daemon.health,
-                                           max_bytes=max_event_bytes, on_write=daemon.wake.set)
+                                           max_bytes=daemon.pipeline.max_body_bytes, on_write=daemon.wake.set,
+                                           on_refused=daemon.refused)
             try:
                 server = serve(intake, *listen)
             except OSError as exc:  # address in use, unknown host, no permission: one line, exit 3
@@ -135,6 +146,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     failed = audit.failed_pages(started)
     for incident_id, action, detail in failed:  # a page nobody received: the run did not do its job
         click.echo(f"error: page for {incident_id} via {action} failed: {detail[:300]}", err=True)
+    audit.close()  # seals what is left and writes the shutdown checkpoint (engine/store/ledger.py)
     if failed:
         raise SystemExit(PAGE_FAILED)
 

@@ -1,6 +1,7 @@
 """Semantic checks over a built policy: cross-references, shadowed rules, templates, engine limits.
 
-Run by :func:`engine.compiler.validate.validate_documents` after the schemas pass. Each check returns
+:data:`CHECKS` is the list the compiler runs after the build stage (engine.compiler.validate.STAGES), in
+order, each by name. Each check takes the built policy and the documents by kind and returns
 Diagnostics located in the file that holds the offending value. The durable-rules limits are
 enforced here so that the engine never sees a ruleset it would reject with a bare number or
 hang on (see ``engine/durable/__init__.py``).
@@ -9,7 +10,7 @@ hang on (see ``engine/durable/__init__.py``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.compiler import conditions, templates
@@ -17,8 +18,9 @@ from engine.compiler.checks_oncall import check_oncall
 from engine.compiler.checks_remediation import check_remediation
 from engine.compiler.implies import shadowing_rule
 from engine.compiler.load import Document, escape
+from engine.compiler.schema import schema_diagnostics, validator
 from engine.model.diagnostics import Diagnostic
-from engine.model.policy import RANK, Policy
+from engine.model.policy import RANK, Policy, RemediationRule, SeverityRule
 from engine.model.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 
 # durable-rules 2.0.28 limits (measured, see engine/durable/__init__.py), with headroom.
@@ -27,27 +29,22 @@ MAX_ALTERNATIVES = 450  # sibling tests under one node → create_ruleset hangs 
 MAX_PATHS = 240  # flattened properties per message → error 302 at 253
 
 
-def check_policy(policy: Policy, by_kind: Mapping[str, list[Document]]) -> list[Diagnostic]:
-    docs = {d.path: d for ds in by_kind.values() for d in ds}
-    matrix = by_kind["escalation-matrix"][0]
-    pol = by_kind["escalation-policy"][0]
-    tpl = by_kind["templates"][0]
-    out: list[Diagnostic] = []
-    out += _duplicate_ids(policy, docs)
-    out += _matrix(policy, matrix)
-    out += check_oncall(policy, matrix)
-    out += _actions(policy, pol, docs)
-    out += _templates(policy, tpl, pol, docs)
-    out += check_remediation(policy, docs, sample_context)
-    out += _shadowed(policy, docs)
-    out += _limits(policy, docs)
-    return out
+Check = Callable[[Policy, Mapping[str, list[Document]]], list[Diagnostic]]
+
+
+def _docs(by_kind: Mapping[str, list[Document]]) -> dict[str, Document]:
+    return {d.path: d for ds in by_kind.values() for d in ds}
+
+
+def _only(kind: str, by_kind: Mapping[str, list[Document]]) -> Document:
+    return by_kind[kind][0]
 
 
 def _duplicate_ids(policy: Policy, docs: Mapping[str, Document]) -> list[Diagnostic]:
     seen: dict[str, str] = {}
     out = []
-    for rule in (*policy.severity_rules, *policy.remediation):
+    rules: list[SeverityRule | RemediationRule] = [*policy.severity_rules, *policy.remediation]
+    for rule in rules:
         doc = docs[rule.origin.file]
         if rule.id in seen:
             out.append(doc.diagnostic(f"{rule.origin.pointer}/id", "duplicate-rule-id",
@@ -67,9 +64,9 @@ def _matrix(policy: Policy, doc: Document) -> list[Diagnostic]:
     if policy.fallback_team not in policy.teams:
         out.append(doc.diagnostic("/fallback_team", "unknown-team",
                                   f"fallback team {policy.fallback_team!r} is not defined", want=names))
-    for name, team in policy.teams.items():
-        for field, env in (("pagerduty_routing_key_env", team.routing_key_env),
-                           ("pagerduty_backup_routing_key_env", team.backup_routing_key_env)):
+    for name, owner in policy.teams.items():
+        for field, env in (("pagerduty_routing_key_env", owner.routing_key_env),
+                           ("pagerduty_backup_routing_key_env", owner.backup_routing_key_env)):
             if env and not os.environ.get(env):
                 out.append(doc.diagnostic(f"/teams/{name}/{field}", "adapter-not-configured",
                                           f"team {name!r}: {env} is not set; its PagerDuty pages "
@@ -80,7 +77,6 @@ def _matrix(policy: Policy, doc: Document) -> list[Diagnostic]:
 def _actions(policy: Policy, pol: Document, docs: Mapping[str, Document]) -> list[Diagnostic]:
     from actions.base import ActionConfigError
     from actions.registry import default_registry
-    from engine.compiler.validate import schema_diagnostics, validator
 
     registry = default_registry()
     out = []
@@ -221,7 +217,7 @@ def _shadowed(policy: Policy, docs: Mapping[str, Document]) -> list[Diagnostic]:
 def _limits(policy: Policy, docs: Mapping[str, Document]) -> list[Diagnostic]:
     out = []
     true_at_once = 1  # the default-severity rule always matches an event fact
-    rules = [*policy.severity_rules, *policy.remediation]
+    rules: list[SeverityRule | RemediationRule] = [*policy.severity_rules, *policy.remediation]
     referenced: set[str] = set()
     for rule in rules:
         doc = docs[rule.origin.file]
@@ -251,3 +247,15 @@ def _limits(policy: Policy, docs: Mapping[str, Document]) -> list[Diagnostic]:
         out.append(docs[first.origin.file].diagnostic(
             "", "engine-limit", f"rules reference {len(referenced)} distinct fields; the limit is {MAX_PATHS}"))
     return out
+
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("duplicate-ids", lambda p, k: _duplicate_ids(p, _docs(k))),
+    ("matrix", lambda p, k: _matrix(p, _only("escalation-matrix", k))),
+    ("oncall", lambda p, k: check_oncall(p, _only("escalation-matrix", k))),
+    ("actions", lambda p, k: _actions(p, _only("escalation-policy", k), _docs(k))),
+    ("templates", lambda p, k: _templates(p, _only("templates", k), _only("escalation-policy", k), _docs(k))),
+    ("remediation", lambda p, k: check_remediation(p, _docs(k), sample_context)),
+    ("shadowing", lambda p, k: _shadowed(p, _docs(k))),
+    ("engine-limits", lambda p, k: _limits(p, _docs(k))),  # durable-rules' hard limits: last, over every rule
+)

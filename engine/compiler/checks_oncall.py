@@ -1,8 +1,8 @@
 """Semantic checks of the on-call schedule in ``escalation-matrix``: owners, rotations, overrides.
 
-Run by :func:`engine.compiler.checks.check_policy` after the schemas pass (the schema already rejects an
-empty ``primary`` list and a negative ``escalation_delay``; :mod:`engine.compiler.checks` reports unknown
-teams). Takes the typed policy and the matrix :class:`~engine.compiler.load.Document`; returns
+Run as the ``oncall`` check of :data:`engine.compiler.checks.CHECKS` after the schemas pass (the schema
+already rejects an empty ``primary`` list and a negative ``escalation_delay``; :mod:`engine.compiler.checks`
+reports unknown teams). Takes the typed policy and the matrix :class:`~engine.compiler.load.Document`; returns
 Diagnostics located at the offending value:
 
 ``service-without-owner``  (warning) a service mapped to nothing: its incidents go to the fallback team

@@ -84,11 +84,11 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         {"pri": PRI_DEFAULT, "all": [{"m": {"t": "event"}}]})
     for sev in sorted(policy.levels, key=lambda s: -RANK[s]):
         add(RuleMeta(f"route:{sev}", "route", sev, sev), {"pri": PRI_ROUTE, "all": [{"sev": _severity_binding(sev)}]})
-    for i, rule in enumerate(policy.remediation):
-        referenced |= conditions.paths(rule.when)
-        add(RuleMeta(f"remediate:{rule.id}", "remediate", rule.id, rule.severity, action=rule.action,
-                     condition=rule.when, params=rule.params, origin=str(rule.origin)),
-            {"pri": PRI_REMEDIATE + i, "all": [{"sev": _severity_binding(rule.severity, rule.when)}]})
+    for i, remedy in enumerate(policy.remediation):
+        referenced |= conditions.paths(remedy.when)
+        add(RuleMeta(f"remediate:{remedy.id}", "remediate", remedy.id, remedy.severity, action=remedy.action,
+                     condition=remedy.when, params=remedy.params, origin=str(remedy.origin)),
+            {"pri": PRI_REMEDIATE + i, "all": [{"sev": _severity_binding(remedy.severity, remedy.when)}]})
     after_severity = set().union(*(conditions.paths(rule.when) for rule in policy.remediation))
     i = 0
     for sev, level in sorted(policy.levels.items(), key=lambda kv: -RANK[kv[0]]):

@@ -213,9 +213,10 @@ def translate_regex(pattern: str, pointer: str = "") -> str:
         if ch == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
             if nxt in _CLASS_ESCAPES:
-                if _CLASS_ESCAPES[nxt] is None:
+                escaped = _CLASS_ESCAPES[nxt]
+                if escaped is None:
                     raise ConditionError(pointer, "unsupported-regex", f"\\{nxt} is not supported; use a class")
-                out.append(_CLASS_ESCAPES[nxt])
+                out.append(escaped)
             elif nxt.isalnum():
                 raise ConditionError(pointer, "unsupported-regex", f"escape \\{nxt} is not supported")
             else:

@@ -19,8 +19,9 @@ def dnf(node: Any) -> list[frozenset[Any]] | None:
     """Conditions AST → list of conjunctions (sets of Leaf/Not atoms); None if too large."""
     if isinstance(node, Leaf | Not):
         return [frozenset([_atom(node)])]
-    parts = [dnf(i) for i in node.items]
-    if any(p is None for p in parts):
+    maybe = [dnf(i) for i in node.items]
+    parts = [p for p in maybe if p is not None]
+    if len(parts) < len(maybe):
         return None
     if isinstance(node, Any_):
         terms = [t for p in parts for t in p]

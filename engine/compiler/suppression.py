@@ -8,6 +8,7 @@ to ``diags`` as a Diagnostic at the file:line:col of the offending value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,7 +122,7 @@ def build(doc: Document, diags: list[Diagnostic]) -> SuppressionPolicy:
         return default if value is None else attempt(pointer, lambda: parse_duration(value), default)
 
     def matchers(pointer: str, items: list[Any] | None) -> tuple[Matcher, ...]:
-        out = [attempt(f"{pointer}/{i}", lambda t=t: parse_matcher(t)) for i, t in enumerate(items or [])]
+        out = [attempt(f"{pointer}/{i}", functools.partial(parse_matcher, t)) for i, t in enumerate(items or [])]
         return tuple(m for m in out if m is not None)
 
     configured = {"dedup": "dedup", "persistence": "persistence", "flap": "flap", "group": "grouping",

@@ -65,7 +65,7 @@ class _RulesetJson:
 class _Host(durable_engine.Host):
     def __init__(self, actions: Mapping[str, Callable[[Any], None]], definition: dict[str, Any]) -> None:
         self._actions = actions  # must be set before super().__init__ registers the rulesets
-        saved, durable_engine.json = durable_engine.json, _RulesetJson  # type: ignore[assignment]
+        saved, durable_engine.json = durable_engine.json, _RulesetJson
         try:
             super().__init__(definition)
         finally:

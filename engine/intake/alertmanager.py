@@ -3,8 +3,10 @@
 ==================  ===============================================================================
 Event field         from
 ==================  ===============================================================================
-``event_id``        ``alertmanager:<fingerprint>:<hash(groupKey, fingerprint, startsAt)>``; a
-                    redelivery gets the same id. Resolved alerts add ``:resolved:<endsAt>``.
+``event_id``        ``alertmanager:<fingerprint>:<hash(groupKey, fingerprint, startsAt, annotations)>``:
+                    a redelivery gets the same id (a duplicate), a re-send whose annotations
+                    changed a new one (decided: it may upgrade the incident). Resolved alerts add
+                    ``:resolved:<endsAt>``.
 ``timestamp``       ``startsAt`` (firing) or ``endsAt`` (resolved); the receive time if unusable
 ``status``          the alert's ``status`` (``resolved`` → resolved, anything else → firing)
 ``source``          ``alertmanager``
@@ -41,11 +43,13 @@ from engine.intake.normalize import (
     merge_labels,
     name,
     number,
+    service_name,
     stable_id,
     string_labels,
     timestamp,
     to_event,
 )
+from engine.intake.quarantine import Quarantined, item_size, quarantined
 from engine.model.event import Event
 
 NAME = "alertmanager"
@@ -61,30 +65,46 @@ def matches(doc: Any) -> bool:
     )
 
 
-def normalize(doc: dict[str, Any], *, now: datetime) -> list[Event]:
-    return normalize_group(doc, now=now, source=NAME)
+def normalize(doc: dict[str, Any], *, now: datetime, max_item_bytes: int = 0) -> list[Event | Quarantined]:
+    return normalize_group(doc, now=now, source=NAME, max_item_bytes=max_item_bytes)
 
 
 def normalize_group(
-    doc: dict[str, Any], *, now: datetime, source: str, extend: Extend | None = None
-) -> list[Event]:
-    """Shared with Grafana, whose payload is this shape plus per-alert extras (``extend``)."""
+    doc: dict[str, Any], *, now: datetime, source: str, extend: Extend | None = None, max_item_bytes: int = 0
+) -> list[Event | Quarantined]:
+    """Shared with Grafana, whose payload is this shape plus per-alert extras (``extend``).
+
+    Each alert is validated on its own: a bad one (or one over ``max_item_bytes`` as compact JSON;
+    0: no per-alert limit) becomes a :class:`Quarantined` in its place and the others go on."""
     group = Fields(doc, source)
     group.skip("alerts", "status", "version")
     group_key = group.text("groupKey") or ""
     common_labels = group.mapping("commonLabels")
     common_annotations = group.mapping("commonAnnotations")
-    events = []
+    out: list[Event | Quarantined] = []
+    truncated = number(doc.get("truncatedAlerts"))
+    if truncated:
+        out.append(Quarantined("/truncatedAlerts", "truncated-alerts", f"/truncatedAlerts: Alertmanager left "
+                               f"{truncated:g} alerts of group {clip(group_key, 200)!r} out of this body (its "
+                               "max_alerts): they never arrived", outcome="truncated"))
+    shared = group.leftovers()
     for index, alert in enumerate(doc["alerts"]):
-        if not isinstance(alert, dict):
-            raise IntakeError(f"schema: /alerts/{index}: expected an object", "schema")
-        f = Fields(alert, source)
-        fields = alert_fields(f, group_key, common_labels, common_annotations, now=now, source=source)
-        if extend:
-            extend(f, fields)
-        fields["labels"] = merge_labels(fields["labels"], f.leftovers(), group.leftovers())
-        events.append(to_event(fields, where=f"/alerts/{index}"))
-    return events
+        where = f"/alerts/{index}"
+        try:
+            if not isinstance(alert, dict):
+                raise IntakeError(f"schema: {where}: expected an object", "schema")
+            if max_item_bytes and (size := item_size(alert)) > max_item_bytes:
+                raise IntakeError(f"{where}: alert is {size} bytes; the limit per event is {max_item_bytes} "
+                                  "(--max-event-bytes)", "too-large")
+            f = Fields(alert, source)
+            fields = alert_fields(f, group_key, common_labels, common_annotations, now=now, source=source)
+            if extend:
+                extend(f, fields)
+            fields["labels"] = merge_labels(fields["labels"], f.leftovers(), shared)
+            out.append(to_event(fields, where=where))
+        except IntakeError as exc:
+            out.append(quarantined(where, exc.code, exc.reason, alert))
+    return out
 
 
 def alert_fields(
@@ -104,7 +124,9 @@ def alert_fields(
     resolved = f.text("status") == "resolved"
     starts_at, ends_at = f.text("startsAt"), f.text("endsAt")
     fingerprint = f.text("fingerprint") or "labels-" + digest(sorted(label_text.items()))
-    event_id = stable_id(source, fingerprint, group_key, fingerprint, starts_at)
+    # the annotations are part of the identity: a re-send whose annotations changed (a new ``value``) is a
+    # new observation and is decided, while a redelivery of the same notification keeps its id (a duplicate)
+    event_id = stable_id(source, fingerprint, group_key, fingerprint, starts_at, sorted(notes.items()))
     if resolved:
         event_id += ":resolved:" + name(ends_at or "", "unknown")[:40]
     metrics = {}
@@ -120,7 +142,7 @@ def alert_fields(
         "timestamp": timestamp(ends_at if resolved else starts_at) or timestamp(starts_at) or now,
         "status": "resolved" if resolved else "firing",
         "source": source,
-        "service": name(service),
+        "service": service_name(service),
         "environment": (label_text.get("env") or label_text.get("environment") or "production")[:100],
         "title": clip(notes.get("summary") or label_text.get("alertname") or "", 1000),
         "description": clip(notes.get("description", ""), 10000),

@@ -3,6 +3,8 @@
 either. Nothing is mapped: the document is validated as-is, and every validation error becomes
 one ``schema`` reason with a JSON pointer into the file (``/1/metrics/cpu: …``), at most five
 per item and five invalid items, joined by ``; ``. An empty list is valid and yields no events.
+With ``quarantine`` (the pipeline's mode) each bad item of a list is quarantined on its own instead
+(:mod:`engine.intake.quarantine`) and the others are decided.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 
 from engine.intake.errors import IntakeError
 from engine.intake.normalize import MAX_ERRORS, schema_error
+from engine.intake.quarantine import Quarantined, item_size, quarantined
 from engine.model.event import Acknowledgement, Event
 
 NAME = "canonical"
@@ -25,21 +28,30 @@ def matches(doc: Any) -> bool:
     return isinstance(doc, dict) and ("event_id" in doc or doc.get("type") in ("ack", "resolve"))
 
 
-def normalize(doc: Any, *, now: datetime) -> list[Event | Acknowledgement]:
+def normalize(doc: Any, *, now: datetime, max_item_bytes: int = 0,
+              quarantine: bool = False) -> list[Event | Acknowledgement | Quarantined]:
+    """``quarantine``: a bad item of a list (or one over ``max_item_bytes``) becomes a
+    :class:`Quarantined` and the others go on; without it the whole list is rejected."""
     if isinstance(doc, dict):
         return [_one(doc, "")]
-    out: list[Event | Acknowledgement] = []
+    out: list[Event | Acknowledgement | Quarantined] = []
     problems: list[str] = []
     for index, item in enumerate(doc):
-        if len(problems) == MAX_ERRORS:  # the file is rejected anyway; don't validate 100k more items
+        if len(problems) == MAX_ERRORS and not quarantine:  # rejected anyway; don't validate 100k more items
             problems.append(f"stopped after {MAX_ERRORS} invalid items of {len(doc)}")
             break
         try:
             if not isinstance(item, dict):
                 raise IntakeError(f"schema: /{index}: expected an object, got {_kind(item)}", "schema")
+            if max_item_bytes and (size := item_size(item)) > max_item_bytes:
+                raise IntakeError(f"/{index}: event is {size} bytes; the limit per event is {max_item_bytes} "
+                                  "(--max-event-bytes)", "too-large")
             out.append(_one(item, f"/{index}"))
         except IntakeError as exc:
-            problems.append(exc.reason.removeprefix("schema: "))
+            if quarantine:
+                out.append(quarantined(f"/{index}", exc.code, exc.reason, item))
+            else:
+                problems.append(exc.reason.removeprefix("schema: "))
     if problems:
         raise IntakeError("schema: " + "; ".join(problems), "schema")
     return out

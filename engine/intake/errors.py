@@ -15,6 +15,7 @@ Codes (kebab-case, stable; tests and the CLI match on them, never on the wording
 ``unrendered-template``            a webhook *template* (``$VARIABLES`` not expanded), not a delivery
 ``sns-subscription-confirmation``  an SNS subscription handshake; confirm the SubscribeURL by hand
 ``ignored-webhook``                a known webhook that carries no event (e.g. PagerDuty triggered)
+``truncated-alerts``               Alertmanager's ``max_alerts`` left alerts out of a group (a notice)
 =================================  ==========================================================
 """
 
@@ -32,6 +33,7 @@ CODES = (
     "unrendered-template",
     "sns-subscription-confirmation",
     "ignored-webhook",
+    "truncated-alerts",
 )
 
 

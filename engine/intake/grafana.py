@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.intake.alertmanager import normalize_group
 from engine.intake.normalize import Fields, name, number
+from engine.intake.quarantine import Quarantined
 from engine.model.event import Event
 
 NAME = "grafana"
@@ -34,8 +35,8 @@ def matches(doc: Any) -> bool:
     return "orgId" in doc or any("values" in a or "silenceURL" in a for a in alerts)
 
 
-def normalize(doc: dict[str, Any], *, now: datetime) -> list[Event]:
-    return normalize_group(doc, now=now, source=NAME, extend=_values)
+def normalize(doc: dict[str, Any], *, now: datetime, max_item_bytes: int = 0) -> list[Event | Quarantined]:
+    return normalize_group(doc, now=now, source=NAME, extend=_values, max_item_bytes=max_item_bytes)
 
 
 def _values(f: Fields, fields: dict[str, Any]) -> None:

@@ -2,7 +2,10 @@
 
 * :func:`service_name` keeps a value that is already a valid ``Event.service`` and otherwise
   slugs it (lowercase, runs of other characters become ``-``): ``High CPU usage`` →
-  ``high-cpu-usage``. The original value stays in ``labels``.
+  ``high-cpu-usage``. Letters and digits of any script are kept after Unicode NFKC
+  normalization (``платежи-api``, ``支付``; fullwidth ``ｐａｙ`` → ``pay``), so two services in
+  other scripts never collapse into one. The original value stays in ``labels``.
+  (:func:`name`, for metric names and label keys, stays ASCII.)
 * :func:`stable_id` builds ``<prefix>:<readable part>:<hash>`` ids from the fields that identify
   one delivery, so a redelivered webhook gets the same ``event_id`` and dedups.
 * :class:`Fields` reads a vendor object and remembers which keys it used; every key not used
@@ -10,17 +13,22 @@
   label, stringified and truncated, so nothing is dropped silently. Empty values are skipped and
   keys that look like secrets (``secret``, ``token``, ``password``, ``signature``…) keep only
   ``<redacted>``.
+* :func:`merge_labels` caps an event's labels at 64; past the cap it keeps the labels rules and
+  matchers usually read (:data:`KEEP_FIRST`) and the vendor's own labels before its leftovers.
 * :func:`to_event` runs the result through ``Event.model_validate`` (the canonical model stays
   the one authority) and turns a failure into ``IntakeError(code="schema")``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +40,18 @@ from engine.model.event import Acknowledgement, Event, timestamp_problem
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1000
 MAX_ERRORS = 5
+DROPPED = "intake.dropped_labels"
+_KEEP: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("keep_labels", default=frozenset())
 _NAME = re.compile(r"^[A-Za-z0-9_.:/@-]{1,200}$")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_.:/@-]+")
+# Event.service: letters and digits of any script (str patterns are Unicode-aware: \w is [\p{L}\p{N}_])
+_SERVICE = re.compile(r"^[\w.:/@-]{1,200}$")
+_NOT_SERVICE = re.compile(r"[^\w.:/@-]+")
+# Kept first when an event has more than MAX_LABELS labels: what rules, matchers and templates usually read
+# (Alertmanager/Grafana/Datadog/CloudWatch severity conventions, routing and grouping keys).
+KEEP_FIRST = ("service", "severity", "priority", "alertname", "env", "environment", "job", "instance", "team",
+              "cluster", "namespace", "condition", "metric", "alarm_state", "alert_type", "datadog.priority",
+              "datadog.alert_priority")
 # Matched against the last dotted part of a key: "sns.Signature" yes, "sns.SignatureVersion" no.
 _SECRET = re.compile(r"secret|passw|api[_-]?key|authorization|token$|^signature$|^unsubscribeurl$", re.I)
 
@@ -50,7 +68,13 @@ def name(value: str, fallback: str = "unknown") -> str:
     return slug or fallback
 
 
-service_name = name
+def service_name(value: str, fallback: str = "unknown") -> str:
+    """``value`` as an ``Event.service``: NFKC-normalized, kept if valid, else slugged; any script."""
+    value = unicodedata.normalize("NFKC", value)
+    if _SERVICE.match(value):
+        return value
+    slug = _NOT_SERVICE.sub("-", value.lower()).strip("-._")[:200].strip("-._")
+    return slug or fallback
 
 
 def clip(text: str, limit: int) -> str:
@@ -167,15 +191,41 @@ def string_labels(pairs: Iterable[tuple[str, Any]], *, keep_empty: bool = False)
 
 
 def merge_labels(*groups: Mapping[str, str]) -> dict[str, str]:
-    """Later groups win; past 64 labels the rest are counted in ``intake.dropped_labels``."""
+    """Later groups win on a key both have. Past 64 labels, :data:`KEEP_FIRST` keys and the label keys
+    the rules read (:func:`keeping`) are kept first, then keys in the order of their first group (callers
+    pass the vendor's own labels before the payload's leftovers); ``intake.dropped_labels`` counts
+    exactly the labels left out, including those an earlier merge of the same event left out."""
     merged: dict[str, str] = {}
+    earlier = 0
     for group in groups:
         merged.update(group)
-    if len(merged) <= MAX_LABELS:
+        if DROPPED in group:
+            earlier += int(group[DROPPED])
+    merged.pop(DROPPED, None)
+    if len(merged) <= MAX_LABELS and not earlier:
         return merged
-    kept = dict(list(merged.items())[: MAX_LABELS - 1])
-    kept["intake.dropped_labels"] = str(len(merged) - len(kept))
+    room = MAX_LABELS - 1  # one slot for the count
+    keys = [k for k in (*KEEP_FIRST, *sorted(_KEEP.get())) if k in merged]
+    chosen = set(keys)
+    for k in merged:
+        if len(keys) >= room:
+            break
+        if k not in chosen:
+            keys.append(k)
+            chosen.add(k)
+    kept = {k: merged[k] for k in keys[:room]}
+    kept[DROPPED] = str(len(merged) - len(kept) + earlier)
     return kept
+
+
+@contextlib.contextmanager
+def keeping(labels: Iterable[str]) -> Iterator[None]:
+    """Within this block, :func:`merge_labels` also keeps these label keys first (what the rules read)."""
+    token = _KEEP.set(frozenset(labels))
+    try:
+        yield
+    finally:
+        _KEEP.reset(token)
 
 
 def to_event(fields: dict[str, Any], *, where: str = "") -> Event:

@@ -56,7 +56,7 @@ def load(data: bytes, *, max_bytes: int = 1_048_576, max_depth: int = MAX_DEPTH)
     """Decode one JSON document from ``data`` under the limits above."""
     if len(data) > max_bytes:
         raise IntakeError(
-            f"file is {len(data)} bytes; the limit is {max_bytes} (--max-event-bytes)", "too-large"
+            f"file is {len(data)} bytes; the limit is {max_bytes} (--max-body-bytes)", "too-large"
         )
     offset = len(_BOM) if data.startswith(_BOM) else 0
     body = data[offset:] if offset else data

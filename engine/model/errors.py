@@ -1,51 +1,29 @@
-"""Exceptions raised by the engine. Every user-facing error derives from :class:`RulesError`::
+"""Exceptions raised by the engine. Errors a user can fix derive from :class:`RulesError`::
 
-    RulesError
-     ├── RuleFileError        rule files failed validation; carries the Diagnostics
-     ├── EventError           an event file could not be read or normalized (reason, code)
-     ├── EngineLimitError     a ruleset would exceed a durable-rules hard limit
-     └── AuditError           the audit log cannot be opened or written
+    RulesError (exit 3 unless said)       the CLI prints one line and exits with ``exit_code``
+     ├── AuditError                       the audit log cannot be opened, read or written (store/ maps every
+     │                                    sqlite error to it)
+     ├── EngineFailure                    durable-rules refused a message (engine.durable; a bug, not input)
+     └── AlreadyRunning                   another daemon holds the audit log's lock (engine.run.daemon.lock)
 
-    actions.base.ActionError (adapters) lives beside the adapters.
+Errors that stay inside their stage and become a diagnostic, a failed file or a problem on the decision:
+``IntakeError`` (engine.intake: a file's code and reason), ``ConditionError`` and ``MatchError``
+(engine.compiler: a diagnostic), ``TemplateProblem`` (engine.compiler.templates: a decision's problem),
+``ModelUnavailable`` (engine.classifier: decide runs on the rules alone), ``TrainingDataError``
+(``rules train``: exit 1). ``actions.base.ActionError`` (adapters: ``ActionConfigError``, ``ActionFailed``)
+lives beside the adapters.
 
-The CLI maps RulesError to an exit code and a one-line message exactly once; nothing
-below the CLI prints or exits.
+Rule files that fail validation are not an exception: ``validate`` returns their diagnostics. The CLI
+maps RulesError to an exit code and a one-line message exactly once; nothing below the CLI prints or exits.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from engine.model.diagnostics import Diagnostic
 
 
 class RulesError(Exception):
     """Base class for errors a user can fix."""
 
     exit_code = 3
-
-
-class RuleFileError(RulesError):
-    exit_code = 1
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        errors = [d for d in diagnostics if d.severity == "error"]
-        super().__init__(f"{len(errors)} error(s) in rule files")
-
-
-class EventError(RulesError):
-    exit_code = 1
-
-    def __init__(self, reason: str, code: str = "invalid-event") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-
-
-class EngineLimitError(RulesError):
-    exit_code = 1
 
 
 class AuditError(RulesError):

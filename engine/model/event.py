@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from engine.model.label_severity import label_severity
 from engine.model.vocabulary import SEVERITIES, STANDARD_CONDITIONS, STANDARD_METRICS
 from engine.resources import resource
 
@@ -41,6 +43,9 @@ __all__ = ["SEVERITIES", "STANDARD_CONDITIONS", "STANDARD_METRICS"]  # re-export
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+# A service name may be in any script (letters and digits: \w is Unicode in Python's and pydantic's regexes),
+# NFKC-normalized first so that compatibility forms (fullwidth ``ｐａｙ``) name the same service as ``pay``.
+ServiceName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$")]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # "5" is an error, not 5.0
 # Counts (log lines, spans) stay exact in JSON and in a float, and within what the audit log's JSON
 # encoder (64-bit integers) and the engine accept.
@@ -160,7 +165,7 @@ class Event(BaseModel):
         "firing", description="'resolved' closes the open incident for the same fingerprint"
     )
     source: str = Field("unknown", max_length=200)
-    service: Name
+    service: ServiceName
     environment: str = Field("production", max_length=100)
     title: str = Field("", max_length=1000)
     description: str = Field("", max_length=10000)
@@ -177,6 +182,11 @@ class Event(BaseModel):
     @classmethod
     def _needs_offset(cls, value: datetime) -> datetime:
         return aware_timestamp(value)
+
+    @field_validator("service", mode="before")
+    @classmethod
+    def _nfkc(cls, value: Any) -> Any:
+        return unicodedata.normalize("NFKC", value) if isinstance(value, str) and not value.isascii() else value
 
 
 class Acknowledgement(BaseModel):
@@ -224,6 +234,8 @@ def derive(event: Event) -> dict[str, float]:
     ``trace_slow_ratio``    slow_spans / total_spans
     ``healthy_host_ratio``  healthy_hosts / total_hosts (only when both metrics exist)
     ``load_ratio``          request_rate / baseline_request_rate (only when both exist)
+    ``label_severity``      what the monitor's own labels say: 3 critical, 2 major, 1 warning, 0 info
+                            (``engine.model.label_severity``; only when a label says something)
 
     A ratio that overflows (not finite) is left out.
     """
@@ -254,6 +266,10 @@ def derive(event: Event) -> dict[str, float]:
             ratio = m.get("request_rate", 0.0) / baseline
             if math.isfinite(ratio):
                 out["load_ratio"] = ratio
+    if event.labels or event.source == "cloudwatch":
+        said = label_severity(event.labels, event.source, event.title)
+        if said is not None:
+            out["label_severity"] = said
     return out
 
 

@@ -107,7 +107,7 @@ def resolve(policy: Policy, service: str, at: datetime | None = None) -> Owner:
         at = at.replace(tzinfo=UTC)
     name = policy.services.get(service)
     fallback = name is None or name not in policy.teams
-    team = policy.teams[policy.fallback_team if fallback else name]
+    team = policy.teams[policy.fallback_team if name is None or fallback else name]
     notes: list[str] = []
     primary = team.primary
     if team.rotation is not None:

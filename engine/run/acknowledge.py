@@ -1,9 +1,10 @@
 """What stops an escalation: an ack or resolve, matched to our incident, recorded, and passed on upstream.
 
-The executor asks :func:`cancellation` before sending a page: an ack or resolve recorded after the
-step was requested cancels it. :func:`acknowledge` finds our incident (:func:`match`), records the
-ack/resolve and requests ``acknowledge``/``resolve`` intents for every upstream alert that was paged
-(one per pager and step: each step is its own PagerDuty/Opsgenie alert).
+The executor asks :func:`cancellation` before sending a page or a channel notification: an ack or
+resolve recorded after the step was requested cancels a page, a resolve cancels a notification.
+:func:`acknowledge` finds our incident (:func:`match`), records the ack/resolve and requests
+``acknowledge``/``resolve`` intents for every upstream alert that was paged (one per pager and step:
+each step is its own PagerDuty/Opsgenie alert).
 
 :func:`match` maps what a vendor sends back to our incident, in order: the id as given (our incident
 id, the step-0 dedup key/alias); the same without a ``.step-<n>`` suffix (a later step's key); a ref a
@@ -33,10 +34,12 @@ class Unmatched(Exception):  # noqa: N818 - an outcome, not a bug
 
 
 def cancellation(audit: Audit, action_id: int, kind: str) -> str | None:
-    """Why this outbox row must not be sent (its incident was acknowledged or resolved), else None."""
-    if kind != "page":
+    """Why this outbox row must not be sent, else None: a page once its incident was acknowledged or
+    resolved; a channel notification (a group update due a ``group_interval`` later) once it was
+    resolved — "CRITICAL: payment-api down" minutes after "RESOLVED" would say the opposite of the truth."""
+    if kind not in ("page", "notify"):
         return None
-    update = audit.update_since_request(action_id)
+    update = audit.update_since_request(action_id, resolves_only=kind == "notify")
     if update is None:
         return None
     verb = "acknowledged" if update["type"] == "ack" else "resolved"

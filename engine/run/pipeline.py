@@ -8,6 +8,7 @@ run exactly the same code up to the side effects.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,14 +18,19 @@ from engine.decide import Decider, Decision
 from engine.decide.classify import ModelState
 from engine.decide.escalation import due
 from engine.decide.history import AuditHistory
-from engine.intake import IntakeError, parse
+from engine.intake import IntakeError, Quarantined, parse
+from engine.intake.normalize import keeping
 from engine.model.event import Acknowledgement, Event, event_json
 from engine.model.firing import selected
 from engine.run.acknowledge import Unmatched, acknowledge
 from engine.store.audit import Audit
 from engine.suppress.stage import SuppressionStage
 
-MAX_EVENT_BYTES = 1_048_576
+MAX_EVENT_BYTES = 1_048_576  # per event (an alert of a group, an item of a list, a single-event body)
+# per file or HTTP body: an Alertmanager group of 10,000 alerts (~570 bytes each with Prometheus'
+# generatorURL) is ~6 MB, and a body refused as a whole is lost whole (Alertmanager never retries a 4xx)
+MAX_BODY_BYTES = 32 * 1_048_576
+Item = Event | Acknowledgement | Quarantined  # what a body parses into
 logger = logging.getLogger("escalation_handlers.daemon")
 
 
@@ -37,13 +43,16 @@ class FileResult:
     decisions: list[Decision] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)  # items left out (and notices), recorded
 
 
 class Pipeline:
     def __init__(self, compiled: CompiledPolicy, audit: Audit, *, max_event_bytes: int = MAX_EVENT_BYTES,
-                 model: ModelState | str | None = None, decider: Decider | None = None) -> None:
+                 model: ModelState | str | None = None, decider: Decider | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         """``decider``: one already built for ``compiled`` (``rules test`` shares one between its cases:
-        building the templates is most of the cost); it is re-pointed at this audit log's history."""
+        building the templates is most of the cost); it is re-pointed at this audit log's history.
+        ``max_body_bytes`` limits a whole file or body, ``max_event_bytes`` each event in it."""
         self.compiled = compiled
         # history.* facts come from this audit log (sqlite is the truth: they survive a restart)
         self.history = AuditHistory(audit.history_rows())
@@ -55,6 +64,10 @@ class Pipeline:
         if compiled.policy.rules_commit:  # rules_hash → Git commit, for the incident view and simulate
             audit.record_rules_version(compiled.digest, compiled.policy.rules_commit)
         self.max_event_bytes = max_event_bytes
+        self.max_body_bytes = max(max_body_bytes, max_event_bytes)
+        # labels the rules read are kept first when an event has more than the label cap
+        self.read_labels = frozenset(p.removeprefix("labels.") for p in compiled.event_paths
+                                     if p.startswith("labels."))
         self._decided: set[str] = set()  # event ids decided before or within the current batch
         # noise suppression + fusion; its index is rebuilt from the audit log's tables (survives restart)
         store = audit.incident_store(self.rules_hash)
@@ -68,22 +81,27 @@ class Pipeline:
     def reject(self, name: str, code: str, reason: str) -> None:
         self.audit.record_intake(name, "failed", code=code, reason=reason, rules_hash=self.rules_hash)
 
-    def process(self, name: str, data: bytes, *, items: list[Event | Acknowledgement] | None = None) -> FileResult:
+    def parse(self, data: bytes) -> list[Item]:
+        """The body's items; a bad item of a group is quarantined in its place (raises only for the body)."""
+        with keeping(self.read_labels):
+            return parse(data, max_bytes=self.max_body_bytes, max_item_bytes=self.max_event_bytes, quarantine=True)
+
+    def process(self, name: str, data: bytes, *, items: list[Item] | None = None) -> FileResult:
         """Parse, decide and record one file. Never raises for bad input.
 
         ``items``: the already parsed ``data`` (the daemon parses a batch first to order it)."""
         return self.process_batch([(name, data, items)])[0]
 
-    def process_batch(self, files: list[tuple[str, bytes, list[Event | Acknowledgement] | None]]) -> list[FileResult]:
+    def process_batch(self, files: list[tuple[str, bytes, list[Item] | None]]) -> list[FileResult]:
         """Several files in ONE transaction (group commit): all their rows commit together or not at all.
 
         The batch's events are classified in one vectorised pass. A file that fails intake is recorded
         as failed and does not affect the others; an exception (a bug, the disk) rolls back the batch.
         """
-        parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]] = []
+        parsed: list[tuple[str, list[Item] | None, FileResult]] = []
         for name, data, items in files:
             try:
-                items = parse(data, max_bytes=self.max_event_bytes) if items is None else items
+                items = self.parse(data) if items is None else items
                 parsed.append((name, items, FileResult(name, True)))
             except IntakeError as exc:
                 parsed.append((name, None, FileResult(name, False, exc.reason, exc.code)))
@@ -98,7 +116,7 @@ class Pipeline:
                 result.reason = f"duplicate event_id {', '.join(result.duplicates)}: already decided, not re-decided"
         return [result for _, _, result in parsed]
 
-    def _batch(self, parsed: list[tuple[str, list[Event | Acknowledgement] | None, FileResult]]) -> None:
+    def _batch(self, parsed: list[tuple[str, list[Item] | None, FileResult]]) -> None:
         with self.audit.transaction(on_rollback=self._rolled_back):
             # decided before this batch; the batch adds its own as it goes (a repeat within it is a duplicate)
             self._decided = self.audit.seen_many([i.event_id for _, items, _ in parsed for i in items or ()
@@ -108,7 +126,16 @@ class Pipeline:
                     self.audit.record_intake(name, "failed", code=result.code, reason=result.reason,
                                              rules_hash=self.rules_hash)
                     continue
-                for item in sorted(items, key=lambda i: i.timestamp):
+                if not items:  # e.g. ``"alerts": []``: nothing to decide, but the body leaves a trace
+                    self.audit.record_intake(name, "empty", code="no-events", reason="the body holds no events",
+                                             rules_hash=self.rules_hash)
+                    continue
+                for item in sorted(items, key=_time_order):
+                    if isinstance(item, Quarantined):
+                        self.audit.record_intake(name, item.outcome, code=item.code, reason=item.reason,
+                                                 rules_hash=self.rules_hash)
+                        result.quarantined.append(item)
+                        continue
                     self._one(name, item, result)
 
     def _rolled_back(self) -> None:
@@ -170,3 +197,8 @@ class Pipeline:
         """Expire fusion windows up to ``now`` without an event (the daemon's idle loop may call it)."""
         with self.audit.transaction(on_rollback=self.suppression.reload):
             self.suppression.sweep(now.timestamp())
+
+
+def _time_order(item: Item) -> float:
+    """Quarantined items and notices first (they decide nothing), then events in timestamp order."""
+    return -math.inf if item.timestamp is None else item.timestamp.timestamp()

@@ -49,12 +49,13 @@ def event_files(paths: list[Path]) -> list[Path]:
 
 
 def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None = None,
-             script: timeline.Script | None = None) -> list[Outcome]:
-    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one).
+             script: timeline.Script | None = None, audit_path: str = ":memory:") -> list[Outcome]:
+    """``model``: the severity model file (None: ``$ESCALATION_MODEL`` or the shipped one); ``audit_path``: where
+    the audit log goes (default in memory; a file keeps it, e.g. for ``rules timeline``).
 
     Each file goes through :func:`engine.run.review.runner.play`, the loop ``rules test`` runs its cases
     with; here all files share one audit log (history.* facts count earlier files, in file order)."""
-    audit = Audit(":memory:")
+    audit = Audit(audit_path)
     pipeline = Pipeline(compiled, audit, model=model)
     executor = Executor(audit, compiled.policy)
     clock = VirtualClock(datetime.now(UTC))  # escalations play out on it: see engine.run.replay
@@ -71,7 +72,7 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
         for decision, steps in played.decisions:
             doc = decision.as_dict()
             doc["also_matched"] = also_matched(compiled, decision)
-            doc["requests"] = [executor.preview(i) for i in decision.intents]
+            doc["requests"] = [executor.preview(i) for i in decision.intents or ()]
             doc["escalation"] = {**doc["escalation"], "timeline": steps}
             doc["rules"] = {"hash": compiled.digest, "git_commit": compiled.policy.rules_commit}
             outcome.decisions.append(doc)

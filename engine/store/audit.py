@@ -18,13 +18,18 @@ without a result) is found again here after a restart. Tables (see README "Audit
 ``actions``    the outbox: idempotency_key (unique), action, kind, step, due_at, intent (JSON)
 ``starts``     action_id, attempt: an attempt began (written before the side effect)
 ``attempts``   action_id, attempt, ok, detail, reason, retryable, status, waited
-``results``    action_id (unique), outcome (ok | failed | not-configured | cancelled), detail, reason
+``results``    action_id (unique), outcome (ok | failed | not-configured | cancelled | superseded), detail,
+               reason (``simulated`` only in ``rules simulate``'s in-memory log; see engine.store.outbox)
 ``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at:
-               an ack or resolve stops the incident's pending escalation steps (engine.decide.escalation)
+               an ack or resolve stops the incident's pending escalation steps (engine.run.acknowledge)
+
+The suppression stage's tables are engine.store.incidents'; every table and index is created by a named
+migration (engine.store.migrations, recorded in ``migrations``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -85,6 +90,7 @@ class Audit(Outbox):
         self.clock = clock
         self._floor = 0  # every action below this id has a result (see pending_actions)
         self._later: dict[str, list[tuple[Any, ...]]] = {}  # see defer
+        self._changes_at_begin = -1  # total_changes at BEGIN (see commit)
         # (service, severity, incident_id, event_epoch) of the last decisions row (for engine.decide.history)
         self.last_decision: tuple[Any, ...] | None = None
         try:
@@ -101,7 +107,8 @@ class Audit(Outbox):
                 template.backup(self.conn)
             else:
                 migrate(self.db)
-        except (sqlite3.Error, OSError) as exc:
+            self.ledger = _ledger(self)
+        except (sqlite3.Error, OSError, ValueError) as exc:
             raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
 
     # -- transactions ---------------------------------------------------------------------
@@ -145,15 +152,25 @@ class Audit(Outbox):
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
+        self._changes_at_begin = self.conn.total_changes
 
     def commit(self) -> None:
         self.flush()
+        sealed = self.ledger is not None and self.conn.total_changes != self._changes_at_begin
+        if sealed:
+            # the transaction's ledger entry (engine/store/ledger.py), in the transaction; a transaction that
+            # wrote nothing writes no entry (rows written outside one are sealed by the next that writes)
+            self.ledger.seal()
         self.conn.execute("COMMIT")
+        if sealed:
+            self.ledger.committed()
 
     def rollback(self) -> None:
         self._later.clear()
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+        if self.ledger is not None:
+            self.ledger.discard()
 
     def defer(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Rows written by one ``executemany`` per statement when the transaction commits, in the
@@ -177,7 +194,7 @@ class Audit(Outbox):
             sql = _INSERTS.get(key)
             if sql is None:
                 sql = _INSERTS[key] = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-            ids.append(self.conn.execute(sql, tuple(row.values())).lastrowid)
+            ids.append(int(self.conn.execute(sql, tuple(row.values())).lastrowid or 0))
         return ids
 
     # -- writers ----------------------------------------------------------------------------
@@ -249,4 +266,16 @@ class Audit(Outbox):
         return int(self.conn.execute(sql, params).fetchone()[0])
 
     def close(self) -> None:
+        if self.ledger is not None:
+            with contextlib.suppress(sqlite3.Error):  # a log that cannot be written now: the next writer seals
+                self.ledger.close()
         self.conn.close()
+
+
+def _ledger(audit: Audit) -> Any:
+    """The tamper-evident ledger on this log unless ``ESCALATION_LEDGER=off`` (or in memory)."""
+    from engine.store import ledger
+
+    if audit.path == ":memory:" or not ledger.enabled():
+        return None
+    return ledger.Ledger(audit.conn, clock=lambda: audit.clock())

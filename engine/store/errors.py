@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 from engine.model.errors import AuditError
 
 C = TypeVar("C", bound=type)
+# The hot path's deferred writes: only ever called from inside a translated method (a record_* writer, a
+# reader that flushes first, commit), so a second try/except per row would buy nothing.
+UNTRANSLATED = frozenset({"defer", "flush"})
 
 
 def translate_errors(cls: C) -> C:
@@ -17,7 +20,7 @@ def translate_errors(cls: C) -> C:
     nothing above this package catches (or imports) sqlite3. The instance names its file as ``path``."""
     for klass in cls.__mro__[:-1]:
         for name, fn in list(vars(klass).items()):
-            if name.startswith("_") or not callable(fn) or getattr(fn, "_translated", False):
+            if name.startswith("_") or name in UNTRANSLATED or not callable(fn) or getattr(fn, "_translated", False):
                 continue
             setattr(cls, name, _translated(fn))
     return cls

@@ -3,10 +3,14 @@
 ``incidents``       one row per change of an incident (open, repeat, attach, upgrade, update,
                     fused, close) with its state after the change (JSON): the full state, or
                     for a repeat or attach that did not upgrade only the fields it changed
-                    (``last_at``, ``repeats`` or ``members`` + ``fingerprints``, and the update
-                    fields when it sent a group update; no ``incident_id``), with a full row at
-                    least every ``engine.suppress.ports.FULL_EVERY`` rows; the current state is the newest full
-                    row with the later partial rows applied over it
+                    (``last_at``, ``repeats`` or ``members``, and the update fields when it sent
+                    a group update; no ``incident_id``), with a full row at least every
+                    ``engine.suppress.ports.FULL_EVERY`` rows; the current state is the newest full
+                    row with the later partial rows applied over it. No row holds the fingerprints
+                    (a 2,000-member group would rewrite its whole list 2,000 times):
+``incident_members``  one row per fingerprint joining (``join``) or leaving (``leave``) an incident;
+                    an open incident's fingerprints are its joins without a later leave (rows
+                    written before this table existed kept them in ``state``, still read)
 ``suppressions``    one row per event the stage did not treat as a plain new incident:
                     outcome, mechanism (silence, maintenance, flap, dedup, inhibit,
                     persistence, group, fusion, resolve) and the human reason
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.store.errors import translate_errors
@@ -50,6 +54,11 @@ class IncidentStore:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(incident_id, op, event_id, at, severity, reason, to_json(state), self.rules_hash)])
 
+    def member(self, incident_id: str, fingerprint: str, op: str, event_id: str, at: str) -> None:
+        """``op``: ``join`` (the fingerprint is now part of the incident) or ``leave`` (it resolved)."""
+        self._defer("INSERT INTO incident_members (incident_id, fingerprint, op, event_id, at) VALUES (?, ?, ?, ?, ?)",
+                    [(incident_id, fingerprint, op, event_id, at)])
+
     def suppression(self, event_id: str, incident_id: str, outcome: str, mechanism: str, reason: str,
                     at: str) -> None:
         self._defer("INSERT INTO suppressions (event_id, incident_id, outcome, mechanism, reason, at, rules_hash)"
@@ -74,7 +83,20 @@ class IncidentStore:
                                   "(SELECT max(id) FROM incidents GROUP BY incident_id) AND op != 'close' "
                                   "ORDER BY id").fetchall()
         states = [self.incident_state(incident_id) for (incident_id,) in heads]
-        return [s for s in states if s.get("status") == "open"]
+        return [{**s, "fingerprints": self.members(s["incident_id"], s.get("fingerprints", ()))}
+                for s in states if s.get("status") == "open"]
+
+    def members(self, incident_id: str, legacy: Iterable[str] = ()) -> list[str]:
+        """The incident's fingerprints in the order they joined: joins without a later leave."""
+        self._flush()
+        current = dict.fromkeys(legacy)
+        for fp, op in self.conn.execute("SELECT fingerprint, op FROM incident_members WHERE incident_id = ? "
+                                        "ORDER BY id", (incident_id,)):
+            if op == "join":
+                current.setdefault(fp)
+            else:
+                current.pop(fp, None)
+        return list(current)
 
     def incident_state(self, incident_id: str) -> dict[str, Any]:
         """The newest full row of an incident with the partial rows after it applied, oldest first."""

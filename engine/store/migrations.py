@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
+from engine.store import metrics_views as metric_views
+
 T, N, F = str, int, float
 SCHEMA: dict[str, dict[str, type]] = {
     "intake": {"id": N, "at": T, "file": T, "event_id": T, "outcome": T, "code": T, "reason": T, "rules_hash": T},
@@ -53,8 +55,9 @@ INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident
            "intake": ["event_id"], "incident_updates": ["incident_id"]}
 # Created with IF NOT EXISTS on every open, so logs written before they existed get them too.
 # (service, event_epoch) also serves lookups by service alone.
-COMPOSITE_INDEXES = {"decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
-                     "disagreements": [("event_id",)]}
+COMPOSITE_INDEXES: dict[str, list[tuple[str, ...]]] = {
+    "decisions": [("service", "event_epoch")], "severity_feedback": [("event_id",)],
+    "disagreements": [("event_id",)]}
 # Indexes that others now cover: dropped on open (an index is not a row: the log loses nothing).
 REDUNDANT_INDEXES = ("idx_decisions_service",)
 # The WAL is checkpointed at sqlite's default, every 1,000 pages. Measured (benchmarks/): 4,000 pages cut
@@ -76,6 +79,8 @@ SUPPRESSION_INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "
                        "fusion_signals": "sid"}
 
 Migration = Callable[[sqlite_utils.Database], None]
+# SCHEMA tables added after the migrations above existed: applied after them, in this order
+LATER_TABLES = ("vendor_refs", "rules_versions")
 
 
 def _append_only(conn: sqlite3.Connection, name: str) -> None:
@@ -125,11 +130,30 @@ def _suppression_tables(db: sqlite_utils.Database) -> None:
         _append_only(db.conn, name)
 
 
+def _incident_members(db: sqlite_utils.Database) -> None:
+    """A group's membership, one row per fingerprint joining or leaving (engine.store.incidents): the
+    ``incidents`` rows stop carrying the whole fingerprint list, which grew quadratically with a group."""
+    db.conn.execute("CREATE TABLE IF NOT EXISTS incident_members (id INTEGER PRIMARY KEY, incident_id TEXT NOT "
+                    "NULL, fingerprint TEXT, op TEXT, event_id TEXT, at TEXT)")
+    db.conn.execute("CREATE INDEX IF NOT EXISTS idx_incident_members_incident_id ON incident_members (incident_id)")
+    _append_only(db.conn, "incident_members")
+
+
+def _history_indexes(db: sqlite_utils.Database) -> None:
+    """The history, timeline and audit queries (engine/store/history_queries.py): incidents by id and time."""
+    for name, col in (("decisions", "incident_id"), ("decisions", "event_epoch"), ("suppressions", "incident_id")):
+        db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{col} ON {name} ({col})")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
-    *((f"table-{name}", _audit_table(name)) for name in SCHEMA),
+    *((f"table-{name}", _audit_table(name)) for name in SCHEMA if name not in LATER_TABLES),
     ("composite-indexes", _composite_indexes),
     ("drop-redundant-indexes", _drop_redundant_indexes),
     ("suppression-tables", _suppression_tables),
+    ("incident-members", _incident_members),
+    ("history-indexes", _history_indexes),
+    (f"metric-views-{metric_views.digest()}", lambda db: metric_views.ensure_views(db.conn)),  # README "SRE metrics"
+    *((f"table-{name}", _audit_table(name)) for name in LATER_TABLES),  # vendor ack mapping, rules provenance
 )
 
 

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.base import Intent
 from engine.store.json import to_json
@@ -42,6 +42,9 @@ class Outbox:
     clock: Callable[[], str]
     _floor: int
 
+    if TYPE_CHECKING:  # provided by Audit
+        def insert(self, table: str, rows: Iterable[dict[str, Any]]) -> list[int]: ...
+
     def request_actions(self, intents: Iterable[Intent], event_id: str, rules_hash: str,
                         due: Callable[[Intent], str] | None = None) -> list[int]:
         """Outbox rows; an idempotency key already present is not requested again."""
@@ -53,7 +56,7 @@ class Outbox:
                 "intent, at, rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent.idempotency_key, event_id, intent.incident_id, intent.action, intent.kind, intent.step,
                  due(intent) if due else now, to_json(intent_dict(intent)), now, rules_hash))
-            if cur.rowcount:
+            if cur.rowcount and cur.lastrowid is not None:
                 ids.append(cur.lastrowid)
         return ids
 
@@ -138,14 +141,16 @@ class Outbox:
         row = self.conn.execute("SELECT incident_id FROM incident_updates WHERE event_id = ?", (event_id,)).fetchone()
         return row[0] if row else None
 
-    def update_since_request(self, action_id: int) -> dict[str, Any] | None:
+    def update_since_request(self, action_id: int, *, resolves_only: bool = False) -> dict[str, Any] | None:
         """The first ack/resolve of the action's incident that stops it: one recorded at or after the action
         was requested, or any earlier resolve, or any earlier ack when the action is an escalation step
-        (step > 0; an incident id is never reused, so an ack also holds for steps an upgrade requests later)."""
+        (step > 0; an incident id is never reused, so an ack also holds for steps an upgrade requests later).
+        ``resolves_only``: resolves alone (a channel notification still tells an acknowledged incident's news)."""
         row = self.conn.execute(
             "SELECT u.type, u.by, u.source, u.occurred_at, u.at FROM incident_updates u JOIN actions a "
             "ON a.incident_id = u.incident_id WHERE a.id = ? AND (u.at >= a.at OR u.type = 'resolve' OR a.step > 0) "
-            "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
+            + ("AND u.type = 'resolve' " if resolves_only else "")
+            + "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
         return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
 
     def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[tuple[str, int], str]:

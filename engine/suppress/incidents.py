@@ -1,7 +1,8 @@
 """Incidents and per-fingerprint trackers as the suppression stage keeps them in memory.
 
 Plain dataclasses that round-trip through JSON (the ``incidents`` table stores an incident
-whole, or only the fields a repeat or an attach changed; ``suppress_state`` stores trackers
+whole but for its fingerprints, or only the fields a repeat or an attach changed;
+``incident_members`` one row per fingerprint joining or leaving; ``suppress_state`` stores trackers
 whole), plus the helpers that derive an event's fingerprint, group key
 and matchable document, and :func:`resolve_intents` — the pager requests that close an
 incident, shared with anything else that closes one (an operator's resolve, for example).
@@ -41,8 +42,12 @@ class Incident:
     status: str = "open"
 
     def state(self) -> dict[str, Any]:
-        """A shallow dict for JSON (dataclasses.asdict deep-copies: too slow on the per-event path)."""
-        return shallow(self)
+        """A shallow dict for JSON (dataclasses.asdict deep-copies: too slow on the per-event path), without
+        ``fingerprints``: membership is stored once per change (``incident_members``), not in every row,
+        so a group's rows grow linearly with its members rather than quadratically."""
+        out = shallow(self)
+        del out["fingerprints"]
+        return out
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Incident:
@@ -70,7 +75,8 @@ class Tracker:
 
 def shallow(obj: Any) -> dict[str, Any]:
     """The dataclass's fields as a dict, not copied (``dataclasses.asdict`` deep-copies)."""
-    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+    cls: type = type(obj)
+    return {name: getattr(obj, name) for name in _field_names(cls)}
 
 
 @functools.cache

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.compiler.matchers import lookup, matches_all
 from engine.compiler.suppression import Inhibit
 from engine.suppress.incidents import Incident
+from engine.suppress.verdict import Mechanism, Seen, Verdict
+
+if TYPE_CHECKING:
+    from engine.suppress.stage import SuppressionStage
 
 
 class InhibitSources:
@@ -41,3 +45,20 @@ class InhibitSources:
         if not bucket:
             return None
         return next((i for i in sorted(bucket, key=bucket.__getitem__) if live(i)), None)
+
+
+def check(stage: SuppressionStage, seen: Seen) -> Verdict | None:
+    """Muted by an open incident its rule's ``source`` matches, with the same ``equal`` values."""
+    for rule, sources in zip(stage._inhibit, stage._sources, strict=True):
+        if not matches_all(rule.target, seen.doc):
+            continue
+        muting = sources.first(seen.doc, lambda i: stage._live(stage.incidents[i], seen.now))
+        if muting is not None:
+            src = stage.incidents[muting]
+            eq = f", equal {'/'.join(rule.equal)}" if rule.equal else ""
+            return Verdict("suppressed", "inhibit", f"muted by open {src.severity} incident "
+                           f"{src.incident_id} (rule {rule.id}{eq})")
+    return None
+
+
+INHIBIT = Mechanism("inhibit", lambda p: p.on("inhibit") and bool(p.inhibit), check)

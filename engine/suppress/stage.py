@@ -24,29 +24,42 @@ from collections.abc import Callable
 from typing import Any
 
 from actions.base import Intent
-from engine.compiler.matchers import matches_all
 from engine.compiler.suppression import SuppressionPolicy
 from engine.model.event import Event
 from engine.model.policy import RANK
+from engine.suppress.dedup import DEDUP
+from engine.suppress.flap import FLAP
+from engine.suppress.fuse import FUSION
 from engine.suppress.fusion import FusionJoin
+from engine.suppress.grouping import GROUPING
 from engine.suppress.incidents import (
     Incident,
     Tracker,
     fingerprint,
-    group_key,
     iso,
     matchable,
     resolve_intents,
 )
-from engine.suppress.inhibit import InhibitSources
+from engine.suppress.inhibit import INHIBIT, InhibitSources
+from engine.suppress.mute import MAINTENANCE, SILENCE
+from engine.suppress.persistence import PERSISTENCE
 from engine.suppress.ports import FULL_EVERY
 from engine.suppress.ports import IncidentStore as Store
-from engine.suppress.verdict import DECISION_KEYS, Verdict, event_doc
+from engine.suppress.verdict import DECISION_KEYS, Mechanism, Seen, Verdict, with_note
 
-# What a plain repeat or attach changes on its incident: its row carries only these (store.py).
-REPEAT_FIELDS = ("last_at", "repeats")
-ATTACH_FIELDS = ("last_at", "members", "fingerprints")
 UPDATE_FIELDS = ("updates", "notified_at", "update_due")  # when the repeat or attach also sends a group update
+
+# The order of the mechanisms: the first one with a verdict decides the event.
+MECHANISMS: tuple[Mechanism, ...] = (
+    SILENCE, MAINTENANCE,  # mutes: matchers × a time window
+    FLAP,                  # before dedup: a flapping fingerprint pages nobody, repeat or not
+    DEDUP,                 # before inhibit: a repeat joins its own open incident
+    INHIBIT, PERSISTENCE,
+    FUSION,                # before grouping: a fused signal is not a group member
+    GROUPING,              # last: the only one that opens a held incident
+)
+
+
 class SuppressionStage:
     """In-memory index over the sqlite tables; rebuilt from them on start (:meth:`reload`)."""
 
@@ -64,6 +77,7 @@ class SuppressionStage:
         self._persistence_rules = p.persistence if p.on("persistence") else ()
         self._grouping = p.grouping if p.on("group") else None
         self._fusion_reads_decision = any(path.split(".")[0] in DECISION_KEYS for path in self.fusion.paths)
+        self.mechanisms = tuple(m for m in MECHANISMS if m.enabled(p))
         self.reload()
 
     def reload(self) -> None:
@@ -128,58 +142,11 @@ class SuppressionStage:
     # -- firing ------------------------------------------------------------------------------
     def _firing(self, event: Event, decision: Any, fp: str, doc: dict[str, Any], now: float,
                 tracker: Tracker) -> Verdict:
-        p, sev = self.policy, decision.severity
-        when = event.timestamp
-        for mech, windows in self._silences:
-            active = [s for s in windows if matches_all(s.matchers, doc) and s.active(when)]
-            if active:
-                why = "; ".join(f"{s.id} by {s.author}: {s.reason}" for s in active)
-                return Verdict("suppressed", mech, f"{mech} {why}")
-        if self._flap and tracker.hold_until > now:
-            return Verdict("suppressed", "flap", f"fingerprint {fp} is flapping ({len(tracker.changes)} status "
-                                                 f"changes); held down until {iso(tracker.hold_until)}")
-        inc = self.incidents.get(self.by_fp.get(fp, ""))
-        if inc is not None and self._dedup and now - inc.last_at > p.dedup_window:
-            self._close(inc, event.event_id, now, f"no repeat within the dedup window ({p.dedup_window:g}s)")
-            inc = None
-        if inc is not None:
-            inc.repeats += 1
-            return self._join(inc, event, decision, now, "repeat", "dedup",
-                              f"repeat #{inc.repeats} of {fp} on open incident {inc.incident_id}", REPEAT_FIELDS)
-        for rule, sources in zip(self._inhibit, self._sources, strict=True):
-            if not matches_all(rule.target, doc):
-                continue
-            muting = sources.first(doc, lambda i: self._live(self.incidents[i], now))
-            if muting is not None:
-                src = self.incidents[muting]
-                eq = f", equal {'/'.join(rule.equal)}" if rule.equal else ""
-                return Verdict("suppressed", "inhibit", f"muted by open {src.severity} incident "
-                               f"{src.incident_id} (rule {rule.id}{eq})")
-        held = self._persistence(doc, sev, now, tracker)
-        if held:
-            return Verdict("suppressed", "persistence", held)
-        if self.fusion.fusions:
-            # the conditions read only their own paths: without model.*/history.* ones, the decision's document
-            # gives the same kinds as the event's, and the copy is made only for a signal
-            seen = event_doc(decision) if self._fusion_reads_decision else decision.event_doc
-            for fusion in self.fusion.fusions.values():
-                kinds = self.fusion.kinds(fusion, seen)
-                if kinds and RANK[sev] < RANK[fusion.severity]:
-                    return self._fuse(fusion, kinds, event, event_doc(decision), decision, fp, doc, now)
-        g = self._grouping
-        if g:
-            key = group_key(doc, g.group_by)
-            inc = self.incidents.get(self.by_group.get(key, ""))
-            if inc is not None and now - inc.last_at > p.dedup_window and self._dedup:
-                self._close(inc, event.event_id, now, "group idle longer than the dedup window")
-                inc = None
-            if inc is not None:
-                inc.fingerprints.append(fp)
-                self.by_fp[fp] = inc.incident_id
-                inc.members += 1
-                return self._join(inc, event, decision, now, "attached", "group",
-                                  f"member #{inc.members} of group {key} (incident {inc.incident_id})", ATTACH_FIELDS)
-            return self._open(event, decision, fp, doc, now, key, g.group_wait)
+        seen = Seen(event, decision, fp, doc, now, tracker)
+        for mechanism in self.mechanisms:  # MECHANISMS, those the policy switches on
+            verdict = mechanism.check(self, seen)
+            if verdict is not None:
+                return verdict
         return self._open(event, decision, fp, doc, now, "", 0.0)
 
     def _live(self, inc: Incident, now: float) -> bool:
@@ -196,6 +163,7 @@ class SuppressionStage:
         if key:
             self.by_group[key] = inc.incident_id
         self._save(inc, "open", event.event_id, now, f"opened by {fp}")
+        self.store.member(inc.incident_id, fp, "join", event.event_id, iso(now))
         return Verdict("new", "", "", inc.incident_id, decision, iso(inc.hold_until) if hold else None, hold)
 
     def _join(self, inc: Incident, event: Event, decision: Any, now: float, outcome: str, mechanism: str,
@@ -216,11 +184,17 @@ class SuppressionStage:
                 due = max(now, inc.notified_at + interval)
                 inc.updates += 1
                 inc.notified_at = inc.update_due = due
+                # the update speaks for the incident (its severity, its channels, how many alerts it holds);
+                # the member's own decision keeps its own severity and firings
                 again = self.redecide(event, incident_id=inc.incident_id, severity=inc.severity)
-                again.intents = [dataclasses.replace(i, step=inc.updates, rule_id=f"suppression:update:{inc.updates}")
-                                 for i in again.intents if i.kind == "notify"]
+                note = f"update #{inc.updates}: {inc.members} alerts in incident {inc.incident_id}"
+                decision.intents = [dataclasses.replace(i, step=inc.updates, message=with_note(i.message, note),
+                                                        rule_id=f"suppression:update:{inc.updates}")
+                                    for i in again.intents if i.kind == "notify"]
+                decision.notifications = [{**n, "message": with_note(n["message"], note)} for n in again.notifications]
+                decision.pending = None  # rendered already, by the re-decision
                 verdict = Verdict(outcome, mechanism, f"{reason}; update #{inc.updates} due {iso(due)}",
-                                  inc.incident_id, again, iso(due), due - now)
+                                  inc.incident_id, decision, iso(due), due - now)
                 changed = (*changed, *UPDATE_FIELDS)
         self._save(inc, outcome, event.event_id, now, reason, changed)
         return verdict
@@ -245,69 +219,6 @@ class SuppressionStage:
         return Verdict(outcome, "fusion" if op == "fused" else "", reason, inc.incident_id, again,
                        iso(inc.hold_until) if held else None, inc.hold_until - now if held else 0.0)
 
-    def _persistence(self, doc: dict[str, Any], sev: str, now: float, tracker: Tracker) -> str:
-        rule = next((r for r in self._persistence_rules
-                     if matches_all(r.match, doc) and RANK[sev] >= RANK[r.min_severity]
-                     and (r.max_severity is None or RANK[sev] <= RANK[r.max_severity])), None)
-        if rule is None:
-            if tracker.streak:
-                tracker.streak, tracker.streak_since, tracker.streak_last = 0, 0.0, 0.0
-            return ""
-        if tracker.streak and self._dedup and now - tracker.streak_last > self.policy.dedup_window:
-            tracker.streak = 0  # silent longer than the dedup window: the condition stopped holding
-        tracker.streak_since = tracker.streak_since if tracker.streak else now
-        tracker.streak_last = max(tracker.streak_last, now) if tracker.streak else now
-        tracker.streak += 1
-        held_for = now - tracker.streak_since
-        if (rule.seconds is not None and held_for >= rule.seconds) or (rule.events and tracker.streak >= rule.events):
-            return ""
-        need = [f"{tracker.streak} of {rule.events} consecutive events"] if rule.events else []
-        need += [f"{held_for:g}s of {rule.seconds:g}s"] if rule.seconds is not None else []
-        return f"{rule.id}: {sev} has held for {' / '.join(need)}"
-
-    def _fuse(self, fusion: Any, kinds: list[str], event: Event, signal: dict[str, Any], decision: Any, fp: str,
-              doc: dict[str, Any], now: float) -> Verdict:
-        """``signal``: the event's document (what the fusion conditions see); ``doc``: its matchable form."""
-        sid = self.fusion.sid(fusion, event.service)
-        window = self.fusion.windows.get(sid)
-        if window is not None and window.incident_id not in self.incidents:  # its incident closed meanwhile
-            self.fusion.close(sid)
-            self.store.signal(sid, fusion.id, event.service, "closed", event.event_id, window.incident_id,
-                              "incident closed", None, now)
-            window = None
-        verdict: Verdict
-        if window is None:
-            opened = self._open(event, decision, fp, doc, now, "", fusion.hold)
-            window, evicted = self.fusion.open(fusion, event.service, now, opened.incident_id)
-            if evicted:
-                self.store.signal(evicted.sid, fusion.id, evicted.service, "evicted", event.event_id,
-                                  evicted.incident_id, "max_windows reached", None, now)
-            opened.outcome, opened.mechanism = "held", ""
-            held = f"pages held until {opened.due_at}" if opened.due_at else "pages not held (hold 0s)"
-            opened.reason = f"fusion {fusion.id}: first signal ({', '.join(kinds)}); {held}"
-            verdict = opened
-        else:
-            inc = self.incidents[window.incident_id]
-            inc.fingerprints.append(fp)
-            self.by_fp[fp] = inc.incident_id
-            inc.members += 1
-            verdict = self._join(inc, event, decision, now, "attached", "fusion",
-                                 f"fusion {fusion.id}: signal {', '.join(kinds)} joins incident {inc.incident_id}",
-                                 ATTACH_FIELDS)
-        window.kinds[event.event_id] = ",".join(kinds)
-        self.store.signal(sid, fusion.id, event.service, "signal", event.event_id, window.incident_id,
-                          ",".join(kinds), signal, now)
-        bound = self.fusion.post(fusion, sid, signal, event.event_id)
-        if bound is None:
-            return verdict
-        inc = self.incidents[window.incident_id]
-        self.fusion.close(sid)
-        self.store.signal(sid, fusion.id, event.service, "fused", event.event_id, inc.incident_id,
-                          ",".join(bound), None, now)
-        inc.fused = fusion.id
-        reason = f"fusion {fusion.id}: {', '.join(fusion.signals)} within {fusion.window:g}s → {fusion.severity}"
-        return self._upgrade(inc, event, fusion.severity, now, reason, op="fused")
-
     # -- resolved ----------------------------------------------------------------------------
     def _resolved(self, event: Event, decision: Any, fp: str, now: float, tracker: Tracker) -> Verdict:
         # A resolve of an open incident is never held down by flap detection: the hold mutes pages, and a
@@ -325,8 +236,9 @@ class SuppressionStage:
             return Verdict("resolved-unknown", "resolve", f"no open incident for {fp} (never opened or closed)")
         self.by_fp.pop(fp, None)
         inc.fingerprints = [f for f in inc.fingerprints if f != fp]
+        self.store.member(inc.incident_id, fp, "leave", event.event_id, iso(now))
         if inc.fingerprints:
-            self._save(inc, "member-resolved", event.event_id, now, f"{fp} resolved")
+            self._save(inc, "member-resolved", event.event_id, now, f"{fp} resolved", ("last_at",))
             return Verdict("member-resolved", "resolve", f"{fp} resolved; incident {inc.incident_id} still has "
                                                          f"{len(inc.fingerprints)} firing", inc.incident_id)
         intents = self._close(inc, event.event_id, now, f"resolved by {event.source}")

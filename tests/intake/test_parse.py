@@ -9,7 +9,7 @@ from engine.intake import CODES, IntakeError, detect, parse
 
 
 def test_public_api_is_small():
-    assert sorted(intake.__all__) == ["CODES", "FORMATS", "IntakeError", "detect", "parse"]
+    assert sorted(intake.__all__) == ["CODES", "FORMATS", "IntakeError", "Quarantined", "detect", "parse"]
     assert [m.NAME for m in intake.FORMATS] == [
         "cloudwatch-sns",
         "pagerduty-webhook",

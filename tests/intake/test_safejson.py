@@ -51,13 +51,13 @@ def test_empty_or_blank_body(data):
 def test_two_megabytes_exceed_the_default_limit():
     err = reject(b" " * (2 * 1024 * 1024))
     assert err.code == "too-large"
-    assert err.reason == "file is 2097152 bytes; the limit is 1048576 (--max-event-bytes)"
+    assert err.reason == "file is 2097152 bytes; the limit is 1048576 (--max-body-bytes)"
 
 
 def test_small_max_bytes_is_checked_before_decoding():
     err = reject(b"\xff" * 101, max_bytes=100)  # not UTF-8 either: size wins
     assert err.code == "too-large"
-    assert err.reason == "file is 101 bytes; the limit is 100 (--max-event-bytes)"
+    assert err.reason == "file is 101 bytes; the limit is 100 (--max-body-bytes)"
     assert parse(GOOD, max_bytes=len(GOOD))[0].event_id == "e1"
 
 

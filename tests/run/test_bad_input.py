@@ -39,13 +39,13 @@ def test_each_kind_of_bad_file_goes_to_failed_with_a_one_line_reason(make_daemon
     os.symlink("/etc/passwd", spool.incoming / "link.json")
     (spool.incoming / "a-directory").mkdir()
     drop(spool.incoming, "good.json", event(3))
-    drop(spool.incoming, "zz-again.json", event(3))  # same event_id: a duplicate, not re-decided
+    drop(spool.incoming, "zz-again.json", event(3))  # same event_id: a duplicate, not re-decided, not a failure
     (spool.incoming / ".partial.json.tmp").write_text("{")  # a producer's temporary name: ignored
 
     stats = daemon.run_once()
 
-    assert stats.done == 1 and stats.decided == 1
-    assert sorted(os.listdir(spool.done)) == ["good.json"]
+    assert stats.done == 2 and stats.decided == 1
+    assert sorted(os.listdir(spool.done)) == ["good.json", "zz-again.json"]
     for name, (_, code) in CASES.items():
         reason = _reason(spool.failed, name)
         assert "\n" not in reason["reason"] and reason["reason"]
@@ -54,7 +54,7 @@ def test_each_kind_of_bad_file_goes_to_failed_with_a_one_line_reason(make_daemon
     assert _reason(spool.failed, "huge.json")["code"] == "too-large"
     assert _reason(spool.failed, "link.json")["code"] == "not-a-file"
     assert _reason(spool.failed, "a-directory")["code"] == "not-a-file"
-    assert _reason(spool.failed, "zz-again.json")["code"] == "duplicate"
+    assert not (spool.failed / "zz-again.json").exists()
     assert (spool.failed / "link.json").is_symlink()  # moved, never followed
     assert os.listdir(spool.incoming) == [".partial.json.tmp"]
     assert os.listdir(spool.processing) == []
@@ -62,6 +62,8 @@ def test_each_kind_of_bad_file_goes_to_failed_with_a_one_line_reason(make_daemon
     text = daemon.metrics.render().decode()
     assert 'escalation_events_total{outcome="failed"} 12.0' in text
     assert 'escalation_events_total{outcome="duplicate"} 1.0' in text
+    assert "escalation_intake_duplicates_total 1.0" in text
+    assert 'escalation_intake_failures_total{code="duplicate"}' not in text
     assert 'escalation_intake_failures_total{code="too-large"} 1.0' in text
 
 

@@ -15,6 +15,7 @@ from engine.run.daemon import spool as spool_module
 from engine.run.daemon.heap import GC_YOUNG_THRESHOLD
 from engine.run.daemon.outbox import Stats
 from engine.run.daemon.spool import Spool
+from engine.run.execute import ActionReport
 
 
 def _name(i: int) -> str:
@@ -116,6 +117,27 @@ def test_due_actions_run_in_slices_and_intake_gets_a_turn_between_them(make_daem
     assert len(executed) < 100
     daemon.run_once()
     assert executed == list(range(100))  # every due action, once, in order
+
+
+def test_a_retry_reported_without_a_wait_is_due_at_once_and_resumed_where_it_stopped(make_daemon, monkeypatch) -> None:
+    """``ActionReport.retry_in`` is optional: a "retrying" report without one used to crash the loop with
+    ``float + None``; it is due at once, and resumed from the attempt the report names."""
+    daemon = make_daemon()
+    row = {"id": 1, "action": "log", "rules_hash": "h"}
+    resumed: list[tuple[int, float] | None] = []
+    monkeypatch.setattr(daemon.audit, "pending_actions",
+                        lambda limit=1000, now=None, skip=(): [] if len(resumed) == 2 or 1 in skip else [row])
+
+    def run_one(row, resume=None):
+        resumed.append(resume)
+        if resume is None:
+            return ActionReport(1, "log", "notify", "retrying", "503", attempts=1, retry_in=None, next_attempt=2)
+        return ActionReport(1, "log", "notify", "ok", "sent", attempts=2)
+
+    monkeypatch.setattr(daemon.executor, "run_one", run_one)
+    stats = daemon.run_once()
+    assert resumed == [None, (2, 0.0)]
+    assert stats.actions[("log", "ok")] == 1 and not daemon._retrying
 
 
 @pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "lstat-rename"])

@@ -11,7 +11,7 @@ from engine.intake import parse
 from engine.model.event import event_document
 from engine.suppress.incidents import shallow
 from engine.suppress.ports import FULL_EVERY
-from engine.suppress.stage import event_doc
+from engine.suppress.verdict import event_doc
 
 ALL = """
 dedup: {window: 10m}
@@ -78,8 +78,10 @@ def test_repeat_and_attach_rows_carry_only_what_changed(harness):
     assert full == [0, FULL_EVERY - 1]  # the open, and the repeat that made repeats + members = FULL_EVERY
     assert states[1] == {"last_at": states[0]["opened_at"] + 1, "repeats": 1}
     t = states[0]["opened_at"] + FULL_EVERY + 0.5
-    assert states[-1] == {"last_at": t, "members": 2, "fingerprints": ["a", "b"], "updates": 1, "notified_at": t,
-                          "update_due": t}
+    assert states[-1] == {"last_at": t, "members": 2, "updates": 1, "notified_at": t, "update_due": t}
+    members = h.audit.conn.execute("SELECT fingerprint, op FROM incident_members WHERE incident_id = 'a0' "
+                                   "ORDER BY id").fetchall()
+    assert members == [("a", "join"), ("b", "join")]  # the membership, once per change
 
 
 def test_tracker_rows_only_when_the_tracker_changes(harness):

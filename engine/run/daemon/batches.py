@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from engine.intake import IntakeError, parse
+from engine.intake import IntakeError
 from engine.model.errors import AuditError
 from engine.run.daemon.files import File as _File
 from engine.run.daemon.files import NotAFile as _NotAFile
@@ -36,6 +36,7 @@ class Batches:
     config: Any
     stop: threading.Event
     _queue: deque[str]
+    _children: dict[tuple[Any, tuple[str, ...]], Any]
 
     if TYPE_CHECKING:  # provided by DbHealth
         def _db_down(self, exc: BaseException) -> NoReturn: ...
@@ -94,12 +95,12 @@ class Batches:
 
     def _prepare(self, f: _File, stats: Stats) -> bool:
         """Check, read and parse one claimed file; a bad one goes to ``failed/`` right away."""
-        limit = self.pipeline.max_event_bytes
+        limit = self.pipeline.max_body_bytes  # the whole file; each event in it has max_event_bytes
         try:
             if not stat.S_ISREG(f.mode):
                 raise _NotAFile(f.mode)
             f.data = _read(f.path, limit)
-            f.items = parse(f.data, max_bytes=limit)
+            f.items = self.pipeline.parse(f.data)
         except _NotAFile as exc:
             kind = {stat.S_IFLNK: "a symlink", stat.S_IFDIR: "a directory"}.get(stat.S_IFMT(exc.mode), "special")
             self._reject(f, stats, "not-a-file", f"{f.name} is {kind}; only regular files are read")
@@ -110,7 +111,7 @@ class Batches:
         except OSError as exc:
             self._reject(f, stats, "unreadable", f"cannot read {f.name}: {exc.strerror}")
             return False
-        stamps = [i.timestamp.timestamp() for i in f.items if getattr(i, "timestamp", None) is not None]
+        stamps = [i.timestamp.timestamp() for i in f.items if i.timestamp is not None]
         f.key = min(stamps, default=math.inf)
         return True
 
@@ -134,14 +135,28 @@ class Batches:
         stats.decided += len(result.decisions)
         for d in result.decisions:
             self._count(self.metrics.decisions, d.severity)
-        if result.ok or (recovering and result.code == "duplicate"):  # our own commit, before the crash
+        self._quarantine(f, result)
+        if result.duplicates:  # a redelivery, a routine repeat_interval re-send, or our own commit before a crash
+            self.metrics.duplicates.inc(len(result.duplicates))
+        if result.ok or result.code == "duplicate":  # nothing new in it: done, not failed (counted above)
+            if result.code == "duplicate":
+                logger.info("event file holds only events already decided", extra={
+                    "event": "duplicate", "file": f.name, "events": len(result.duplicates)})
             self._move(f, stats, True)
             self._count(self.metrics.events, "duplicate" if result.code == "duplicate" else "decided")
             return
         self._move(f, stats, False, result.reason, result.code)
-        self._count(self.metrics.events, "duplicate" if result.code == "duplicate" else "failed")
-        if result.code != "duplicate":
-            self._count(self.metrics.failures, result.code)
+        self._count(self.metrics.events, "failed")
+        self._count(self.metrics.failures, result.code)
+
+    def _quarantine(self, f: _File, result: Any) -> None:
+        """Items the body went on without: each into failed/ with its reason, logged and counted."""
+        for q in result.quarantined:
+            if q.raw:
+                self.spool.quarantine(f.name, q.where, q.raw, q.code, q.reason)
+            logger.warning("item left out of its body" if q.raw else "body notice", extra={
+                "event": q.outcome, "file": f.name, "item": q.where, "code": q.code, "reason": q.reason})
+            self._count(self.metrics.failures, q.code)
 
     def _reject(self, f: _File, stats: Stats, code: str, reason: str) -> None:
         try:

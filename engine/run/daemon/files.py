@@ -43,7 +43,7 @@ def read(path: str, limit: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise NotAFile(st.st_mode)
         if st.st_size > limit:  # never read an oversized file into memory
-            raise IntakeError(f"file is {st.st_size} bytes; the limit is {limit} (--max-event-bytes)", "too-large")
+            raise IntakeError(f"file is {st.st_size} bytes; the limit is {limit} (--max-body-bytes)", "too-large")
         chunks, total, want = [], 0, st.st_size + 1
         while total <= limit:
             chunk = os.read(fd, want)

@@ -12,7 +12,9 @@ Authentication, when configured (either one suffices; none configured = open, lo
 * ``X-Signature-256: sha256=<hex HMAC-SHA256 of the body with INTAKE_HMAC_SECRET>``.
 
 Missing credentials → 401, wrong ones → 403 (both compared in constant time). A body over
-the size limit → 413 from ``Content-Length`` alone (never read); no body → 400. Every socket
+the size limit → 413 from ``Content-Length`` alone (never read); no body → 400. Every refused POST
+is one ``http-refused`` log line, ``escalation_intake_refused_total{status}`` and, through
+``on_refused``, an ``intake`` row (outcome ``refused``, code ``http-<status>``). Every socket
 read waits at most ``timeout`` seconds and the whole body must arrive within ``timeout`` (else
 408): an idle or trickling client cannot hold a server thread for ever. At most
 ``max_connections`` are served at once; one more is answered 503 (``Retry-After: 1``) and closed
@@ -51,6 +53,8 @@ class IntakeConfig:
     token: str = ""
     hmac_secret: str = ""
     on_write: Callable[[], None] | None = None  # wakes the engine loop
+    # told of every refused POST (status, reason, client): the daemon records it as an intake row
+    on_refused: Callable[[int, str, str], None] | None = None
     timeout: float = 10.0  # seconds per socket read, and for the whole body
     max_connections: int = 64  # served at once; more get 503 at once, without a thread
 
@@ -92,7 +96,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         if status in (401, 403):
             self.close_connection = True
+        if self.command == "POST":
+            self._refused(status, message)
         self._send(status, (json.dumps({"error": message}) + "\n").encode())
+
+    def _refused(self, status: int, reason: str) -> None:
+        """A body the sender offered and we did not take: one log line, a metric, an intake row (via the
+        daemon). Never the headers or the body: they may carry the credentials that were refused."""
+        client = str(self.client_address[0]) if self.client_address else ""
+        logger.warning("HTTP request refused", extra={"event": "http-refused", "status": status, "reason": reason,
+                                                      "client": client, "path": self.path.split("?", 1)[0][:200]})
+        self.config.metrics.refused.labels(str(status)).inc()
+        if self.config.on_refused is not None:
+            self.config.on_refused(status, reason, client)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]

@@ -87,6 +87,8 @@ class DaemonConfig:
     log_every: float = 10.0  # the "cycle" log line sums the counts of at least this long
     retention_days: float = 7.0
     prune_every: float = 3600.0
+    history_days: float | None = None  # audit log retention (engine/store/retention.py); None: keep everything
+    history_prune_every: float = 86400.0
 
 
 class Daemon(Batches, OutboxSlices, DbHealth):
@@ -103,7 +105,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self._recovering = True  # look at processing/ first: at start, and after a failed commit
         self._settled = False
         self._outbox_left = False
-        self._next_prune = self._next_outbox = self._next_chores = 0.0
+        self._next_prune = self._next_outbox = self._next_chores = self._next_history = 0.0
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._frozen = False
         # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
@@ -113,6 +115,9 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         # next success clears it) or "write" (real work failed: cleared only when work commits rows, since
         # taking the lock proves nothing about a full disk or an I/O error)
         self._db_failed = ""
+        # refused HTTP requests (status, reason, client), appended by HTTP threads, recorded by the loop;
+        # bounded, so a flood of bad requests cannot grow memory (the log line and the metric still count)
+        self.refusals: deque[tuple[int, str, str]] = deque(maxlen=10_000)
         if executor.defer is None:
             executor.defer = _defer_every_wait
 
@@ -209,6 +214,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                     self._db_down(exc)
                 self._settled = True
             started = time.monotonic()
+            self._record_refusals()
             files = self._leftovers() if self._recovering else []
             recovering = bool(files)
             if not files:
@@ -232,6 +238,25 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self.health.spool_error = ""
         self._wrote(changes)
         return bool(files) or self._outbox_left
+
+    def refused(self, status: int, reason: str, client: str) -> None:
+        """:attr:`IntakeConfig.on_refused` (called on an HTTP thread)."""
+        self.refusals.append((status, reason, client))
+        self.wake.set()
+
+    def _record_refusals(self) -> None:
+        """One ``intake`` row per refused request (outcome ``refused``, code ``http-<status>``)."""
+        if not self.refusals:
+            return
+        taken = [self.refusals.popleft() for _ in range(len(self.refusals))]
+        try:
+            with self.audit.transaction():
+                for status, reason, client in taken:
+                    self.audit.record_intake(f"http:{client}", "refused", code=f"http-{status}", reason=reason,
+                                             rules_hash=self.pipeline.rules_hash)
+        except AuditError as exc:
+            self.refusals.extendleft(reversed(taken))
+            self._db_down(exc)
 
     def _chores(self) -> None:
         """Idle: expire fusion windows that have ended, check that the audit log takes writes."""
@@ -257,8 +282,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         """New rules, between two files: a new Pipeline (new Decider) and Executor policy."""
         old = self.pipeline
         # the loaded severity model (if the Decider has one) carries over: a reload is about rules
-        kept = {"model": old.decider.model} if hasattr(old.decider, "model") else {}
-        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes, **kept)
+        self.pipeline = Pipeline(compiled, old.audit, max_event_bytes=old.max_event_bytes,
+                                 max_body_bytes=old.max_body_bytes, model=getattr(old.decider, "model", None))
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.health.rules_hash = compiled.digest
         if self._frozen:
@@ -284,6 +309,16 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         removed = self.spool.prune_done(self.config.retention_days)
         if removed:
             logger.info("pruned done/", extra={"event": "pruned", "files": removed})
+        if self.config.history_days and time.monotonic() >= self._next_history and not self.audit.in_transaction:
+            self._next_history = time.monotonic() + self.config.history_prune_every
+            from engine.store.retention import prune
+
+            try:
+                out = prune(self.audit, time.time() - self.config.history_days * 86400)
+            except Exception as exc:  # noqa: BLE001 - a failed prune must not stop deciding; the next day retries
+                logger.error("history prune failed", extra={"event": "history-prune-failed", "error": str(exc)})
+                return
+            logger.info("pruned history", extra={"event": "history-pruned", **out})
 
 
 def _defer_every_wait(_seconds: float) -> bool:

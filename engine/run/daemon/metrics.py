@@ -59,6 +59,10 @@ class Metrics:
         self.events = Counter("escalation_events_total", "Event files by outcome", ["outcome"], registry=r)
         self.failures = Counter("escalation_intake_failures_total", "Failed files by reason code", ["code"],
                                 registry=r)
+        self.duplicates = Counter("escalation_intake_duplicates_total", "Events taken in again and not re-decided "
+                                  "(a redelivery, a routine re-send)", registry=r)
+        self.refused = Counter("escalation_intake_refused_total", "HTTP requests refused before the spool, by "
+                               "status", ["status"], registry=r)
         self.decisions = Counter("escalation_decisions_total", "Decisions by severity", ["severity"], registry=r)
         self.actions = Counter("escalation_actions_total", "Action results by action and outcome",
                                ["action", "outcome"], registry=r)

@@ -110,7 +110,8 @@ class OutboxSlices:
             key = (str(row["action"]), "failed")
         else:
             if report.outcome == "retrying":  # attempt recorded, no result: the outbox runs it again when due
-                self._retrying[action_id] = (time.monotonic() + report.retry_in, report.next_attempt, report.retry_in)
+                wait = report.retry_in if report.retry_in is not None else 0.0  # no wait given: due at once
+                self._retrying[action_id] = (time.monotonic() + wait, report.next_attempt, wait)
                 return
         self._retrying.pop(action_id, None)
         stats.actions[key] += 1

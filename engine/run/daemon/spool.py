@@ -96,6 +96,25 @@ class Spool:
         os.rename(path, target)
         return os.fspath(target)
 
+    def quarantine(self, name: str, where: str, data: bytes, code: str, reason: str) -> str:
+        """One item of a body that went on without it (engine.intake.quarantine): its JSON into ``failed/``
+        as ``<name>@<pointer>`` beside its ``.reason.json`` (``item`` names the pointer). Never pruned."""
+        item = where.strip("/").replace("/", "-") or "item"
+        reserve = 1 + len(REASON_SUFFIX) + len(".tmp") + SUFFIX_ROOM
+        target = _free_name(self.failed / fit_name(f"{name}@{item}", reserve))
+        info = {"file": name, "item": where, "code": code, "reason": " ".join(reason.split()), "at": utcnow()}
+        for path, content in ((self.failed / f"{target.name}{REASON_SUFFIX}", (json.dumps(info) + "\n").encode()),
+                              (target, data)):
+            tmp = path.with_name(f".{path.name}.tmp")
+            try:
+                tmp.write_bytes(content)
+                os.rename(tmp, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+        return os.fspath(target)
+
     def prune_done(self, retention_days: float, now: float | None = None) -> int:
         """Delete files in ``done/`` moved there more than ``retention_days`` ago (by ctime,
         which the rename into ``done/`` sets). ``failed/`` is never pruned: an operator reads it."""

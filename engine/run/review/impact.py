@@ -47,7 +47,7 @@ class Item:
 def summarize(decision: Decision) -> dict[str, Any]:
     """What a change is measured on, for one decision."""
     seen = observed(decision)
-    pages = sorted({i.action for i in decision.intents if i.kind == "page"})
+    pages = sorted({i.action for i in decision.intents or () if i.kind == "page"})
     return {
         "severity": seen["severity"], "rule": seen["rule"], "owner": seen["owner"], "level": seen["level"],
         "pages": pages, "steps": [(s["step"], s["after_seconds"]) for s in decision.escalation.get("steps", [])],

@@ -45,7 +45,8 @@ class Played:
 def first_time(data: bytes) -> datetime | None:
     """The earliest item time in a file: where the virtual clock starts for it."""
     try:
-        return min((item.timestamp for item in parse(data)), default=None)
+        times = [item.timestamp for item in parse(data) if item.timestamp is not None]
+        return min(times, default=None)
     except IntakeError:
         return None
 

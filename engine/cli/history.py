@@ -1,0 +1,186 @@
+"""``rules history list|latest|show|export``: the incident history (engine/report/history.py) on the command line.
+
+Every subcommand reads the audit log read-only; the same functions are importable from Python.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from engine.store.history_queries import SEVERITY_RANK, STATUSES, Filters
+
+# The options every command takes (as in engine/cli.py; not imported from it, which imports this file).
+db_option = click.option("--db", envvar="ESCALATION_DB", default="escalation.db", show_default=True,
+                         help="audit log sqlite file (env ESCALATION_DB)")
+unused_rules_option = click.option("--rules", "rules", metavar="DIR",
+                                   help="accepted like on every command; this one reads no rule files")
+
+MACHINE = ("json", "jsonl", "csv", "markdown")
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from engine.report.history import parse_when
+
+    if value is None:
+        return None
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The history filters, shared by list, latest and export."""
+    options = [
+        click.option("--severity", type=click.Choice(list(SEVERITY_RANK)), help="highest severity of the incident"),
+        click.option("--service"),
+        click.option("--team"),
+        click.option("--owner", help="primary owner (e.g. alice@company.com)"),
+        click.option("--status", type=click.Choice(STATUSES)),
+        click.option("--since", callback=_when, metavar="WHEN", help="first event at or after: 7d, 12h, or RFC 3339"),
+        click.option("--until", callback=_when, metavar="WHEN", help="first event before: 7d, 12h, or RFC 3339"),
+        click.option("--rule", help="a rule that fired for one of its events (id or stage:id)"),
+        click.option("--rules-hash", "rules_hash", metavar="PREFIX", help="decided by this rules version"),
+        click.option("--outcome", help="an action of the incident ended so (ok, failed, not-configured, "
+                                       "cancelled, pending)"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _filters(kw: dict[str, Any]) -> Filters:
+    return Filters(**{k: kw.pop(k) for k in list(kw) if k in Filters.__dataclass_fields__})
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str) -> None:
+    from engine.report.history import render, table
+
+    if fmt == "table":
+        from rich.console import Console
+
+        if not rows:
+            click.echo("no incidents match", err=True)
+            return
+        console = Console()
+        console.print(table(rows, width=console.width))
+        return
+    sys.stdout.write(render(rows, fmt))
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["table", *MACHINE]), default="table",
+                             show_default=True)
+
+
+@click.group()
+def history() -> None:
+    """Incident history: one row per incident, read from the audit log.
+
+    Example: rules history latest 5 && rules history list --status open --since 7d --format json
+    """
+
+
+@history.command("list")
+@filter_options
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many (newest first)")
+@format_option
+@unused_rules_option
+@db_option
+def list_(fmt: str, limit: int | None, rules: str | None, db: str, **kw: Any) -> None:
+    """Incidents matching the filters, newest first."""
+    from engine.report.history import list_incidents
+
+    _emit(list_incidents(db, _filters(kw), limit), fmt)
+
+
+@history.command()
+@click.argument("n", type=click.IntRange(min=1), default=10)
+@filter_options
+@format_option
+@unused_rules_option
+@db_option
+def latest(n: int, fmt: str, rules: str | None, db: str, **kw: Any) -> None:
+    """The N newest incidents (default 10)."""
+    from engine.report.history import latest as latest_rows
+
+    _emit(latest_rows(db, n, _filters(kw)), fmt)
+
+
+@history.command()
+@click.argument("incident_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@unused_rules_option
+@db_option
+def show(incident_id: str, fmt: str, rules: str | None, db: str) -> None:
+    """One incident: every history field and its decisions."""
+    import json
+
+    from engine.report.history import show as show_row
+
+    row = show_row(db, incident_id)
+    if row is None:
+        click.echo(f"error: no incident {incident_id!r} in {db}", err=True)
+        raise SystemExit(1)
+    if fmt == "json":
+        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        if key == "decisions":
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else value)
+        click.echo(f"{key:<{width}}  {shown}")
+    click.echo("decisions:")
+    for d in row["decisions"]:
+        click.echo(f"  {d['timestamp']}  {d['event_id']}  {d['severity']}  {', '.join(d['fired_rules'])}")
+
+
+@history.command()
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(MACHINE), default="jsonl", show_default=True)
+@unused_rules_option
+@db_option
+def export(fmt: str, rules: str | None, db: str, **kw: Any) -> None:
+    """Every matching incident, for machines (default JSON Lines)."""
+    from engine.report.history import list_incidents
+
+    _emit(list_incidents(db, _filters(kw)), fmt)
+
+
+@history.command()
+@click.option("--older-than", "older_than", default="90d", show_default=True, callback=_when, metavar="WHEN",
+              help="prune resolved incidents whose first event is before this: a duration (90d) or RFC 3339 time")
+@click.option("--batch", type=click.IntRange(min=1), default=500, show_default=True,
+              help="incidents per transaction")
+@unused_rules_option
+@db_option
+def prune(older_than: float, batch: int, rules: str | None, db: str) -> None:
+    """Remove resolved incidents older than the cut, after writing daily per-service rollups.
+
+    Open and acked incidents are never touched; the run records itself and ends with a signed prune
+    checkpoint, so `rules audit verify` still passes. Example: rules history prune --older-than 90d
+    """
+    from pathlib import Path
+
+    from engine.store.audit import Audit
+    from engine.store.retention import prune as run_prune
+
+    if not Path(db).is_file():
+        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(3)
+    log = Audit(db)
+    try:
+        out = run_prune(log, older_than, batch=batch)
+    finally:
+        log.close()
+    click.echo(f"pruned {out['incidents']} incident(s) and {out['loose_decisions']} decision(s) without one: "
+               f"{out['rows']} row(s) in {out['seconds']} s; {out['rollups']} rollup row(s) kept (run {out['run']})")
+
+
+from engine.cli import main  # noqa: E402
+
+main.add_command(history)

@@ -1,0 +1,244 @@
+"""SRE metrics over a window: the contract's statistics, per group, against the brief's targets.
+
+Every figure comes from one view of :mod:`engine.store.metrics_views` (the definition lives
+there, once). This module only windows and summarises: an incident belongs to the window when
+its first event's time is in ``[since, until)``; an end event after ``until`` counts as not
+reached (censored at ``until``), so a report over a past window is what it would have said then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.store.metrics_views import InsightsStore
+
+
+@dataclass(frozen=True)
+class Definition:
+    id: str
+    name: str
+    start: str
+    end: str
+    population: str
+    censoring: str
+    unit: str  # "s" (a duration) or "%" (a rate)
+    target: float | None  # met below this
+    alert: float | None  # breached above this
+    view: str
+
+
+DEFINITIONS = (
+    Definition("mttd", "MTTD", "first event's timestamp", "its decision committed (decisions.at)",
+               "every incident", "none (a decision is committed with the event)", "s", 5, 10, "metric_mttd"),
+    Definition("mtta", "MTTA", "first page sent (first ok result of a page action)",
+               "first acknowledgement (incident_updates type ack, its occurred_at)", "paged incidents",
+               "never acked: censored at the window end, or at the resolve if resolved unacked", "s", 180, 300,
+               "metric_mtta"),
+    Definition("mttr", "MTTR", "first page sent", "resolved (first human resolve or auto close)",
+               "paged incidents", "unresolved: censored at the window end", "s", 900, 1800, "metric_mttr"),
+    Definition("mttr_detect", "Detect→resolve", "first event's timestamp", "resolved", "incidents above NONE",
+               "unresolved: censored at the window end", "s", None, None, "metric_mttr_detect"),
+    Definition("false_positive", "False-positive rate", "decided event", "operator verdict (rules confirm, latest)",
+               "decided events with a verdict; the rest counted as unconfirmed, never guessed",
+               "unconfirmed events are not in the rate; coverage = confirmed / decided", "%", 2, 5,
+               "metric_false_positive"),
+    Definition("escalation", "Escalation rate", "first page sent", "a later step's page sent (timeout)",
+               "paged incidents; manual escalations counted apart", "n/a", "%", 10, 20, "metric_escalation"),
+)
+BY_ID = {d.id: d for d in DEFINITIONS}
+GROUPINGS = ("overall", "team", "service", "severity")
+SEVERITIES = ("CRITICAL", "MAJOR", "MODERATE", "NONE")
+
+
+@dataclass
+class Stat:
+    """One metric for one group."""
+
+    metric: str
+    by: str
+    group: str
+    n: int
+    n_censored: int = 0
+    median: float | None = None
+    p90: float | None = None
+    mean: float | None = None
+    km_median: float | None = None
+    rate: float | None = None
+    status: str = "no data"
+    extra: dict[str, Any] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    censored_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = BY_ID[self.metric]
+        return {"metric": self.metric, "by": self.by, "group": self.group, "n": self.n,
+                "n_censored": self.n_censored, "median": self.median, "p90": self.p90, "mean": self.mean,
+                "km_median": self.km_median, "rate": self.rate, "unit": d.unit, "target": d.target,
+                "alert": d.alert, "status": self.status, **self.extra, "ids": self.ids,
+                "censored_ids": self.censored_ids}
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default), q in [0, 1]."""
+    if not values:
+        return None
+    s = sorted(values)
+    pos = (len(s) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def km_median(observed: Sequence[float], censored: Sequence[float]) -> float | None:
+    """Kaplan–Meier median: the first time the product-limit survival falls to 0.5 or below.
+
+    A censored time equal to an event time is still at risk at that time. None when survival
+    never reaches 0.5 (more than half still waiting at the last event)."""
+    events: dict[float, int] = defaultdict(int)
+    for t in observed:
+        events[t] += 1
+    times = sorted([(t, 1) for t in observed] + [(t, 0) for t in censored])
+    at_risk, survival, i = len(times), 1.0, 0
+    for t in sorted(events):
+        while i < len(times) and times[i][0] < t:
+            at_risk -= 1
+            i += 1
+        survival *= 1 - events[t] / at_risk
+        if survival <= 0.5 + 1e-12:
+            return t
+    return None
+
+
+def judge(value: float | None, definition: Definition) -> str:
+    if value is None:
+        return "no data"
+    if definition.target is None or definition.alert is None:
+        return "—"
+    if value < definition.target:
+        return "met"
+    return "breached" if value > definition.alert else "warning"
+
+
+WORSE = {"no data": 0, "—": 0, "met": 1, "warning": 2, "breached": 3}
+
+
+def duration_stat(definition: Definition, rows: Iterable[dict[str, Any]], until: float, by: str,
+                  group: str) -> Stat:
+    observed: list[tuple[float, str]] = []
+    censored: list[tuple[float, str]] = []
+    clamped = 0
+    by_whom: dict[str, int] = {}
+    for r in rows:
+        start, end, stop = r["clock_start"], r["clock_end"], r["clock_stop"]
+        if start is None or start >= until:
+            continue
+        if end is not None and end < until:
+            if "resolved_by" in r:
+                by_whom[r["resolved_by"]] = by_whom.get(r["resolved_by"], 0) + 1
+            if end < start:
+                clamped += 1  # e.g. an ack recorded before the page: clamped to 0 and counted
+            observed.append((max(0.0, end - start), r["incident_id"]))
+        else:
+            limit = until if stop is None or stop >= until else stop
+            censored.append((max(0.0, limit - start), r["incident_id"]))
+    obs = [t for t, _ in observed]
+    stat = Stat(definition.id, by, group, len(observed) + len(censored), len(censored),
+                quantile(obs, 0.5), quantile(obs, 0.9), sum(obs) / len(obs) if obs else None,
+                km_median(obs, [t for t, _ in censored]) if observed or censored else None,
+                ids=sorted(i for _, i in observed), censored_ids=sorted(i for _, i in censored))
+    if definition.target is not None:
+        stat.extra["within_target"] = (sum(1 for t in obs if t < definition.target) / stat.n) if stat.n else None
+    if clamped:
+        stat.extra["clamped"] = clamped
+    if by_whom:  # resolves: by a person (incident_updates) or automatically (a resolved event closed it)
+        stat.extra["resolved_human"], stat.extra["resolved_auto"] = by_whom.get("human", 0), by_whom.get("auto", 0)
+    stat.status = judge(stat.mean, definition)
+    if censored:  # never-reached ends can only make it worse: the KM median is judged too
+        km = stat.km_median if stat.km_median is not None else max(t for t, _ in censored)
+        km_status = judge(km, definition)
+        if stat.km_median is None and km_status != "breached":
+            km_status = "no data" if not observed else stat.status
+        stat.status = max(stat.status, km_status, key=WORSE.__getitem__)
+    return stat
+
+
+def escalation_stat(rows: Iterable[dict[str, Any]], until: float, by: str, group: str) -> Stat:
+    d = BY_ID["escalation"]
+    paged = [r for r in rows if r["page_epoch"] is not None and r["page_epoch"] < until]
+    timeout = sorted(r["incident_id"] for r in paged if r["timeout_epoch"] is not None and r["timeout_epoch"] < until)
+    manual = sorted(r["incident_id"] for r in paged if r["manual_epoch"] is not None and r["manual_epoch"] < until)
+    rate = 100 * len(timeout) / len(paged) if paged else None
+    return Stat(d.id, by, group, len(paged), rate=rate, status=judge(rate, d), ids=timeout,
+                extra={"timeout": len(timeout), "manual": len(manual), "manual_ids": manual})
+
+
+def false_positive_stat(rows: Iterable[dict[str, Any]], by: str, group: str) -> Stat:
+    d = BY_ID["false_positive"]
+    rows = list(rows)
+    confirmed = [r for r in rows if r["false_positive"] is not None]
+    fps = sorted(r["event_id"] for r in confirmed if r["false_positive"])
+    rate = 100 * len(fps) / len(confirmed) if confirmed else None
+    return Stat(d.id, by, group, len(rows), rate=rate, status=judge(rate, d), ids=fps,
+                extra={"confirmed": len(confirmed), "unconfirmed": len(rows) - len(confirmed),
+                       "coverage": 100 * len(confirmed) / len(rows) if rows else None})
+
+
+def _groups(rows: list[dict[str, Any]], by: str) -> dict[str, list[dict[str, Any]]]:
+    if by == "overall":
+        return {"all": rows}
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        out[r[by] or "(none)"].append(r)
+    if by == "severity":
+        return {s: out[s] for s in SEVERITIES if s in out}
+    return dict(sorted(out.items()))
+
+
+def compute(store: InsightsStore, since: float, until: float, by: Sequence[str] = GROUPINGS,
+            metrics: Sequence[str] = tuple(BY_ID)) -> list[Stat]:
+    """Every metric for every group of every grouping asked for."""
+    out: list[Stat] = []
+    for mid in metrics:
+        d = BY_ID[mid]
+        rows = store.rows(d.view, since, until)
+        for grouping in by:
+            for group, members in _groups(rows, grouping).items():
+                if d.unit == "s":
+                    out.append(duration_stat(d, members, until, grouping, group))
+                elif mid == "escalation":
+                    out.append(escalation_stat(members, until, grouping, group))
+                else:
+                    out.append(false_positive_stat(members, grouping, group))
+    return out
+
+
+def hour_class(epoch: float, tz: ZoneInfo) -> str:
+    """PagerDuty's interruption classes in the given zone: business Mon–Fri 08–18, sleep 22–08, else off."""
+    t = datetime.fromtimestamp(epoch, tz)
+    if t.hour >= 22 or t.hour < 8:
+        return "sleep"
+    return "business" if t.weekday() < 5 and t.hour < 18 else "off"
+
+
+def interruptions(store: InsightsStore, since: float, until: float, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Pages per person (one per incident, step and person, whatever the channels) by hour class."""
+    people: dict[str, dict[str, Any]] = {}
+    weeks = max((until - since) / (7 * 86400), 1e-9)
+    for r in store.rows("metric_interruptions", since, until):
+        if r["sent_epoch"] is None or r["sent_epoch"] >= until:
+            continue
+        p = people.setdefault(r["person"], {"person": r["person"], "business": 0, "off": 0, "sleep": 0,
+                                            "total": 0, "incidents": set()})
+        p[hour_class(r["sent_epoch"], tz)] += 1
+        p["total"] += 1
+        p["incidents"].add(r["incident_id"])
+    out = []
+    for p in sorted(people.values(), key=lambda p: (-p["total"], p["person"])):
+        out.append({**p, "per_week": round(p["total"] / weeks, 2), "incidents": sorted(p["incidents"])})
+    return out

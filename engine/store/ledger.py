@@ -1,0 +1,253 @@
+"""The tamper-evident ledger: one entry per committed transaction binding every row it wrote.
+
+Hook: the audit log calls :meth:`Ledger.seal` inside each transaction just before ``COMMIT`` and
+:meth:`Ledger.committed` after it (or :meth:`Ledger.discard` on rollback). ``seal`` finds the
+rows written since the last entry by rowid (every table is append-only, so new rows are exactly
+those above the previous entry's marks: no write path can be forgotten) and inserts, in the same
+transaction, ``ledger(seq, at, ranges, row_hashes, col_digests, tx_root, leaf, chain, marks, foreign)``:
+
+- ``row_hash = SHA-256(0x00 ‖ table ‖ 0x00 ‖ JSON([rowid, columns…]))``, the row read back from
+  sqlite (so typed as stored) and encoded by orjson (shortest round-trip floats, UTF-8); a column
+  added later is not part of older rows' hashes (each range records its column count);
+- ``tx_root`` = RFC 6962 Merkle root over the transaction's row hashes (table order, then rowid);
+  ``leaf = SHA-256(0x00 ‖ tx_root)``, the transaction's leaf in the log's Merkle tree;
+- ``chain = SHA-256(chain₋₁ ‖ leaf)``; ``col_digests``: per table range, SHA-256 of each column's
+  values in order (so ``verify`` names the column of a changed cell);
+- ``foreign``: rows above the marks that this connection did not write (inserted between
+  transactions by someone else): bound from now on, and reported by ``verify``.
+
+Checkpoints (:mod:`engine.store.ledger_note`) every ``every`` entries or ``seconds`` seconds, at
+:meth:`close` and at prune, go to ``ledger_checkpoints`` and to the sink directory outside the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.store import ledger_note
+from engine.store.ledger_merkle import CompactRange, leaf_hash, root
+
+LEDGER_TABLES = ("ledger", "ledger_checkpoints")
+SCHEMA = {
+    "ledger": "seq INTEGER PRIMARY KEY, at TEXT, ranges TEXT, row_hashes BLOB, col_digests TEXT, tx_root BLOB, "
+              "leaf BLOB, chain BLOB, marks TEXT, foreign_rows INTEGER",
+    "ledger_checkpoints": "id INTEGER PRIMARY KEY, size INTEGER, root TEXT, chain TEXT, kind TEXT, key_id TEXT, "
+                          "note TEXT, compact TEXT, at TEXT",
+}
+GENESIS = b"\x00" * 32
+
+
+def enabled() -> bool:
+    return os.environ.get("ESCALATION_LEDGER", "on").lower() not in ("off", "0", "false", "no")
+
+
+def covered_tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """table → columns of every table the ledger binds (all but its own and sqlite's), by name."""
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {n: [c[1] for c in conn.execute(f"PRAGMA table_info({n})")] for n in names
+            if n not in LEDGER_TABLES and not n.startswith("sqlite_")}
+
+
+def range_sql(table: str, cols: list[str]) -> str:
+    """The rows of ``table`` in a rowid range, as the ledger hashes them: rowid first, then ``cols``."""
+    return f'SELECT rowid, {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ' \
+        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_blob)
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(type(value).__name__)
+
+
+def hash_rows(table: str, rows: list[tuple[Any, ...]]) -> list[bytes]:
+    """``SHA-256(0x00 ‖ table ‖ 0x00 ‖ orjson([rowid, columns…]))`` per row."""
+    prefix = b"\x00" + table.encode() + b"\x00"
+    sha = hashlib.sha256
+    return [sha(prefix + _dumps(r)).digest() for r in rows]
+
+
+def col_digests(rows: list[tuple[Any, ...]], ncols: int) -> list[str]:
+    """Per column, a digest of its values in rowid order: ``verify`` compares them to name a changed column."""
+    columns = list(zip(*rows, strict=True))[1:ncols + 1]  # transposed in C: no Python loop per value
+    return [hashlib.sha256(_dumps(c)).hexdigest()[:16] for c in columns]
+
+
+class Ledger:
+    """Seals each transaction of one connection; see the module docstring."""
+
+    def __init__(self, conn: sqlite3.Connection, *, clock: Any = None, every: int | None = None,
+                 seconds: float | None = None, sink: str | None = None, key: Any = None) -> None:
+        self.conn = conn
+        self.clock = clock or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        self.every = every or int(os.environ.get("ESCALATION_LEDGER_EVERY", "1000"))
+        self.seconds = seconds if seconds is not None else float(os.environ.get("ESCALATION_LEDGER_SECONDS", "60"))
+        self.sink = sink if sink is not None else os.environ.get("ESCALATION_LEDGER_SINK") or None
+        self.key = key if key is not None else ledger_note.key_from_env()
+        for name, cols in SCHEMA.items():
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+            for op in ("UPDATE", "DELETE"):
+                conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
+                             f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
+        self._schema = -1
+        self._tables: dict[str, list[str]] = {}
+        self._sql: dict[str, str] = {}
+        self._pending: tuple[Any, ...] | None = None
+        self._outbox: list[str] = []  # checkpoint notes for the sink, written after COMMIT
+        self._load()
+        # rows this connection wrote up to the last seal: none yet (its migrations, written before this, are its own)
+        self.changes = 0
+
+    # -- state --------------------------------------------------------------------------------
+    def _load(self) -> None:
+        """seq, chain, marks, compact range and checkpoint position from the database."""
+        last = self.conn.execute("SELECT seq, chain, marks FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        cp = self.conn.execute("SELECT size, compact, at FROM ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        self.seq = last[0] if last else 0
+        self.chain = bytes(last[1]) if last else GENESIS
+        self.marks: dict[str, int] = json.loads(last[2]) if last else {}
+        if cp and cp[1]:
+            nodes = [bytes.fromhex(h) for h in json.loads(cp[1])]
+            self.compact = CompactRange(cp[0], nodes)
+            self.checkpointed = cp[0]
+        else:
+            self.compact, self.checkpointed = CompactRange(), 0
+        for (leaf,) in self.conn.execute("SELECT leaf FROM ledger WHERE seq > ? ORDER BY seq", (self.compact.size,)):
+            self.compact.append(bytes(leaf))
+        self.checkpoint_time = time.monotonic()
+
+    def _refresh_tables(self) -> None:
+        version = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        if version != self._schema:
+            self._schema = version
+            self._tables = covered_tables(self.conn)
+            self._sql = {t: range_sql(t, cols) for t, cols in self._tables.items()}
+
+    # -- the hook -----------------------------------------------------------------------------
+    def seal(self) -> None:
+        """Inside the transaction, before COMMIT: the ledger entry of the rows written since the last one."""
+        head = self.conn.execute("SELECT max(seq) FROM ledger").fetchone()[0] or 0
+        if head != self.seq:  # another connection sealed since: its state is the truth
+            self._load()
+        self._refresh_tables()
+        ranges: list[list[Any]] = []
+        hashes: list[bytes] = []
+        digests: dict[str, list[str]] = {}
+        marks = dict(self.marks)
+        for table, sql in self._sql.items():
+            rows = self.conn.execute(sql, (marks.get(table, 0), 1 << 62)).fetchall()
+            if not rows:
+                continue
+            ncols = len(self._tables[table])
+            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols])
+            hashes += hash_rows(table, rows)
+            digests[table] = col_digests(rows, ncols)
+            marks[table] = rows[-1][0]
+        changes = self.conn.total_changes
+        if not hashes:
+            return
+        foreign = max(len(hashes) - (changes - self.changes), 0)
+        tx_root = root(hashes)
+        leaf = leaf_hash(tx_root)
+        chain = hashlib.sha256(self.chain + leaf).digest()
+        seq = self.seq + 1
+        self.conn.execute("INSERT INTO ledger (seq, at, ranges, row_hashes, col_digests, tx_root, leaf, chain, marks, "
+                          "foreign_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (seq, self.clock(), json.dumps(ranges), b"".join(hashes), json.dumps(digests), tx_root,
+                           leaf, chain, json.dumps(marks), foreign))
+        compact = self.compact.copy()
+        compact.append(leaf)
+        self._pending = (seq, chain, marks, compact)
+        if seq - self.checkpointed >= self.every or time.monotonic() - self.checkpoint_time >= self.seconds:
+            self._checkpoint("periodic", seq, chain, compact)
+
+    def committed(self) -> None:
+        """After COMMIT: the sealed state becomes current; checkpoints go to the sink."""
+        if self._pending is not None:
+            self.seq, self.chain, self.marks, self.compact = self._pending
+            self._pending = None
+        self.changes = self.conn.total_changes
+        self._publish()
+
+    def discard(self) -> None:
+        """After ROLLBACK: nothing sealed happened."""
+        if self._pending is not None and self._outbox:
+            self.checkpointed = self.seq  # the rolled-back checkpoint never existed; the next is due soon
+        self._pending = None
+        self._outbox.clear()
+        self.changes = self.conn.total_changes
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint(self, kind: str, size: int, chain: bytes, compact: CompactRange,
+                    extra: dict[str, Any] | None = None) -> str:
+        head = compact.head()
+        note = ledger_note.sign(ledger_note.body(size, head, chain, kind, extra), self.key)
+        self.conn.execute("INSERT INTO ledger_checkpoints (size, root, chain, kind, key_id, note, compact, at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (size, head.hex(), chain.hex(), kind, ledger_note.key_id_hex(self.key), note,
+                           json.dumps([n.hex() for n in compact.nodes]), self.clock()))
+        self.checkpointed, self.checkpoint_time = size, time.monotonic()
+        self._outbox.append(note)
+        return note
+
+    def checkpoint(self, kind: str = "manual", extra: dict[str, Any] | None = None) -> str | None:
+        """A checkpoint of the current tree in its own transaction (None when there is nothing sealed)."""
+        if not self.seq:
+            return None
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            note = self._checkpoint(kind, self.seq, self.chain, self.compact, extra)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self._outbox.clear()
+            raise
+        self._publish()
+        return note
+
+    def seal_now(self) -> None:
+        """Seal rows written outside a transaction (autocommit) in a transaction of their own."""
+        if self.conn.in_transaction or self.conn.total_changes == self.changes:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.seal()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self.discard()
+            raise
+        self.committed()
+
+    def close(self) -> None:
+        """At shutdown: seal what is left, then a checkpoint when entries were sealed since the last one."""
+        if self.conn.in_transaction:
+            return
+        self.seal_now()
+        if self.seq > self.checkpointed:
+            self.checkpoint("shutdown")
+
+    def _publish(self) -> None:
+        if not self._outbox:
+            return
+        notes, self._outbox = self._outbox, []
+        if self.sink:
+            path = Path(self.sink)
+            path.mkdir(parents=True, exist_ok=True)
+            with open(path / "checkpoints.log", "a", encoding="utf-8") as fh:  # append-only (chattr +a friendly)
+                for note in notes:
+                    fh.write(note + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())

@@ -1,0 +1,90 @@
+"""``rules history prune``: rollups first, open incidents kept, the log still verifies; other deletions do not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from history_gen import BASE, Incident, expected_row
+from history_kit import rules
+
+from engine.report.history import list_incidents
+from engine.store.audit import Audit
+from engine.store.retention import prune
+
+CUT = BASE + 10 * 86400
+
+
+def test_prune_keeps_open_incidents_and_rollups_and_verifies(generated: tuple[Path, list[Incident]],
+                                                              tmp_path: Path) -> None:
+    src, incidents = generated
+    db = tmp_path / "p.db"
+    shutil.copy(src, db)
+    gone = [i for i in incidents if i.opened < CUT and i.resolve]
+    log = Audit(db)
+    out = prune(log, CUT, batch=100)
+    log.close()
+    assert out["incidents"] == len(gone) > 100
+    kept = {r["incident_id"] for r in list_incidents(db)}
+    assert kept == {i.incident_id for i in incidents} - {i.incident_id for i in gone}
+    assert any(i.opened < CUT and not i.resolve for i in incidents if i.incident_id in kept)  # old but open: kept
+    want: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for i in gone:
+        row = expected_row(i)
+        day = datetime.fromtimestamp(i.opened, UTC).strftime("%Y-%m-%d")
+        want[(day, i.service)][0] += 1
+        want[(day, i.service)][1] += row["resolution_time"]
+    conn = sqlite3.connect(db)
+    got: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for day, service, n, total in conn.execute("SELECT day, service, incidents, resolution_sum FROM history_rollups"):
+        got[(day, service)][0] += n
+        got[(day, service)][1] += total
+    assert {k: (v[0], round(v[1], 3)) for k, v in got.items()} == {k: (v[0], round(v[1], 3)) for k, v in want.items()}
+    run = conn.execute("SELECT incidents, rows FROM retention_runs").fetchone()
+    assert run == (len(gone), out["rows"])
+    assert conn.execute("SELECT kind FROM ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()[0] == "prune"
+    conn.close()
+    res = rules("audit", "verify", "--db", str(db), "--format", "json")
+    assert res.returncode == 0, res.stdout
+    # the same kind of deletion, not through prune: verify names it
+    conn = sqlite3.connect(db)
+    victim = conn.execute("SELECT rowid FROM decisions ORDER BY rowid LIMIT 1 OFFSET 5").fetchone()[0]
+    conn.execute("DROP TRIGGER decisions_no_delete")
+    conn.execute("DELETE FROM decisions WHERE rowid = ?", (victim,))
+    conn.commit()
+    conn.close()
+    res = rules("audit", "verify", "--db", str(db), "--format", "json")
+    first = json.loads(res.stdout)["problems"][0]
+    assert res.returncode == 1 and (first["table"], first["rowid"]) == ("decisions", victim)
+
+
+def test_prune_cli(generated: tuple[Path, list[Incident]], tmp_path: Path) -> None:
+    src, incidents = generated
+    db = tmp_path / "c.db"
+    shutil.copy(src, db)
+    res = rules("history", "prune", "--older-than", "2025-01-05T00:00:00Z", "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    n = sum(1 for i in incidents if i.opened < datetime(2025, 1, 5, tzinfo=UTC).timestamp() and i.resolve)
+    assert res.stdout.startswith(f"pruned {n} incident(s)")
+    assert rules("audit", "verify", "--db", str(db)).returncode == 0
+    res = rules("history", "prune", "--db", str(tmp_path / "none.db"))
+    assert res.returncode == 3 and "no audit log" in res.stderr
+
+
+def test_daemon_prunes_on_schedule(generated: tuple[Path, list[Incident]], tmp_path: Path) -> None:
+    src, incidents = generated
+    db = tmp_path / "d.db"
+    shutil.copy(src, db)
+    res = rules("run", "--once", "--history-days", "30", "--db", str(db), "--spool", str(tmp_path / "spool"),
+                cwd=tmp_path)
+    # the generated log's pending pages carry stub intents: executed, they fail, and a failed page is exit 4
+    assert res.returncode in (0, 4), res.stderr
+    assert '"event": "history-pruned"' in res.stderr or "pruned history" in res.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT incidents FROM retention_runs").fetchone()[0] == sum(1 for i in incidents if i.resolve)
+    conn.close()
+    assert rules("audit", "verify", "--db", str(db)).returncode == 0
