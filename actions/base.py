@@ -97,6 +97,9 @@ class Request:
     body: Any
     idempotency_key: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    # the NAME of the environment variable holding the secret ``send`` adds (never its value), when the
+    # intent chose one (e.g. a team's per-step PagerDuty routing key); "" = the adapter's default
+    secret_env: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,12 @@
 Takes an :class:`Intent` and POSTs one request. ``kind`` picks the call: ``page`` and ``notify``
 → create (``POST {base}/v2/alerts``), ``acknowledge`` → ``POST {base}/v2/alerts/{alias}/
 acknowledge?identifierType=alias``, ``resolve`` → ``.../close?identifierType=alias``; any other
-kind is a rule error (:class:`ActionConfigError`). ``alias`` is the incident id (cut to 512
-characters plus a hash when longer), so every step of one incident acts on one alert.
+kind is a rule error (:class:`ActionConfigError`). ``alias`` is the incident id for step 0 and
+``<incident id>.step-<n>`` for escalation step n (cut to 512 characters plus a hash when longer):
+Opsgenie de-duplicates a create whose alias matches an open alert (only its count goes up, nobody new
+is notified), so each step is its own alert whose ``responders`` are that step's targets; acknowledge
+and close act on the step they name (the engine requests one per step paged). A create returns
+``Outcome.memo == {"vendor_ref": alias}``, kept so that an Opsgenie webhook finds our incident.
 
 A create carries ``message`` (``message["message"]``, else ``message["summary"]``, else
 ``"[SEVERITY] service (environment): incident <id>"``; at most 130 characters), ``alias``,
@@ -48,7 +52,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from actions.base import ActionConfigError, ActionFailed, Intent, Outcome, Request
-from actions.transport import Http, fit, fit_key
+from actions.transport import Http, fit, step_key
 
 VENDOR = "Opsgenie"
 REGIONS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.com"}
@@ -87,7 +91,7 @@ class Opsgenie:
             raise ActionConfigError(
                 f"opsgenie cannot handle intent kind {intent.kind!r}; want one of " + ", ".join(OPERATIONS)
             )
-        alias = fit_key(intent.incident_id, MAX_ALIAS)
+        alias = step_key(intent.incident_id, intent.step, MAX_ALIAS)
         if operation == "create":
             url, body = f"{self.base}/v2/alerts", self._alert(intent, alias)
         else:
@@ -107,7 +111,8 @@ class Opsgenie:
         answer = _json(response.text)
         request_id = answer.get("requestId", "") if isinstance(answer, dict) else ""
         detail = f"{VENDOR} accepted the request (HTTP {response.status_code}, requestId {request_id})"
-        return Outcome("accepted", detail=detail, response=answer)
+        alias = request.body.get("alias") if isinstance(request.body, dict) else None
+        return Outcome("accepted", detail=detail, response=answer, memo={"vendor_ref": alias} if alias else {})
 
     def close(self) -> None:
         self.http.close()

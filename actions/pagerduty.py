@@ -3,14 +3,25 @@
 Takes an :class:`Intent` and POSTs one event to ``{PAGERDUTY_EVENTS_URL}``. ``kind`` picks the
 ``event_action``: ``page`` and ``notify`` → ``trigger``, ``acknowledge`` → ``acknowledge``,
 ``resolve`` → ``resolve``; any other kind is a rule error (:class:`ActionConfigError`).
-``dedup_key`` is the incident id (cut to 255 characters plus a hash when longer), so every step
-of one incident acts on one alert. A trigger carries ``payload.summary`` (``message["summary"]``,
+``dedup_key`` is the incident id for step 0 and ``<incident id>.step-<n>`` for escalation step n
+(cut to 255 characters plus a hash when longer): PagerDuty folds a trigger whose dedup key matches an
+open alert *on the same service* into that alert, so a later step with the step-0 key would notify
+nobody new. Each step is its own alert; acknowledge and resolve intents carry the step they act on
+(the engine requests one per step that was paged, so a resolve closes every step's alert).
+Who a PagerDuty alert notifies is decided by the escalation policy of the service behind the
+routing key, not by our ``targets``: to reach the backup, give the team a service whose policy
+pages the backup (``pagerduty_backup_routing_key_env`` in the matrix; the decision puts the variable's
+name in ``params["routing_key_env"]``, and ``send`` reads that variable).
+
+A trigger carries ``payload.summary`` (``message["summary"]``,
 else ``"[SEVERITY] service (environment): incident <id>"``, at most 1024 characters),
 ``payload.source`` (``message["source"]``, else the service), ``payload.severity`` (CRITICAL
 critical, MAJOR error, MODERATE warning, NONE info; anything else error), ``payload.component``
 (the service), ``payload.group`` (the environment, when set), ``payload.custom_details`` (the
 intent's ``details``), ``links`` (the intent's ``links``, ``{"href", "text"}``) and, when
-configured, ``client``/``client_url``. Acknowledge and resolve carry only the dedup key.
+configured, ``client``/``client_url``. Acknowledge and resolve carry only the dedup key. A
+successful trigger returns ``Outcome.memo == {"vendor_ref": <the dedup_key PagerDuty returned>}``:
+the engine keeps it so that PagerDuty's webhook for that alert finds our incident.
 
 202 is success (``Outcome("ok")``, ``response`` = PagerDuty's answer); 400 is permanent and the
 error quotes PagerDuty's message; 429 and 5xx are retryable. PagerDuty accepts about 120 events
@@ -40,7 +51,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from actions.base import ActionConfigError, ActionFailed, Intent, Outcome, Request
-from actions.transport import Http, RateLimiter, fit, fit_key
+from actions.transport import Http, RateLimiter, fit, step_key
 
 VENDOR = "PagerDuty"
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -71,9 +82,10 @@ class PagerDuty:
         self.limiter = rate_limiter or ROUTING_KEY_LIMITER
         self.http = Http(VENDOR, float(config.get("timeout", 10)))
 
-    def configured(self) -> str | None:
-        if not self.env.get(self.key_env):
-            return f"{self.key_env} is not set"
+    def configured(self, key_env: str = "") -> str | None:
+        key_env = key_env or self.key_env
+        if not self.env.get(key_env):
+            return f"{key_env} is not set"
         return None
 
     def render(self, intent: Intent) -> Request:
@@ -85,7 +97,7 @@ class PagerDuty:
             )
         body: dict[str, Any] = {
             "event_action": action,
-            "dedup_key": fit_key(intent.incident_id, MAX_DEDUP_KEY),
+            "dedup_key": step_key(intent.incident_id, intent.step, MAX_DEDUP_KEY),
         }
         if action == "trigger":
             body["payload"] = self._payload(intent)
@@ -96,18 +108,20 @@ class PagerDuty:
             if self.client_url:
                 body["client_url"] = str(self.client_url)
         headers = {"Content-Type": "application/json"}
-        return Request(self.name, "POST", self.url, body, intent.idempotency_key, headers)
+        key_env = str(intent.params.get("routing_key_env") or "")
+        return Request(self.name, "POST", self.url, body, intent.idempotency_key, headers, secret_env=key_env)
 
     def send(self, request: Request) -> Outcome:
-        problem = self.configured()
+        key_env = request.secret_env or self.key_env
+        problem = self.configured(key_env)
         if problem:
             raise ActionFailed(problem, retryable=False, reason="authError")
-        key = self.env[self.key_env]
+        key = self.env[key_env]
         wait = self.limiter.acquire(key)
         if wait:
             raise ActionFailed(
                 f"{VENDOR}: {self.limiter.limit} events in the last {self.limiter.window:.0f} s for "
-                f"{self.key_env}; next slot in {wait:.1f} s",
+                f"{key_env}; next slot in {wait:.1f} s",
                 retryable=True,
                 reason="rateLimited",
                 retry_after=wait,
@@ -116,7 +130,11 @@ class PagerDuty:
         response = self.http.post(request.target, body, headers=request.headers, secrets=(key,))
         answer = _json(response.text)
         detail = f"{VENDOR} {request.body['event_action']} accepted (HTTP {response.status_code})"
-        return Outcome("ok", detail=detail, response=answer)
+        returned = answer.get("dedup_key") if isinstance(answer, dict) else None
+        sent = request.body["dedup_key"]
+        ref = returned if isinstance(returned, str) and returned else sent
+        memo = {"vendor_ref": ref} if request.body["event_action"] == "trigger" else {}
+        return Outcome("ok", detail=detail, response=answer, memo=memo)
 
     def close(self) -> None:
         self.http.close()

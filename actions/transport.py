@@ -153,6 +153,18 @@ def fit_key(key: str, limit: int) -> str:
     return f"{key[: limit - len(digest) - 1]}:{digest}"
 
 
+def step_key(incident_id: str, step: int, limit: int) -> str:
+    """The dedup key / alias of one escalation step: the incident id for step 0, ``<id>.step-<n>`` after.
+
+    A pager folds a trigger with an open alert's key into that alert (PagerDuty's ``dedup_key``,
+    Opsgenie's ``alias``), so a later step with the same key would notify nobody new. The engine maps
+    ``<id>.step-<n>`` back to the incident (``engine.run.acknowledge.match``)."""
+    return fit_key(incident_id if step <= 0 else f"{incident_id}{STEP_SUFFIX}{step}", limit)
+
+
+STEP_SUFFIX = ".step-"
+
+
 class RateLimiter:
     """At most ``limit`` events per ``window`` seconds per key, counted in this process only."""
 

@@ -1,8 +1,8 @@
 """The ``rules`` command: thin wrappers around the engine's functions.
 
 Exit codes: 0 success; 1 rule files invalid or simulate expectations not met; 2 usage error;
-3 runtime failure (audit log unwritable, engine failure). Results go to stdout, diagnostics
-and logs to stderr, so ``rules simulate --format json | jq`` always works.
+3 runtime failure (audit log unwritable, engine failure); 4 ``rules run --once``: a page failed.
+Results go to stdout, diagnostics and logs to stderr, so ``rules simulate --format json | jq`` always works.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from engine.model.errors import RulesError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="escalation-handlers", prog_name="rules", message="%(prog)s %(version)s")
 def main() -> None:
     """Incident policy as code: validate, simulate and run the YAML rules."""
     from engine.run.daemon import logs
@@ -33,6 +34,7 @@ def entry() -> None:
 
 # one file per command; each registers itself on ``main`` (imported last: they import ``main`` from here)
 from engine.cli import (  # noqa: E402,F401
+    ack,
     analyze,
     anomalies,
     audit,
@@ -41,6 +43,7 @@ from engine.cli import (  # noqa: E402,F401
     explain,
     history,
     impact,
+    incidents,
     ledger,
     metrics,
     run,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,11 +40,13 @@ from engine.model.errors import RulesError
               help="most files claimed from incoming/ per batch (a batch is what is waiting)")
 @click.option("--max-clock-skew", default=300.0, show_default=True, type=click.FloatRange(min=0),
               help="seconds an event may be stamped ahead of intake; beyond, it is decided at intake time")
+@click.option("--init", "init", is_flag=True,
+              help="create the directory of --db when it does not exist (without it, a missing one is an error)")
 @model_option
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, max_body_bytes: int, listen: tuple[str, int] | None, retention_days: float,
         history_days: float | None, reload_interval: float, batch: int, max_clock_skew: float,
-        model: str | None) -> None:
+        model: str | None, init: bool) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
@@ -63,6 +67,12 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
 
     if not once:
         logs.install(os.environ.get("LOG_LEVEL", "INFO"))
+    parent = Path(db).parent
+    if db != ":memory:" and not parent.is_dir():  # a typo in --db must not start a fresh, empty audit log
+        if not init:
+            raise click.BadParameter(f"directory {parent} does not exist (a typo? pass --init to create it)",
+                                     param_hint="--db")
+        parent.mkdir(parents=True, exist_ok=True)
     root = rules_dir(rules)
     compiled = load_compiled(root, quiet_warnings=not once)
     lock = acquire_lock(db)  # noqa: F841 - held until the process exits
@@ -80,15 +90,32 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         box.write(data, src.name)
     config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days, history_days=history_days)
     watcher = None if once else RulesWatcher(root, reload_interval, background=True)  # off the decision thread
+    from actions.retry import RetryPolicy
+    from engine.run.fallback import Fallback, retry_for
+
+    fallback = Fallback(audit, compiled.policy)
+    executor = Executor(audit, compiled.policy, retry_for=retry_for(compiled.policy, RetryPolicy()),
+                        on_failed=fallback.failed)
     daemon = Daemon(Pipeline(compiled, audit, max_event_bytes=max_event_bytes, max_body_bytes=max_body_bytes,
                              model=model, max_clock_skew=max_clock_skew),
-                    Executor(audit, compiled.policy),
-                    box, config=config, watcher=watcher)
+                    executor, box, config=config, watcher=watcher)
     if db != ":memory:":  # the SRE metrics and risk scores on /metrics too (README "Anomaly intelligence")
         from engine.report.metrics_prometheus import InsightsCollector
 
         daemon.metrics.registry.register(InsightsCollector(db))
+
+    def undelivered(intent: Any, failures: list[str]) -> None:  # every channel failed: metric + /healthz
+        daemon.metrics.undelivered.inc()
+        daemon.health.undelivered = [*daemon.health.undelivered[-19:],
+                                     f"{intent.incident_id} step {intent.step}: {'; '.join(failures)}"[:500]]
+
+    fallback.undelivered = undelivered
+    daemon.health.unconfigured = unconfigured(executor, compiled.policy)
+    started = audit.clock()
     if not once:
+        for name, problem in sorted(daemon.health.unconfigured.items()):  # one start-up line per adapter
+            logger.warning(f"adapter {name} is not configured: {problem}; its requests will be recorded as "
+                           "not-configured", extra={"event": "adapter-not-configured", "action": name})
         server = None
         if listen:
             from engine.run.daemon.http import IntakeConfig, serve
@@ -119,4 +146,32 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         outcomes[outcome] = outcomes.get(outcome, 0) + n
     click.echo(f"{stats.done} file(s) done, {stats.failed} failed, {stats.decided} decision(s); actions: "
                + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none") + f"; audit log: {db}")
+    failed = audit.failed_pages(started)
+    for incident_id, action, detail in failed:  # a page nobody received: the run did not do its job
+        click.echo(f"error: page for {incident_id} via {action} failed: {detail[:300]}", err=True)
     audit.close()  # seals what is left and writes the shutdown checkpoint (engine/store/ledger.py)
+    if failed:
+        raise SystemExit(PAGE_FAILED)
+
+
+PAGE_FAILED = 4  # rules run --once: every file decided, but at least one page failed (see README exit codes)
+logger = logging.getLogger("escalation_handlers.daemon")
+
+
+def unconfigured(executor: Any, policy: Any) -> dict[str, str]:
+    """Adapter the policy uses → why it cannot send (team routing keys included), for start-up and /healthz."""
+    from actions.base import ActionError
+
+    out: dict[str, str] = {}
+    for name in sorted(policy.used_actions()):
+        try:
+            problem = executor.adapter(name).configured()
+        except ActionError as exc:
+            problem = str(exc)
+        if problem:
+            out[name] = problem
+    for team in policy.teams.values():
+        for env in (team.routing_key_env, team.backup_routing_key_env):
+            if env and not executor.env.get(env) and "pagerduty" in policy.used_actions():
+                out.setdefault(f"pagerduty:{team.name}", f"{env} is not set")
+    return out

@@ -64,7 +64,8 @@ def build_policy(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic])
     levels = {
         sev: Level(sev, lv["level"], tuple(lv.get("notify", ())), tuple(lv.get("pagers", ())),
                    tuple(lv.get("channels", ())), lv.get("repeat", 0),
-                   tuple(EscalationStep(tuple(s["targets"]), s.get("delay")) for s in lv.get("steps", ())))
+                   tuple(EscalationStep(tuple(s["targets"]), s.get("delay")) for s in lv.get("steps", ())),
+                   lv.get("retry_budget_minutes"), tuple(lv.get("fallback", ())))
         for sev, lv in pol["levels"].items()
     }
     tpl = by_kind["templates"][0].data
@@ -87,6 +88,7 @@ def build_policy(by_kind: Mapping[str, list[Document]], diags: list[Diagnostic])
         digest=digest,
         files=tuple(d.path for d in all_docs),
         suppression=build_suppression(by_kind["suppression"][0], diags) if by_kind["suppression"] else None,
+        slack_users=dict(matrix.get("slack_users") or {}),
     )
 
 
@@ -99,6 +101,7 @@ def _team(name: str, t: Mapping[str, Any]) -> Team:
         escalation_delay=int(t["escalation_delay"]),
         slack=t.get("slack", ""),
         routing_key_env=t.get("pagerduty_routing_key_env", ""),
+        backup_routing_key_env=t.get("pagerduty_backup_routing_key_env", ""),
         rotation=Rotation(tuple(rot["members"]), rot["handoff"], rot.get("start", "")) if rot else None,
         overrides=tuple(Override(o["who"], o["covers"], o["start"], o["end"], o.get("reason", ""))
                         for o in t.get("overrides", ())),

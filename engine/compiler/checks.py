@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.compiler import conditions, templates
 from engine.compiler.checks_oncall import check_oncall
+from engine.compiler.checks_remediation import check_remediation
 from engine.compiler.checks_targets import check_targets
 from engine.compiler.implies import shadowing_rule
 from engine.compiler.load import Document, escape
@@ -65,10 +66,12 @@ def _matrix(policy: Policy, doc: Document) -> list[Diagnostic]:
         out.append(doc.diagnostic("/fallback_team", "unknown-team",
                                   f"fallback team {policy.fallback_team!r} is not defined", want=names))
     for name, owner in policy.teams.items():
-        if owner.routing_key_env and not os.environ.get(owner.routing_key_env):
-            out.append(doc.diagnostic(f"/teams/{name}/pagerduty_routing_key_env", "adapter-not-configured",
-                                      f"team {name!r}: {owner.routing_key_env} is not set; its PagerDuty pages "
-                                      "will be reported as not configured", severity="warning"))
+        for field, env in (("pagerduty_routing_key_env", owner.routing_key_env),
+                           ("pagerduty_backup_routing_key_env", owner.backup_routing_key_env)):
+            if env and not os.environ.get(env):
+                out.append(doc.diagnostic(f"/teams/{name}/{field}", "adapter-not-configured",
+                                          f"team {name!r}: {env} is not set; its PagerDuty pages "
+                                          "will be reported as not configured", severity="warning"))
     return out
 
 
@@ -81,6 +84,7 @@ def _actions(policy: Policy, pol: Document, docs: Mapping[str, Document]) -> lis
     uses: list[tuple[Document, str, str]] = []
     for sev, level in policy.levels.items():
         uses += [(pol, f"/levels/{sev}/pagers/{i}", a) for i, a in enumerate(level.pagers)]
+        uses += [(pol, f"/levels/{sev}/fallback/{i}", a) for i, a in enumerate(level.fallback)]
         uses += [(pol, f"/levels/{sev}/channels/{i}", a) for i, a in enumerate(level.channels)]
     uses += [(docs[r.origin.file], f"{r.origin.pointer}/action", r.action) for r in policy.remediation]
     uses += [(pol, f"/actions/{name}", name) for name in policy.action_config]
@@ -253,6 +257,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("actions", lambda p, k: _actions(p, _only("escalation-policy", k), _docs(k))),
     ("targets", lambda p, k: check_targets(p, _docs(k))),  # remediation targets from the policy, not the event
     ("templates", lambda p, k: _templates(p, _only("templates", k), _only("escalation-policy", k), _docs(k))),
+    ("remediation", lambda p, k: check_remediation(p, _docs(k), sample_context)),
     ("shadowing", lambda p, k: _shadowed(p, _docs(k))),
     ("engine-limits", lambda p, k: _limits(p, _docs(k))),  # durable-rules' hard limits: last, over every rule
 )

@@ -12,6 +12,8 @@ Diagnostics located at the offending value:
 ``overlapping-overrides``  two overrides covering the same person at the same time
 ``person-in-no-team``      an override's ``who`` is in no team (primary, backup or rotation)
 ``override-covers-outsider``  an override ``covers`` someone who is not on that team
+``slack-user-unknown``     a ``slack_users`` entry for someone in no team and no level's ``notify``: a typo
+                           (the person it means would be written as plain text, which notifies nobody)
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ def check_oncall(policy: Policy, doc: Document) -> list[Diagnostic]:
                 f"service {service!r} has no owner; its incidents page the fallback team "
                 f"{policy.fallback_team!r} (flagged in the audit log)", severity="warning"))
     everyone = set().union(*(members(t) for t in policy.teams.values()))
+    paged = everyone | {p for level in policy.levels.values() for p in level.notify}
+    for person in policy.slack_users:
+        if person not in paged:
+            out.append(doc.diagnostic(
+                f"/slack_users/{escape(person)}", "slack-user-unknown", key=True, message=
+                f"slack_users: {person!r} is in no team and no level's notify list, so this mapping is never "
+                "used", have=person, want=sorted(paged)))
     for name, team in policy.teams.items():
         base = f"/teams/{escape(name)}"
         out += _rotation(team, doc, f"{base}/rotation")

@@ -29,12 +29,14 @@ compared as text by durable-rules.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler.regex import RegexError, compile_full, full_match
+from engine.model.vocabulary import STANDARD_CONDITIONS, STANDARD_METRICS
 
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "matches", "exists")
 _ORDER = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
@@ -116,12 +118,31 @@ def parse(raw: Any, pointer: str = "") -> Any:
     return _leaf(key, value, child)
 
 
+_STANDARD = {"conditions": STANDARD_CONDITIONS, "metrics": STANDARD_METRICS}
+
+
+def near_miss(path: str) -> str | None:
+    """The standard name ``path`` is a likely typo of (``conditions.service_unavailble`` →
+    ``conditions.service_unavailable``), else None. Custom names are allowed under ``conditions.*`` and
+    ``metrics.*``, but one within a letter or two of a standard name can only be a typo that never matches."""
+    namespace, _, name = path.partition(".")
+    known = _STANDARD.get(namespace)
+    if not known or not name or name in known:
+        return None
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+    return f"{namespace}.{close[0]}" if close else None
+
+
 def _leaf(path: str, spec: Any, pointer: str) -> Any:
     ftype = field_type(path)
     if ftype is None:
         raise ConditionError(pointer, "unknown-field", f"unknown field {path!r}",
                              want="a field of the event: metrics.*, derived.*, conditions.*, labels.*, "
                                   "traces.*, service, environment, source, title, description, status")
+    meant = near_miss(path)
+    if meant:
+        raise ConditionError(pointer, "unknown-field", f"unknown field {path!r}: a typo of {meant!r}? Events "
+                             f"carry {meant!r}, so this condition can never match", want=meant)
     if not isinstance(spec, dict):
         spec = {"eq": spec}
     if not spec:

@@ -16,7 +16,7 @@ every problem is a Diagnostic with file:line:col and the JSON pointer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.compiler.build import build_policy
@@ -63,7 +63,10 @@ def _schema(c: Compilation) -> None:
 
 
 def _build(c: Compilation) -> None:
-    c.policy = build_policy(c.by_kind, c.diagnostics)
+    from engine.compiler.provenance import git_commit
+
+    # the rules hash's Git commit (rules_versions), beside the hash build_policy computes
+    c.policy = replace(build_policy(c.by_kind, c.diagnostics), rules_commit=git_commit(c.root))
 
 
 def _check(check: Check) -> Callable[[Compilation], None]:

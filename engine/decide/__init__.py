@@ -28,7 +28,7 @@ The draft is the live object: an observer reads it (``draft.firings``, ``draft.s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -99,6 +99,7 @@ class Pending:
     level: Level
     common: Common
     messages: Messages
+    slack_users: Mapping[str, str] = field(default_factory=dict)  # who → Slack member id, for page mentions
 
 
 @dataclass
@@ -306,7 +307,7 @@ class Decider:
             "level": level.level, "notify": list(level.notify), "pagers": list(level.pagers),
             "repeat": level.repeat, "steps": [s.as_dict() for s in d.steps],
         }
-        pending = Pending(d, level, common, messages)
+        pending = Pending(d, level, common, messages, self.compiled.policy.slack_users)
         return Decision(event.event_id, d.incident_id, event.service, severity,
                         intelligence.confidence(d.verdict, severity), d.firings, d.owner, escalation,
                         d.remediation, notifications, _intents(pending) if now else None, self.policy.digest,
@@ -385,7 +386,8 @@ def _intents(p: Pending) -> list[Intent]:
     assert d.owner is not None
     intents: list[Intent] = []
     for pager in d.paged:
-        intents += page_intents(pager, d.steps, d.owner, message(pager), f"route:{d.severity}", common)
+        intents += page_intents(pager, d.steps, d.owner, message(pager), f"route:{d.severity}", common,
+                                p.slack_users)
     if d.remediation:
         intents.append(Intent(action=d.remediation["action"], kind="remediate", params=d.remediation["params"],
                               rule_id=d.remediation["rule"], **common))

@@ -76,14 +76,32 @@ def plan(owner: Owner, level: Level) -> list[PlannedStep]:
 
 
 def page_intents(pager: str, steps: list[PlannedStep], owner: Owner, message: Mapping[str, Any], rule_id: str,
-                 common: Mapping[str, Any]) -> list[Intent]:
-    """One ``page`` intent per step for ``pager``; ``details.escalation`` says which step and whom."""
+                 common: Mapping[str, Any], slack_users: Mapping[str, str] | None = None) -> list[Intent]:
+    """One ``page`` intent per step for ``pager``; ``details.escalation`` says which step and whom.
+
+    How each step reaches its people (each pager's own semantics; README "On call"):
+
+    * ``pagerduty``: each step is its own alert (dedup key ``<incident>.step-<n>`` after step 0, see
+      :mod:`actions.pagerduty`); steps after the first use the team's ``pagerduty_backup_routing_key_env``
+      (``params["routing_key_env"]``), a PagerDuty service whose escalation policy pages the backup.
+    * ``opsgenie``: each step is its own alert (alias ``<incident>.step-<n>``) whose responders are the
+      step's targets.
+    * ``slack``: a person with a Slack user id in the matrix's ``slack_users`` is mentioned as ``<@U…>``
+      (a mention notifies); anyone else is written as plain text and notifies nobody.
+    """
     out = []
+    users = slack_users or {}
     for s in steps:
-        targets = (owner.slack, *s.targets) if pager == "slack" and owner.slack else s.targets
+        targets = s.targets
+        params: dict[str, Any] = {}
+        if pager == "slack":
+            people = tuple(users.get(t, t) for t in s.targets)
+            targets = (owner.slack, *people) if owner.slack else people
+        elif pager == "pagerduty" and owner.routing_key_envs[min(s.step, 1)]:
+            params["routing_key_env"] = owner.routing_key_envs[min(s.step, 1)]
         details = {**common.get("details", {}), "escalation": {"step": s.step, "targets": list(s.targets)}}
         out.append(Intent(action=pager, kind="page", targets=targets, step=s.step, rule_id=rule_id,
-                          message=message, **{**common, "details": details}))
+                          message=message, params=params, **{**common, "details": details}))
     return out
 
 

@@ -8,8 +8,11 @@ Acknowledgement  from ``event`` (and ``event.data``, the incident)
 ``event_id``     ``pagerduty:<event.id>`` (PagerDuty keeps the id on redelivery)
 ``incident_id``  ``data.incident_key`` when present, else the PagerDuty incident id ``data.id``.
                  ``incident_key`` is the Events API v2 ``dedup_key`` that our pagerduty action
-                 sent, so it names *our* incident; the v3 acknowledged/resolved samples carry no
-                 ``incident_key`` (only the priority_updated one does), hence the fallback
+                 sent (``<incident>`` or ``<incident>.step-<n>``); incidents opened in PagerDuty's
+                 UI carry none (the real acknowledged/resolved deliveries in the fixtures)
+``refs``         ``data.id`` (PagerDuty's incident id) after the incident key: the engine maps
+                 either back to our incident (:func:`engine.run.acknowledge.match`) and refuses,
+                 counts and logs an ack that matches nothing
 ``by``           ``agent.summary`` (the user's name), else ``agent.email``, else ``agent.id``,
                  else ``pagerduty`` (e.g. auto-resolution without an agent)
 ``timestamp``    ``occurred_at``
@@ -81,6 +84,7 @@ def normalize(doc: dict[str, Any], *, now: datetime) -> list[Acknowledgement]:
         "timestamp": timestamp(event.get("occurred_at")) or now,
         "source": "pagerduty",
         "note": clip(note, 4000),
+        "refs": [clip(ref, 512) for ref in (_text(data.get("id")),) if ref and ref != incident],
     }
     return [to_acknowledgement(fields, where="/event")]
 

@@ -201,6 +201,9 @@ class Acknowledgement(BaseModel):
     timestamp: datetime
     source: str = Field("manual", max_length=200)
     note: str = Field("", max_length=4000)
+    # other names the pager gave the incident (PagerDuty's own incident id, its dedup key): tried by
+    # engine.run.acknowledge.match after incident_id
+    refs: tuple[Annotated[str, Field(min_length=1, max_length=512)], ...] = Field(default=(), max_length=8)
 
     @field_validator("timestamp")
     @classmethod

@@ -70,6 +70,7 @@ class Team:
     escalation_delay: int
     slack: str = ""
     routing_key_env: str = ""
+    backup_routing_key_env: str = ""  # PagerDuty service for steps after the first (reaches the backup)
     rotation: Rotation | None = None
     overrides: tuple[Override, ...] = ()
 
@@ -92,6 +93,8 @@ class Level:
     channels: tuple[str, ...] = ()
     repeat: int = 0
     steps: tuple[EscalationStep, ...] = ()  # empty: primary (+ notify), then backup (engine.decide.escalation)
+    retry_budget_minutes: float | None = None  # a failed page is retried for about this long (engine.run.fallback)
+    fallback: tuple[str, ...] = ()  # tried in order when a page ends failed
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,13 @@ class Policy:
     digest: str  # sha256 over the rule files' bytes: the "rules hash" in every audit row
     files: tuple[str, ...] = field(default=())
     suppression: Any = None  # engine.compiler.suppression.SuppressionPolicy, from the optional suppression file
+    slack_users: dict[str, str] = field(default_factory=dict)  # person → Slack user id (matrix slack_users)
+    rules_commit: str = ""  # the Git commit of the rule files at load time (engine.compiler.provenance)
 
     def used_actions(self) -> set[str]:
         used = {r.action for r in self.remediation}
         for level in self.levels.values():
-            used |= set(level.pagers) | set(level.channels)
+            used |= set(level.pagers) | set(level.channels) | set(level.fallback)
         return used
 
 

@@ -40,11 +40,12 @@ class Owner:
     fallback: bool = False
     slack: str = ""
     notes: tuple[str, ...] = ()
+    routing_key_envs: tuple[str, str] = ("", "")  # PagerDuty: (step 0, later steps); "" = the action's default
 
     def as_dict(self) -> dict[str, Any]:
         return {"team": self.team, "primary": list(self.primary), "backup": list(self.backup),
                 "escalation_delay": self.escalation_delay, "fallback": self.fallback, "slack": self.slack,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "routing_key_envs": list(self.routing_key_envs)}
 
 
 def parse_time(text: str) -> datetime:
@@ -118,7 +119,8 @@ def resolve(policy: Policy, service: str, at: datetime | None = None) -> Owner:
     backup = _apply_overrides(team, team.backup, at, notes)
     if fallback:
         notes.insert(0, f"service {service!r} has no owner: fallback team {team.name!r}")
-    return Owner(team.name, primary, backup, team.escalation_delay, fallback, team.slack, tuple(notes))
+    keys = (team.routing_key_env, team.backup_routing_key_env or team.routing_key_env)
+    return Owner(team.name, primary, backup, team.escalation_delay, fallback, team.slack, tuple(notes), keys)
 
 
 def span(policy: Policy, service: str, at: datetime) -> tuple[datetime | None, datetime | None]:

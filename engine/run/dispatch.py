@@ -241,7 +241,7 @@ class Dispatcher:
                                                   "seconds": breaker.cooldown, "failures": breaker.failures})
         audit.record_attempt(ready.action_id, Attempt(f.number, False, detail, error.reason, error.retryable,
                                                       error.status, f.waited), ready.rules_hash)
-        policy = self.budget(intent) if self.budget else self.executor.retry
+        policy = self.budget(intent) if self.budget else self.executor.retry_policy(intent)
         if error.retryable and error.reason == "rateLimited":  # delays, never spends an attempt
             wait = policy.delay(f.used + 1, self.rng, error.retry_after)
             # our own limiter (no HTTP status) knows when a slot frees up: the whole destination waits for it;

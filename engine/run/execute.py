@@ -58,6 +58,10 @@ class Executor:
     # asked before each wait between attempts: True leaves the action without a result and returns a
     # "retrying" report; the caller runs it again with ``resume`` when the wait is over (the daemon)
     defer: Callable[[float], bool] | None = None
+    # the retry policy of one intent (engine.run.fallback.retry_for: a level's budget); None: ``retry``
+    retry_for: Callable[[Intent], RetryPolicy] | None = None
+    # called when a page ends failed (engine.run.fallback.Fallback.failed: the next pager, or loud)
+    on_failed: Callable[[Intent, str], Any] | None = None
     _adapters: dict[str, Any] = field(default_factory=dict)
 
     def adapter(self, name: str) -> Any:
@@ -78,7 +82,8 @@ class Executor:
         if self.audit.in_transaction:  # results recorded so far sent nothing: durable before a side effect
             self.audit.commit()
         first, waited = resume or (1, 0.0)
-        run = execute(adapter, request, self.retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
+        retry = self.retry_policy(intent)
+        run = execute(adapter, request, retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
                       on_start=lambda n: self.audit.record_start(action_id, n, rules_hash),
                       on_attempt=lambda a: self.audit.record_attempt(action_id, a, rules_hash))
         if run.retry_in is not None:
@@ -122,7 +127,13 @@ class Executor:
     def finish(self, action_id: int, intent: Intent, outcome: str, detail: str, reason: str | None,
                 rules_hash: str, attempts: int, memo: dict[str, Any] | None = None) -> ActionReport:
         self.audit.record_result(action_id, outcome, detail, reason, rules_hash, memo=memo)
+        if outcome == "failed" and attempts and self.on_failed is not None:  # sent and failed: a fallback
+            self.on_failed(intent, rules_hash)  # (engine.run.fallback; serial and concurrent paths alike)
         return ActionReport(action_id, intent.action, intent.kind, outcome, detail, attempts)
+
+    def retry_policy(self, intent: Intent) -> RetryPolicy:
+        """The retry budget of one intent: its level's (``retry_for``), else the executor's ``retry``."""
+        return self.retry_for(intent) if self.retry_for else self.retry
 
     def preview(self, intent: Intent) -> dict[str, Any]:
         """Dry run: what the adapter would send (no secrets), and whether it could."""

@@ -7,6 +7,7 @@ run exactly the same code up to the side effects.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ from engine.intake import IntakeError, Quarantined, parse
 from engine.intake.normalize import keeping
 from engine.model.event import Acknowledgement, Event, event_json
 from engine.model.firing import selected
-from engine.run.acknowledge import acknowledge
+from engine.run.acknowledge import Unmatched, acknowledge
 from engine.run.skew import bound, describe
 from engine.store.audit import Audit
 from engine.suppress.stage import SuppressionStage
@@ -31,6 +32,7 @@ MAX_EVENT_BYTES = 1_048_576  # per event (an alert of a group, an item of a list
 # generatorURL) is ~6 MB, and a body refused as a whole is lost whole (Alertmanager never retries a 4xx)
 MAX_BODY_BYTES = 32 * 1_048_576
 Item = Event | Acknowledgement | Quarantined  # what a body parses into
+logger = logging.getLogger("escalation_handlers.daemon")
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Pipeline:
         decider.history = self.history
         self.decider = decider
         self.audit = audit
+        if compiled.policy.rules_commit:  # rules_hash → Git commit, for the incident view and simulate
+            audit.record_rules_version(compiled.digest, compiled.policy.rules_commit)
         self.max_event_bytes = max_event_bytes
         self.max_body_bytes = max(max_body_bytes, max_event_bytes)
         # labels the rules read are kept first when an event has more than the label cap
@@ -151,11 +155,21 @@ class Pipeline:
                 result.skewed += 1
                 skew = describe(original, ahead, self.max_clock_skew)
         if isinstance(item, Acknowledgement):
+            try:  # stops pending steps; acks/resolves upstream pagers
+                acknowledge(self.audit, item, self.rules_hash, strict=True)
+            except Unmatched as exc:  # recorded (intake), counted (failures{code}), logged: never silent
+                self.audit.record_intake(name, "failed", event_id=item.event_id, code="unmatched-ack",
+                                         reason=str(exc), rules_hash=self.rules_hash)
+                logger.warning("unmatched %s: %s", item.type, exc,
+                               extra={"event": "unmatched-ack", "source": item.source})
+                result.ok, result.code, result.reason = False, "unmatched-ack", str(exc)
+                return
+            matched = self.audit.incident_updates_by_event(item.event_id) or item.incident_id
+            item = item.model_copy(update={"incident_id": matched})
             self.audit.record_intake(name, "accepted", event_id=item.event_id, code=item.type,
                                      reason=f"{item.type} of {item.incident_id} by {item.by}" + (f"; {skew}" if skew
                                                                                                  else ""),
                                      rules_hash=self.rules_hash)
-            acknowledge(self.audit, item, self.rules_hash)  # stops pending steps; acks/resolves upstream pagers
             if item.type == "resolve":  # the next firing of its fingerprints is a new incident, not a repeat
                 self.suppression.close_incident(item.incident_id, item.event_id, item.timestamp.timestamp(),
                                                 f"resolved by {item.by} via {item.source}")

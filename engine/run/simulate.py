@@ -74,6 +74,7 @@ def simulate(compiled: CompiledPolicy, paths: list[Path], *, model: str | None =
             doc["also_matched"] = also_matched(compiled, decision)
             doc["requests"] = [executor.preview(i) for i in decision.intents or ()]
             doc["escalation"] = {**doc["escalation"], "timeline": steps}
+            doc["rules"] = {"hash": compiled.digest, "git_commit": compiled.policy.rules_commit}
             outcome.decisions.append(doc)
         outcomes.append(outcome)
     audit.close()
@@ -150,9 +151,18 @@ def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
         text = ("not sent (suppressed), not rendered" if n["message"] is None
                 else json.dumps(n["message"], ensure_ascii=False)[:300])
         lines.append(f"  notify {n['channel']}: {text}")
-    for r in d["requests"]:
-        state = "ready" if r.get("configured") == "yes" else f"not configured ({r.get('configured', r.get('error'))})"
+    for r in d["requests"]:  # the same verdict as the JSON: a request that cannot be rendered is never "ready"
+        if r.get("error"):
+            state = f"cannot work: {r['error']}"
+        elif r.get("configured") == "yes":
+            state = "ready"
+        else:
+            state = f"not configured ({r.get('configured')})"
         lines.append(f"  would {r['kind']} via {r['action']}: {state}")
+    rules = d.get("rules") or {}
+    if rules:
+        commit = f"git {rules['git_commit']}" if rules.get("git_commit") else "not from a Git work tree"
+        lines.append(f"  rules: {str(rules.get('hash', ''))[:12]} ({commit})")
     for p in d["problems"]:
         lines.append(f"  problem: {p}")
     return lines

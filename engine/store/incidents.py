@@ -31,6 +31,8 @@ from typing import Any
 from engine.store.errors import translate_errors
 from engine.store.json import to_json
 
+PER_STEP_ALERTS = ("pagerduty", "opsgenie")  # each escalation step is its own alert there (actions.transport.step_key)
+
 
 @translate_errors
 class IncidentStore:
@@ -131,16 +133,19 @@ class IncidentStore:
         keys = ("sid", "fusion_id", "service", "event_id", "incident_id", "kinds", "doc", "at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def paged(self, incident_id: str) -> list[tuple[str, str, str]]:
-        """(action, environment, level) of the pagers requested for an incident and not superseded."""
+    def paged(self, incident_id: str) -> list[tuple[str, str, str, int, str]]:
+        """(action, environment, level, step, routing_key_env) of the pages requested for an incident and not
+        superseded: one per pager, and one per step for the pagers where each step is its own alert."""
         rows = self.conn.execute(
             "SELECT a.action, a.intent FROM actions a WHERE a.incident_id = ? AND a.kind = 'page' AND NOT EXISTS "
             "(SELECT 1 FROM results r WHERE r.action_id = a.id AND r.outcome = 'superseded') ORDER BY a.id",
             (incident_id,)).fetchall()
-        out: dict[str, tuple[str, str, str]] = {}
+        out: dict[tuple[str, int], tuple[str, str, str, int, str]] = {}
         for action, intent in rows:
             doc = json.loads(intent)
-            out.setdefault(action, (action, doc.get("environment", ""), doc.get("level", "")))
+            step = int(doc.get("step") or 0) if action in PER_STEP_ALERTS else 0
+            key_env = str((doc.get("params") or {}).get("routing_key_env") or "")
+            out.setdefault((action, step), (action, doc.get("environment", ""), doc.get("level", ""), step, key_env))
         return list(out.values())
 
     def pending(self, incident_id: str) -> list[tuple[int, str]]:

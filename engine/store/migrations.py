@@ -42,9 +42,14 @@ SCHEMA: dict[str, dict[str, type]] = {
                 "rules_hash": T},
     "incident_updates": {"id": N, "event_id": T, "incident_id": T, "type": T, "by": T, "source": T,
                          "occurred_at": T, "note": T, "at": T, "rules_hash": T},
+    # what a pager calls our incident: the dedup key / alias it accepted, its own incident id
+    "vendor_refs": {"id": N, "vendor": T, "ref": T, "incident_id": T, "origin": T, "at": T},
+    # rules_hash → the Git commit of the rule files it was loaded from ("" outside a Git work tree)
+    "rules_versions": {"id": N, "rules_hash": T, "git_commit": T, "at": T},
 }
 PKS = {"events": "event_id", "decisions": "event_id"}
-UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"]}
+UNIQUE = {"actions": ["idempotency_key"], "results": ["action_id"], "incident_updates": ["event_id"],
+          "vendor_refs": ["vendor", "ref"], "rules_versions": ["rules_hash", "git_commit"]}
 INDEXES = {"firings": ["event_id"], "facts": ["event_id"], "actions": ["incident_id"], "attempts": ["action_id"],
            "starts": ["action_id"],
            "intake": ["event_id"], "incident_updates": ["incident_id"]}
@@ -74,6 +79,8 @@ SUPPRESSION_INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "
                        "fusion_signals": "sid"}
 
 Migration = Callable[[sqlite_utils.Database], None]
+# SCHEMA tables added after the migrations above existed: applied after them, in this order
+LATER_TABLES = ("vendor_refs", "rules_versions")
 
 
 def _append_only(conn: sqlite3.Connection, name: str) -> None:
@@ -139,13 +146,14 @@ def _history_indexes(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
-    *((f"table-{name}", _audit_table(name)) for name in SCHEMA),
+    *((f"table-{name}", _audit_table(name)) for name in SCHEMA if name not in LATER_TABLES),
     ("composite-indexes", _composite_indexes),
     ("drop-redundant-indexes", _drop_redundant_indexes),
     ("suppression-tables", _suppression_tables),
     ("incident-members", _incident_members),
     ("history-indexes", _history_indexes),
     (f"metric-views-{metric_views.digest()}", lambda db: metric_views.ensure_views(db.conn)),  # README "SRE metrics"
+    *((f"table-{name}", _audit_table(name)) for name in LATER_TABLES),  # vendor ack mapping, rules provenance
 )
 
 

@@ -7,6 +7,8 @@
              cancelled (ack/resolve stopped it) | superseded (an upgrade replaced a held page) |
              simulated (``rules simulate`` only, in memory)
 ``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at
+``vendor_refs``  (vendor, ref) unique → incident_id: a dedup key or alias a pager accepted, a pager's own
+                 incident id seen in its webhook (origin says which); how a vendor's ack finds our incident
 
 :class:`Outbox` is the outbox's half of :class:`engine.store.audit.Audit`, on the same connection.
 """
@@ -102,12 +104,50 @@ class Outbox:
              update.timestamp.isoformat(), update.note, self.clock(), rules_hash))
         return bool(cur.rowcount)
 
+    def record_vendor_ref(self, vendor: str, ref: str, incident_id: str, origin: str) -> bool:
+        """``ref`` (a dedup key, an alias, the pager's own incident id) names ``incident_id`` at ``vendor``."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO vendor_refs (vendor, ref, incident_id, origin, at) VALUES (?, ?, ?, ?, ?)",
+            (vendor, ref[:512], incident_id, origin, self.clock()))
+        return bool(cur.rowcount)
+
+    def record_rules_version(self, rules_hash: str, git_commit: str) -> None:
+        """The rules were loaded from ``git_commit`` (once per pair)."""
+        self.conn.execute("INSERT OR IGNORE INTO rules_versions (rules_hash, git_commit, at) VALUES (?, ?, ?)",
+                          (rules_hash, git_commit, self.clock()))
+
     # -- readers ----------------------------------------------------------------------------
+    def vendor_ref(self, vendor: str, ref: str) -> str | None:
+        """Our incident id that ``vendor`` knows as ``ref``, else None."""
+        row = self.conn.execute("SELECT incident_id FROM vendor_refs WHERE vendor = ? AND ref = ?",
+                                (vendor, ref[:512])).fetchone()
+        return row[0] if row else None
+
+    def vendor_ref_from_results(self, vendor: str, ref: str) -> str | None:
+        """Our incident id whose ``vendor`` page came back with memo ``vendor_ref`` == ``ref``, else None."""
+        row = self.conn.execute(
+            "SELECT a.incident_id FROM results r JOIN actions a ON a.id = r.action_id WHERE a.action = ? "
+            "AND r.memo IS NOT NULL AND json_extract(r.memo, '$.vendor_ref') = ? LIMIT 1", (vendor, ref)).fetchone()
+        return row[0] if row else None
+
+    def has_incident(self, incident_id: str) -> bool:
+        """An incident this log decided (an action requested for it, or a decision naming it)."""
+        for sql in ("SELECT 1 FROM actions WHERE incident_id = ? LIMIT 1",
+                    "SELECT 1 FROM decisions WHERE incident_id = ? LIMIT 1"):  # the second only when unknown
+            if self.conn.execute(sql, (incident_id,)).fetchone() is not None:
+                return True
+        return False
+
     def incident_updates(self, incident_id: str) -> list[dict[str, Any]]:
         """Acks and resolves of one incident, in the order they were recorded."""
         rows = self.conn.execute("SELECT type, by, source, occurred_at, at FROM incident_updates "
                                  "WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
         return [dict(zip(("type", "by", "source", "occurred_at", "at"), r, strict=True)) for r in rows]
+
+    def incident_updates_by_event(self, event_id: str) -> str | None:
+        """The incident an ack/resolve (by its event_id) was recorded against, else None."""
+        row = self.conn.execute("SELECT incident_id FROM incident_updates WHERE event_id = ?", (event_id,)).fetchone()
+        return row[0] if row else None
 
     def update_since_request(self, action_id: int, *, resolves_only: bool = False) -> dict[str, Any] | None:
         """The first ack/resolve of the action's incident that stops it: one recorded at or after the action
@@ -121,17 +161,17 @@ class Outbox:
             + "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
         return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None
 
-    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[str, str]:
-        """action → intent (JSON) of the incident's latest page per pager that may have gone out: one with a
-        result in ``outcomes``, or one whose attempt started (a trigger may have reached the vendor even when
-        no success was recorded: killed mid-send, or accepted after our timeout)."""
+    def paged(self, incident_id: str, outcomes: tuple[str, ...] = ("ok", "simulated")) -> dict[tuple[str, int], str]:
+        """(action, step) → intent (JSON) of the incident's pages that may have gone out, one per pager and step:
+        one with a result in ``outcomes``, or one whose attempt started (a trigger may have reached the vendor
+        even when no success was recorded: killed mid-send, or accepted after our timeout)."""
         marks = ", ".join("?" for _ in outcomes)
         rows = self.conn.execute(
-            "SELECT a.action, a.intent FROM actions a WHERE a.incident_id = ? AND a.kind = 'page' AND "
+            "SELECT a.action, a.step, a.intent FROM actions a WHERE a.incident_id = ? AND a.kind = 'page' AND "
             f"(EXISTS (SELECT 1 FROM results r WHERE r.action_id = a.id AND r.outcome IN ({marks})) "
             "OR EXISTS (SELECT 1 FROM starts s WHERE s.action_id = a.id)) ORDER BY a.id",
             (incident_id, *outcomes)).fetchall()
-        return {action: intent for action, intent in rows}
+        return {(action, int(step or 0)): intent for action, step, intent in rows}
 
     def pending_actions(self, now: str | None = None, limit: int = 1000, skip: Collection[int] = (),
                         exclude: Collection[str] = (), by_priority: bool = False) -> list[dict[str, Any]]:
@@ -194,6 +234,24 @@ class Outbox:
             logger.warning("in-flight actions settled from their recorded attempts",
                            extra={"event": "settled", "actions": len(rows)})
         return len(rows)
+
+    def failed_pages(self, since: str) -> list[tuple[str, str, str]]:
+        """(incident_id, action, detail) of every page whose result since ``since`` is ``failed``."""
+        return self.conn.execute(
+            "SELECT a.incident_id, a.action, r.detail FROM results r JOIN actions a ON a.id = r.action_id "
+            "WHERE a.kind = 'page' AND r.outcome = 'failed' AND r.at >= ? ORDER BY r.id", (since,)).fetchall()
+
+    def pagers_tried(self, incident_id: str, step: int) -> set[str]:
+        """Pagers a page of this incident and step was requested through (first choice and fallbacks)."""
+        return {row[0] for row in self.conn.execute(
+            "SELECT action FROM actions WHERE incident_id = ? AND kind = 'page' AND step = ?", (incident_id, step))}
+
+    def page_failures(self, incident_id: str, step: int) -> list[tuple[str, str]]:
+        """(action, detail) of this incident's step's pages that ended failed or not-configured."""
+        return self.conn.execute(
+            "SELECT a.action, r.detail FROM actions a JOIN results r ON r.action_id = a.id WHERE a.incident_id = ? "
+            "AND a.kind = 'page' AND a.step = ? AND r.outcome IN ('failed', 'not-configured') ORDER BY r.id",
+            (incident_id, step)).fetchall()
 
     def not_configured_reasons(self) -> dict[str, str]:
         """action → the detail of one of its ``not-configured`` results (the variable it is missing)."""

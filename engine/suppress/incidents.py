@@ -112,13 +112,15 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def resolve_intents(incident: Incident, paged: Iterable[tuple[str, str, str]], event_id: str,
+def resolve_intents(incident: Incident, paged: Iterable[tuple[str, str, str, int, str]], event_id: str,
                     reason: str) -> list[Intent]:
-    """``kind="resolve"`` for every pager that was paged for the incident (same dedup key)."""
+    """``kind="resolve"`` for every pager that was paged for the incident, and for every step's alert
+    where each step is its own alert (PagerDuty, Opsgenie: same step, same routing key)."""
     title = incident.doc.get("title") or incident.service
     text = f"RESOLVED {incident.severity} incident {incident.incident_id} on {incident.service}: {title} ({reason})"
     message = {"text": text, "summary": text, "subject": text, "message": text[:130]}
     return [Intent(action=action, kind="resolve", incident_id=incident.incident_id, event_id=event_id,
                    severity=incident.severity, service=incident.service, environment=env, level=level,
-                   message=message, rule_id="suppression:resolve")
-            for action, env, level in paged]
+                   message=message, rule_id="suppression:resolve", step=step,
+                   params={"routing_key_env": key_env} if key_env else {})
+            for action, env, level, step, key_env in paged]

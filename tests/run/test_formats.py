@@ -66,12 +66,29 @@ def test_datadog_recovered_is_a_resolve(make_daemon) -> None:
 
 
 @pytest.mark.parametrize("name", ACKS)
-def test_pagerduty_acknowledgements_are_accepted_without_a_decision(make_daemon, name: str) -> None:
-    daemon = make_daemon()
+def test_pagerduty_acknowledgements_of_no_incident_here_are_refused_and_counted(make_daemon, name: str) -> None:
+    daemon = make_daemon()  # an empty log: PagerDuty's incident (PQ1K5C8 / PCPZE64) names nothing of ours
     drop(daemon.spool.incoming, name, (FIXTURES / name).read_bytes())
     stats = daemon.run_once()
+    assert stats.failed == 1 and stats.decided == 0
+    assert json.loads((daemon.spool.failed / f"{name}.reason.json").read_text())["code"] == "unmatched-ack"
+    assert daemon.audit.count("intake", "outcome = 'failed' AND code = 'unmatched-ack'") == 1
+    assert b'escalation_intake_failures_total{code="unmatched-ack"} 1.0' in daemon.metrics.render()
+
+
+@pytest.mark.parametrize("name", ACKS)
+def test_pagerduty_acknowledgements_of_our_incident_are_accepted_without_a_decision(make_daemon, name: str) -> None:
+    from daemon_kit import event
+
+    daemon = make_daemon()
+    drop(daemon.spool.incoming, "1-e.json", json.dumps(event(1)).encode())
+    daemon.run_once()
+    doc = json.loads((FIXTURES / name).read_bytes())
+    doc["event"]["data"]["incident_key"] = "E000001"  # what PagerDuty sends for an incident our trigger opened
+    drop(daemon.spool.incoming, "2-" + name, json.dumps(doc).encode())
+    stats = daemon.run_once()
     assert stats.done == 1 and stats.decided == 0
-    assert daemon.audit.count("intake", "outcome = 'accepted'") == 1
+    assert daemon.audit.incident_updates("E000001")[0]["source"] == "pagerduty"
 
 
 @pytest.mark.parametrize(("name", "code"), [

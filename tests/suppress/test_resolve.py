@@ -69,14 +69,15 @@ def test_a_resolve_delivered_after_a_later_firing_does_not_close(harness):
     assert h.send("r", 200, fingerprint="fp", status="resolved", **DOWN).suppression["outcome"] == "closed"
 
 
-def _operator_resolve(h, incident_id, seconds, source="manual"):
+def _operator_resolve(h, incident_id, seconds, source="manual", code=""):
     import json
 
     from tests.suppress.conftest import at
 
     body = {"type": "resolve", "event_id": f"res-{incident_id}", "incident_id": incident_id, "by": "alice@company.com",
             "timestamp": at(seconds), "source": source}
-    assert h.pipeline.process("resolve.json", json.dumps(body).encode()).ok
+    result = h.pipeline.process("resolve.json", json.dumps(body).encode())
+    assert (result.ok, result.code) == (not code, code), result.reason
 
 
 def test_an_operator_resolve_closes_the_incident_so_a_new_firing_pages(harness):
@@ -100,5 +101,5 @@ def test_an_operator_resolve_of_an_unknown_or_closed_incident_changes_nothing(ha
     h.send("f1", 0, fingerprint="fp")
     h.send("r1", 10, fingerprint="fp", status="resolved")
     _operator_resolve(h, "f1", 20)
-    _operator_resolve(h, "nope", 20)
+    _operator_resolve(h, "nope", 20, code="unmatched-ack")  # names no incident: refused, counted, logged
     assert h.send("f2", 30, fingerprint="fp").incident_id == "f2"

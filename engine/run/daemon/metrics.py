@@ -35,6 +35,10 @@ class Health:
     intake_error: str = ""  # the HTTP intake could not write a body into the spool (it answered 503) ...
     intake_error_at: float = 0.0  # ... at this time: reported until a write succeeds, or for intake_hold s
     intake_hold: float = 30.0
+    # adapter the policy uses → why it cannot send (a missing variable): its requests end not-configured
+    unconfigured: dict[str, str] = field(default_factory=dict)
+    # the latest pages every channel failed for ("<incident> step <n>: pagerduty: …; opsgenie: …"), at most 20
+    undelivered: list[str] = field(default_factory=list)
 
     def intake_failed(self, error: str) -> None:
         self.intake_error, self.intake_error_at = error, time.monotonic()
@@ -47,7 +51,9 @@ class Health:
         alive = age < self.stale_after
         intake = self.intake_error if time.monotonic() - self.intake_error_at < self.intake_hold else ""
         ok = alive and self.db_writable and not self.spool_error and not self.wal_error and not intake
-        body = {"status": "ok" if ok else "unhealthy", "loop_alive": alive,
+        status = "unhealthy" if not ok else "degraded" if self.unconfigured or self.undelivered else "ok"
+        body = {"status": status, "loop_alive": alive, "unconfigured_adapters": dict(self.unconfigured),
+                "undelivered_pages": list(self.undelivered),
                 "seconds_since_loop": round(age, 3), "db_writable": self.db_writable, "db_error": self.db_error,
                 "spool_error": self.spool_error, "wal_error": self.wal_error,
                 "intake_error": intake,
@@ -77,6 +83,8 @@ class Metrics:
         self.arrival_latency = Histogram("escalation_arrival_to_commit_seconds",
                                          "From the file's rename into incoming/ to its committed decision",
                                          buckets=LATENCY_BUCKETS, registry=r)
+        self.undelivered = Counter("escalation_pages_undelivered_total",
+                                   "Pages every channel (the pager and its level's fallback) failed for", registry=r)
         self.reloads = Counter("escalation_rules_reloads_total", "Rule reloads by outcome", ["outcome"], registry=r)
         self.clock_skew = Counter("escalation_clock_skew_total", "Events and acks stamped further ahead of intake "
                                   "than --max-clock-skew (decided at intake time)", registry=r)

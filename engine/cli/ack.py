@@ -1,0 +1,105 @@
+"""``rules ack`` and ``rules resolve``: an operator's ack/resolve, the same as an ack file or a webhook.
+
+With no daemon holding ``--db`` the update goes through the pipeline here (matched to the incident,
+recorded, pending steps stopped, the upstream alerts acknowledged/resolved by the next ``rules run``).
+While a daemon runs, the same JSON is written into its spool's ``incoming/`` (the ack-file protocol),
+so its in-memory state sees it too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from engine.cli import main
+from engine.cli.options import db_option, load_compiled, rules_dir, rules_option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _options(fn: F) -> F:
+    for option in reversed((
+        click.argument("incident_id"),
+        click.option("--by", "by", required=True, help="who (recorded in the audit log)"),
+        click.option("--note", default="", help="free text, kept with the update"),
+        click.option("--spool", default="spool", show_default=True,
+                     help="the running daemon's spool (used only while a daemon holds --db)"),
+        rules_option, db_option)):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@_options
+def ack(incident_id: str, by: str, note: str, spool: str, rules: str | None, db: str) -> None:
+    """Acknowledge an incident: its pending escalation steps are not sent; upstream alerts are acked.
+
+    Example: rules ack INC-2025-001 --by alice
+    """
+    update("ack", incident_id, by, note, spool, rules, db)
+
+
+@main.command()
+@_options
+def resolve(incident_id: str, by: str, note: str, spool: str, rules: str | None, db: str) -> None:
+    """Resolve an incident: nothing more is paged; upstream alerts (every step's) are resolved.
+
+    Example: rules resolve INC-2025-001 --by alice --note "rolled back"
+    """
+    update("resolve", incident_id, by, note, spool, rules, db)
+
+
+def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: str | None, db: str) -> None:
+    from engine.run.daemon.lock import AlreadyRunning, acquire_lock
+
+    if db != ":memory:" and not Path(db).is_file():
+        click.echo(f"error: no audit log at {db} (pass --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(1)
+    doc = {"type": kind, "event_id": f"cli:{kind}:{uuid.uuid4().hex}", "incident_id": incident_id, "by": by,
+           "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+           "source": "cli", "note": note}
+    data = json.dumps(doc).encode()
+    try:
+        lock = acquire_lock(db)
+    except AlreadyRunning:
+        from engine.run.daemon.spool import Spool
+
+        box = Spool(Path(spool))
+        if not box.incoming.is_dir():
+            click.echo(f"error: a daemon holds {db} but {box.incoming} is not its spool (pass --spool)", err=True)
+            raise SystemExit(1) from None
+        box.write(data, f"{doc['event_id'].replace(':', '-')}.json")
+        click.echo(f"{incident_id}: {kind} by {by} queued for the running daemon ({box.incoming})")
+        return
+    try:
+        _apply(kind, incident_id, by, data, rules, db)
+    finally:
+        lock.close()
+
+
+def _apply(kind: str, incident_id: str, by: str, data: bytes, rules: str | None, db: str) -> None:
+    import logging
+
+    from engine.run.pipeline import Pipeline
+    from engine.store.audit import Audit
+
+    compiled = load_compiled(rules_dir(rules), quiet_warnings=True)
+    logging.getLogger("escalation_handlers.daemon").setLevel(logging.ERROR)  # the error line below says it
+    audit = Audit(db)
+    try:
+        result = Pipeline(compiled, audit).process("cli", data)
+    finally:
+        audit.close()
+    if not result.ok:
+        click.echo(f"error: {result.reason}", err=True)
+        raise SystemExit(1)
+    matched = result.acknowledgements[0].incident_id
+    verb = "acknowledged" if kind == "ack" else "resolved"
+    also = f" (matched {matched})" if matched != incident_id else ""
+    click.echo(f"{incident_id}: {verb} by {by}{also}; pending steps stop, upstream pagers are told on the next run")
