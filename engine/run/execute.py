@@ -102,8 +102,13 @@ class Executor:
     def prepare(self, row: Mapping[str, Any]) -> ActionReport | Prepared:
         """The loop-thread half of an action: a result for one that sends nothing (cancelled, not
         configured, unrenderable: recorded, returned as a report), else what to send (:class:`Prepared`)."""
-        intent = intent_from_json(row["intent"])
         action_id, rules_hash = int(row["id"]), row["rules_hash"]
+        try:
+            intent = intent_from_json(row["intent"])
+        except (TypeError, ValueError, KeyError) as exc:  # a row no version of us wrote: recorded, never a crash
+            detail = f"unreadable intent: {type(exc).__name__}: {exc}"[:500]
+            self.audit.record_result(action_id, "failed", detail, "other", rules_hash)
+            return ActionReport(action_id, str(row["action"]), str(row["kind"]), "failed", detail, 0)
         stopped = cancellation(self.audit, action_id, intent.kind)  # acked/resolved since it was requested
         if stopped:
             return self.finish(action_id, intent, "cancelled", stopped, None, rules_hash, 0)

@@ -15,8 +15,8 @@ from engine.compiler.validate import STAGES, compile_rules, run_stages, validate
 def test_the_stages_are_one_list_in_data_flow_order() -> None:
     names = [s.name for s in STAGES]
     assert names == ["load", "schema", "build", *(f"check:{name}" for name, _ in CHECKS), "compile"]
-    assert [n for n, _ in CHECKS] == ["duplicate-ids", "matrix", "oncall", "actions", "templates", "remediation",
-                                     "shadowing", "engine-limits"]
+    assert [n for n, _ in CHECKS] == ["duplicate-ids", "matrix", "oncall", "actions", "targets", "templates",
+                                     "remediation", "shadowing", "engine-limits"]
 
 
 def test_compile_rules_runs_every_stage_and_validate_all_but_compile() -> None:

@@ -58,7 +58,7 @@ def test_sigkill_at_random_points_decides_every_event_exactly_once(tmp_path: Pat
             proc.wait()
             interrupted.append(len(os.listdir(spool / "processing")))
             continue
-        drained = wait_for(lambda: not os.listdir(incoming) and not os.listdir(spool / "processing"), 40, 0.1)
+        drained = wait_for(lambda: not os.listdir(incoming) and not os.listdir(spool / "processing"), 120, 0.1)
         wait_for(lambda: _pending(db) == 0, 20, 0.1)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, "SIGTERM must finish the current event and exit 0"

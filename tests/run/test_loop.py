@@ -121,8 +121,9 @@ def test_due_actions_run_in_slices_and_intake_gets_a_turn_between_them(make_daem
 
 def test_a_retry_reported_without_a_wait_is_due_at_once_and_resumed_where_it_stopped(make_daemon, monkeypatch) -> None:
     """``ActionReport.retry_in`` is optional: a "retrying" report without one used to crash the loop with
-    ``float + None``; it is due at once, and resumed from the attempt the report names."""
-    daemon = make_daemon()
+    ``float + None``; it is due at once, and resumed from the attempt the report names (the serial
+    executor's path: the concurrent one schedules its own retries, engine/run/dispatch.py)."""
+    daemon = make_daemon(serial=True)
     row = {"id": 1, "action": "log", "rules_hash": "h"}
     resumed: list[tuple[int, float] | None] = []
     monkeypatch.setattr(daemon.audit, "pending_actions",

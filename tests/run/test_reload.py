@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import threading
 from pathlib import Path
 
 from daemon_kit import drop, event
@@ -84,11 +85,11 @@ def test_memory_per_reload_is_bounded(make_daemon, rules_copy: Path) -> None:
     for n in range(5):  # warm-up: imports, caches
         reload(n)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    threads = threading.active_count()  # after the warm-up (earlier tests may have left idle workers)
     for n in range(5, 30):
         reload(n)
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     print(f"peak RSS growth over 25 reloads: {grown_kib / 1024:.1f} MiB")
     assert daemon.audit.count("decisions") == 30
     assert grown_kib < 25 * 2.5 * 1024, f"{grown_kib} KiB for 25 reloads"
-    import threading
-    assert threading.active_count() <= 2, "old Hosts must not leave durable-rules timer threads behind"
+    assert threading.active_count() <= threads, "old Hosts must not leave durable-rules timer threads behind"
