@@ -52,25 +52,30 @@ def inclusion_path(index: int, leaves: list[bytes]) -> list[bytes]:
     return inclusion_path(index - k, leaves[k:]) + [root(leaves[:k])]
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], expected_root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2: does ``path`` prove ``leaf`` at ``index`` in the tree of ``size`` with ``expected_root``?"""
+def root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes | None:
+    """The root an inclusion path of ``leaf`` at ``index`` in a tree of ``size`` leads to (RFC 9162 §2.1.3.2
+    without the final comparison); None when the path cannot belong to such a tree."""
     if index >= size:
-        return False
+        return None
     fn, sn, r = index, size - 1, leaf
     for p in path:
         if sn == 0:
-            return False
+            return None
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
         else:
             r = node_hash(r, p)
         fn >>= 1
         sn >>= 1
-    return sn == 0 and r == expected_root
+    return r if sn == 0 else None
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], expected_root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2: does ``path`` prove ``leaf`` at ``index`` in the tree of ``size`` with ``expected_root``?"""
+    return root_from_path(index, size, leaf, path) == expected_root
 
 
 class CompactRange:

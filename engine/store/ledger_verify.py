@@ -23,7 +23,14 @@ from typing import Any
 
 from engine.store import ledger_note
 from engine.store.ledger import GENESIS, _dumps, col_digests, covered_tables, hash_rows, range_sql
-from engine.store.ledger_merkle import CompactRange, inclusion_path, leaf_hash, root, verify_inclusion
+from engine.store.ledger_merkle import (
+    CompactRange,
+    inclusion_path,
+    leaf_hash,
+    root,
+    root_from_path,
+    verify_inclusion,
+)
 from engine.store.readonly import has_table
 
 MAX_PROBLEMS = 20
@@ -261,31 +268,9 @@ def check_proof(text: str, keys: list[ledger_note.VerifierKey]) -> tuple[bool, s
     if why is not None:
         return False, f"checkpoint not trusted: {why}"
     row_hash = hashlib.sha256(b"\x00" + table.encode() + b"\x00" + row).digest()
-    tx_root = _root_from_path(index, count, row_hash, row_path)
+    tx_root = root_from_path(index, count, row_hash, row_path)
     if tx_root is None:
         return False, "row path malformed"
     if not verify_inclusion(leaf_index, cp.size, leaf_hash(tx_root), path, cp.root):
         return False, "the row is not in the tree the checkpoint signs"
     return True, f"{table} row {json.loads(row)[1]!r} is in ledger entry {leaf_index + 1} of {cp.size} ({cp.origin})"
-
-
-def _root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes | None:
-    """The root an inclusion path leads to (RFC 9162 §2.1.3.2 without the final comparison)."""
-    from engine.store.ledger_merkle import node_hash
-
-    if index >= size:
-        return None
-    fn, sn, r = index, size - 1, leaf
-    for p in path:
-        if sn == 0:
-            return None
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return r if sn == 0 else None

@@ -57,7 +57,9 @@ def test_a_rate_limiting_vendor_holds_up_neither_intake_nor_other_pages_nor_sigt
         # decided, and the second incident paged, while the first page waits out its Retry-After
         assert wait_for(lambda: _one(db, "SELECT count(*) FROM decisions") == 3, 10), log.read_text()[-2000:]
         assert wait_for(lambda: len(set(keys)) == 2, 10), keys
-        assert _one(db, "SELECT count(*) FROM attempts WHERE reason = 'rateLimited' AND waited = 0") == 2
+        # the vendor saw the request before the daemon recorded its attempt: wait for the row, do not race it
+        assert wait_for(lambda: _one(db, "SELECT count(*) FROM attempts WHERE reason = 'rateLimited' "
+                                         "AND waited = 0") == 2, 10)
         assert len(keys) == 2, "a retry was sent before its Retry-After"
     finally:
         stopped = time.monotonic()
