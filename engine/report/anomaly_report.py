@@ -66,12 +66,7 @@ def load(store: InsightsStore, until: float, since: float | None = None,
     start = until - LOOKBACK
     if since is not None:
         start = min(start, since - anomaly_score.LOOKBACK_DAYS * an.DAY)
-    rows = store.rows("insight_incidents", start, until)
-    if view == "insight_causes":
-        causes = {r["incident_id"]: r for r in store.rows("insight_causes", until - CAUSE_DAYS * an.DAY, until)}
-        for r in rows:
-            c = causes.get(r["incident_id"])
-            r["rule"], r["fingerprint"] = (c["rule"], c["fingerprint"]) if c else ("", "")
+    rows = store.points(start, until, until - CAUSE_DAYS * an.DAY if view == "insight_causes" else None)
     return rows, origin if origin is not None else until
 
 
