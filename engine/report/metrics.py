@@ -49,8 +49,10 @@ DEFINITIONS = (
                "decided events with a verdict; the rest counted as unconfirmed, never guessed",
                "unconfirmed events are not in the rate; coverage = confirmed / decided", "%", 2, 5,
                "metric_false_positive"),
-    Definition("escalation", "Escalation rate", "first page sent", "a later step's page sent (timeout)",
-               "paged incidents; manual escalations counted apart", "n/a", "%", 10, 20, "metric_escalation"),
+    Definition("escalation", "Escalation rate", "first page sent",
+               "a later step's page sent on its schedule (timeout)",
+               "paged incidents; manual escalations (rules escalate) counted apart", "n/a", "%", 10, 20,
+               "metric_escalation"),
 )
 BY_ID = {d.id: d for d in DEFINITIONS}
 GROUPINGS = ("overall", "team", "service", "severity")

@@ -40,15 +40,17 @@ VIEWS: dict[str, str] = {
                {NAME.format('a.rank')} AS severity, a.start_epoch, {EPOCH.format('d.at')} AS decided_epoch,
                d.event_id AS first_event_id, d.rules_hash, a.events
         FROM agg a JOIN decisions d ON d.rowid = a.first_row""",
-    # Every page that went out (a page action whose final result is ok), with its step.
+    # Every page that went out (a page action whose final result is ok), with its step; manual: requested by
+    # an operator's escalation (rules escalate; engine.store.escalations), not by the step's timeout.
     "insight_pages": f"""
-        SELECT a.incident_id, a.step, a.action, a.intent, {EPOCH.format('r.at')} AS sent_epoch
+        SELECT a.incident_id, a.step, a.action, a.intent, {EPOCH.format('r.at')} AS sent_epoch,
+               a.idempotency_key LIKE '%:escalate:%' AS manual
         FROM actions a JOIN results r ON r.action_id = a.id WHERE a.kind = 'page' AND r.outcome = 'ok'
         __WIN(a.incident_id)__""",
     # One row per incident: when it was first paged, acked, escalated and resolved (human or auto).
     "insight_lifecycle": f"""
         WITH p AS (SELECT incident_id, min(sent_epoch) AS page_epoch,
-                          min(CASE WHEN step > 0 THEN sent_epoch END) AS escalated_epoch
+                          min(CASE WHEN step > 0 AND NOT manual THEN sent_epoch END) AS escalated_epoch
                    FROM insight_pages GROUP BY incident_id),
              u AS (SELECT incident_id,
                           min(CASE WHEN type = 'ack' THEN {EPOCH.format('occurred_at')} END) AS ack_epoch,
@@ -84,7 +86,8 @@ VIEWS: dict[str, str] = {
         SELECT incident_id, service, team, severity, start_epoch, start_epoch AS clock_start,
                resolve_epoch AS clock_end, NULL AS clock_stop, resolved_by
         FROM insight_lifecycle WHERE severity != 'NONE'""",
-    # Escalation: paged incidents; escalated by timeout = a later step's page went out; manual apart.
+    # Escalation: paged incidents; by timeout = a later step's page went out on its schedule; manual = an
+    # operator escalated (incident_updates type escalate, rules escalate), counted apart.
     "metric_escalation": """
         SELECT incident_id, service, team, severity, start_epoch, page_epoch, escalated_epoch AS timeout_epoch,
                manual_epoch FROM insight_lifecycle WHERE page_epoch IS NOT NULL""",
