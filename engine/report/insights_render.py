@@ -136,6 +136,9 @@ def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
+_PLAIN = {str, int, float, bool}
+
+
 def to_json(report: Report) -> str:
     """Indented, with each long list of plain values (the incident ids behind a figure) on one line:
     readable, and encoded by the C encoder (an indented dump of a million ids is pure Python)."""
@@ -145,7 +148,7 @@ def to_json(report: Report) -> str:
         if isinstance(value, dict):
             return {k: pack(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            if len(value) > 8 and all(isinstance(v, str | int | float) for v in value):
+            if len(value) > 8 and set(map(type, value)) <= _PLAIN:
                 flat.append(list(value))
                 return f"\x00{len(flat) - 1}\x00"
             return [pack(v) for v in value]
