@@ -85,3 +85,32 @@ def test_a_manual_escalation_pages_the_backup_now_and_is_counted_apart(tmp_path:
     assert rules("resolve", "INC-ESC-1", "--by", "bob", *common).returncode == 0
     resolved = rules("escalate", "INC-ESC-1", "--by", "bob", "--to", "1", *common)
     assert (resolved.returncode, resolved.stderr.strip()) == (1, "error: INC-ESC-1 is resolved: nothing to escalate")
+
+
+def test_an_acknowledged_incident_can_still_be_escalated(tmp_path: Path, rules_copy: Path) -> None:
+    """The responder acked, then asks for help: the backup is paged; the ack still stops the timeout."""
+    pagerduty = Standin(lambda _p, b: (202, {}, json.dumps({"status": "success", "dedup_key": b["dedup_key"]})))
+    env = {**CLEAN_ENV, "PYTHONPATH": str(ROOT), "PAGERDUTY_ROUTING_KEY": "R0UTING",
+           "PAGERDUTY_EVENTS_URL": f"{pagerduty.url}/v2/enqueue"}
+    common = ("--rules", str(rules_copy), "--db", str(tmp_path / "audit.db"))
+
+    def rules(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from engine.cli import entry; entry()", *args],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    (tmp_path / "event.json").write_text(json.dumps({
+        "event_id": "INC-ESC-2", "timestamp": now, "source": "prometheus", "service": "payment-api",
+        "title": "outage", "conditions": {"service_unavailable": True}}))
+    try:
+        assert rules("run", "--once", *common, "--spool", "spool", "--enqueue", "event.json").returncode == 0
+        assert rules("ack", "INC-ESC-2", "--by", "alice", *common).returncode == 0
+        out = rules("escalate", "INC-ESC-2", "--by", "alice", "--reason", "need a second pair of hands", *common)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("INC-ESC-2: escalated by alice; step 1 (pagerduty, slack → ")
+        assert rules("run", "--once", *common, "--spool", "spool").returncode == 0
+        sent = [(b["event_action"], b["dedup_key"]) for _, _, b in pagerduty.received]
+        # the step-1 page and the upstream ack went out in the same run (pages first); the ack did not stop it
+        assert sorted(sent) == [("acknowledge", "INC-ESC-2"), ("trigger", "INC-ESC-2"), ("trigger", "INC-ESC-2.step-1")]
+    finally:
+        pagerduty.close()
