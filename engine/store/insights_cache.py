@@ -53,8 +53,13 @@ def columns(conn: sqlite3.Connection, view: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA main.table_info({view})")]
 
 
-def attach(conn: sqlite3.Connection, path: Path) -> None:
-    """Attach (creating when absent) the sidecar at ``path`` as schema ``ic``; raises sqlite3.Error or OSError."""
+def attach(conn: sqlite3.Connection, path: Path, like: str | Path | None = None) -> None:
+    """Attach (creating when absent) the sidecar at ``path`` as schema ``ic``; raises sqlite3.Error or OSError.
+    A new sidecar gets the permission bits of ``like`` (the audit log: it holds the same incidents)."""
+    if like is not None and not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, os.stat(like).st_mode & 0o777)
+        os.close(fd)
+        os.chmod(path, os.stat(like).st_mode & 0o777)  # whatever the umask
     conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(path),))
     conn.execute(f"PRAGMA {SCHEMA}.journal_mode=WAL")
     conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (key TEXT PRIMARY KEY, value TEXT)")

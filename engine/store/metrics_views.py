@@ -190,7 +190,7 @@ def _cache(conn: sqlite3.Connection, path: str | Path) -> bool:
     if where is None:
         return False
     try:
-        insights_cache.attach(conn, where)
+        insights_cache.attach(conn, where, path)
         insights_cache.refresh(conn)
     except (sqlite3.Error, OSError):
         for name in [r[1] for r in conn.execute("PRAGMA database_list")]:
