@@ -75,7 +75,8 @@ def header(store: InsightsStore, title: str, since: float, until: float, tz: str
 
 
 DEFINITIONS = [
-    ("Trends", "surge: exact conditional Poisson test of the last 24 h / 48 h / 7 d vs the previous 28 d; "
+    ("Trends", "surge: exact conditional Poisson test of the last 24 h / 48 h / 7 d vs the previous 28 d "
+               "(84 d when those hold fewer than 28 incidents); "
                "shift: Poisson changepoint over 90 daily counts (change in the last 14 d, Bonferroni over candidate "
                "days); "
                "recurrence: one fingerprint at the same hour on ≥ 3 days in 14 d (binomial vs 1/24); seasonal: "
