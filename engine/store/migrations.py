@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:  # a reader of an up-to-date log never needs it (engine.store.metrics_views)
+    import sqlite_utils
 
 from engine.store import metrics_views as metric_views
 
@@ -78,7 +79,7 @@ SUPPRESSION_TABLES = {
 SUPPRESSION_INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_state": "key",
                        "fusion_signals": "sid"}
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 # SCHEMA tables added after the migrations above existed: applied after them, in this order
 LATER_TABLES = ("vendor_refs", "rules_versions")
 
