@@ -7,7 +7,8 @@ those above the previous entry's marks: no write path can be forgotten) and inse
 transaction, ``ledger(seq, at, ranges, row_hashes, col_digests, tx_root, leaf, chain, marks, foreign)``:
 
 - ``row_hash = SHA-256(0x00 ‖ table ‖ 0x00 ‖ JSON([rowid, columns…]))``, the row read back from
-  sqlite (so typed as stored) and encoded by orjson (shortest round-trip floats, UTF-8); a column
+  sqlite (so typed as stored) and encoded by orjson (shortest round-trip floats, UTF-8), payload
+  columns by their own hash so they can be redacted (engine/store/ledger_rows.py); a column
   added later is not part of older rows' hashes (each range records its column count);
 - ``tx_root`` = RFC 6962 Merkle root over the transaction's row hashes (table order, then rowid);
   ``leaf = SHA-256(0x00 ‖ tx_root)``, the transaction's leaf in the log's Merkle tree;
@@ -30,10 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.store import ledger_note
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
+from engine.store.ledger_rows import col_digests, encode, hash_rows, hashed_columns, positions, range_sql
+
+__all__ = ["GENESIS", "LEDGER_TABLES", "Ledger", "col_digests", "covered_tables", "enabled", "hash_rows", "range_sql"]
 
 LEDGER_TABLES = ("ledger", "ledger_checkpoints")
 SCHEMA = {
@@ -56,35 +58,6 @@ def covered_tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
             if n not in LEDGER_TABLES and not n.startswith("sqlite_")}
 
 
-def range_sql(table: str, cols: list[str]) -> str:
-    """The rows of ``table`` in a rowid range, as the ledger hashes them: rowid first, then ``cols``."""
-    return f'SELECT rowid, {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ' \
-        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_blob)
-
-
-def _blob(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(type(value).__name__)
-
-
-def hash_rows(table: str, rows: list[tuple[Any, ...]]) -> list[bytes]:
-    """``SHA-256(0x00 ‖ table ‖ 0x00 ‖ orjson([rowid, columns…]))`` per row."""
-    prefix = b"\x00" + table.encode() + b"\x00"
-    sha = hashlib.sha256
-    return [sha(prefix + _dumps(r)).digest() for r in rows]
-
-
-def col_digests(rows: list[tuple[Any, ...]], ncols: int) -> list[str]:
-    """Per column, a digest of its values in rowid order: ``verify`` compares them to name a changed column."""
-    columns = list(zip(*rows, strict=True))[1:ncols + 1]  # transposed in C: no Python loop per value
-    return [hashlib.sha256(_dumps(c)).hexdigest()[:16] for c in columns]
-
-
 class Ledger:
     """Seals each transaction of one connection; see the module docstring."""
 
@@ -104,6 +77,7 @@ class Ledger:
         self._schema = -1
         self._tables: dict[str, list[str]] = {}
         self._sql: dict[str, str] = {}
+        self._hashed: dict[str, tuple[list[str], list[int]]] = {}
         self._pending: tuple[Any, ...] | None = None
         self._outbox: list[str] = []  # checkpoint notes for the sink, written after COMMIT
         self._load()
@@ -134,6 +108,10 @@ class Ledger:
             self._schema = version
             self._tables = covered_tables(self.conn)
             self._sql = {t: range_sql(t, cols) for t, cols in self._tables.items()}
+            self._hashed = {}
+            for t, cols in self._tables.items():
+                names = hashed_columns(t, cols)
+                self._hashed[t] = (names, positions(cols, names))
 
     # -- the hook -----------------------------------------------------------------------------
     def seal(self) -> None:
@@ -151,7 +129,9 @@ class Ledger:
             if not rows:
                 continue
             ncols = len(self._tables[table])
-            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols])
+            names, where = self._hashed[table]
+            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols] + ([names] if names else []))
+            rows = encode(rows, where)
             hashes += hash_rows(table, rows)
             digests[table] = col_digests(rows, ncols)
             marks[table] = rows[-1][0]
