@@ -71,17 +71,19 @@ def verify_cmd(keys_file: Path | None, external: tuple[Path, ...], fmt: str, rul
 
 @audit.command("prove")
 @click.option("--event", "event_id", required=True, help="the event whose decision to prove")
+@click.option("--table", type=click.Choice(["decisions", "events"]), default="decisions", show_default=True,
+              help="prove the event's decision row or its events row (payload as its hash)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 @unused_rules_option
 @db_option
-def prove_cmd(event_id: str, output: Path | None, rules: str | None, db: str) -> None:
+def prove_cmd(event_id: str, table: str, output: Path | None, rules: str | None, db: str) -> None:
     """An offline inclusion proof of one decision, verifiable with the public key alone (check-proof)."""
     from engine.store.ledger_verify import prove
     from engine.store.readonly import connect_ro
 
     conn = connect_ro(db)
     try:
-        text = prove(conn, event_id)
+        text = prove(conn, event_id, table)
     except LookupError as exc:
         click.echo(f"error: {exc.args[0]}", err=True)
         raise SystemExit(1) from None
