@@ -126,6 +126,25 @@ def checkpoint_cmd(rules: str | None, db: str) -> None:
     sys.stdout.write(note)
 
 
+@audit.command("rollup")
+@unused_rules_option
+@db_option
+def rollup_cmd(rules: str | None, db: str) -> None:
+    """Refresh the rollup behind `rules audit firings` over the whole log (also done by every prune)."""
+    from engine.store.audit import Audit
+    from engine.store.audit_rollup import refresh
+
+    if not Path(db).is_file():
+        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(3)
+    log = Audit(db)
+    try:
+        n = refresh(log)
+    finally:
+        log.close()
+    click.echo(f"firings rollup refreshed: {n} group(s)")
+
+
 @audit.command("keygen")
 @click.option("--name", default="escalation-handlers", show_default=True, help="the key's name in signatures")
 def keygen_cmd(name: str) -> None:

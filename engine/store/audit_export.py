@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.store.ledger import GENESIS, covered_tables
-from engine.store.ledger_rows import encode, hash_rows, parse_range, positions, range_sql
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
+from engine.store.ledger_rows import encode, hash_rows, parse_range, positions, range_sql
 
 _NAME = re.compile(r"segment-(\d+)-(\d+)\.jsonl$")
 
@@ -68,7 +68,7 @@ def check_segment(text: str, note_root: bytes, note_size: int) -> str | None:
     for e in entries:
         stored = bytes.fromhex(e["row_hashes"])
         got = b""
-        for t, _lo, _hi, _n, ncols, hashed in map(parse_range, e["ranges"]):
+        for t, _lo, _hi, _n, _ncols, hashed in map(parse_range, e["ranges"]):
             cols = e.get("columns", {}).get(t, [])
             rows = encode([tuple(r) for r in e["rows"].get(t, [])], positions(cols, hashed))
             got += b"".join(hash_rows(t, rows))

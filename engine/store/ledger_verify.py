@@ -23,6 +23,14 @@ from typing import Any
 
 from engine.store import ledger_note
 from engine.store.ledger import GENESIS, covered_tables
+from engine.store.ledger_merkle import (
+    CompactRange,
+    inclusion_path,
+    leaf_hash,
+    root,
+    root_from_path,
+    verify_inclusion,
+)
 from engine.store.ledger_rows import (
     HASHED,
     MARK,
@@ -33,14 +41,6 @@ from engine.store.ledger_rows import (
     parse_range,
     positions,
     range_sql,
-)
-from engine.store.ledger_merkle import (
-    CompactRange,
-    inclusion_path,
-    leaf_hash,
-    root,
-    root_from_path,
-    verify_inclusion,
 )
 from engine.store.readonly import has_table
 

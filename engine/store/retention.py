@@ -11,7 +11,8 @@ are never touched), and every decision older than the cut that opened no inciden
    (``vendor_refs``) — deleted in transactions of ``batch`` incidents;
    each deleted ``(table, rowid)`` is listed in ``ledger_pruned`` in the same transaction (the
    append-only triggers are dropped and re-created inside it, so no other writer sees them gone);
-3. one ``retention_runs`` row records the run, and a signed ``prune`` checkpoint closes it.
+3. one ``retention_runs`` row records the run, the firings rollup is refreshed (engine/store/audit_rollup.py),
+   and a signed ``prune`` checkpoint closes it.
 
 The ledger keeps every entry: a pruned row's hash stays in its entry, and ``verify`` takes it from
 there for the rowids ``ledger_pruned`` lists (QLDB and immudb keep proofs the same way), so a prune
@@ -126,6 +127,9 @@ def prune(audit: Any, cutoff: float, batch: int = 500, now: str | None = None) -
     except BaseException:
         audit.rollback()
         raise
+    from engine.store.audit_rollup import refresh
+
+    refresh(audit)  # `rules audit firings` over the whole log without the pruned rows
     if audit.ledger is not None:
         audit.ledger.checkpoint("prune", {"cutoff": int(cutoff), "pruned": deleted, "run": run})
     return {"run": run, "incidents": len(ids), "loose_decisions": len(loose), "rows": deleted,
