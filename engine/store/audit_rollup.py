@@ -31,8 +31,9 @@ def _last_prune(conn: sqlite3.Connection) -> int:
         if has_table(conn, "retention_runs") else 0
 
 
-def refresh(audit: Any) -> int:
-    """Append a snapshot of the grouping of every firing (its own sealed transaction); its row count."""
+def refresh(audit: Any, upto: int | None = None) -> int:
+    """Append a snapshot of the grouping of every firing (its own sealed transaction); its row count.
+    ``upto``: only the firings up to this rowid (benchmarks/history.py measures a tail after it)."""
     conn: sqlite3.Connection = audit.conn
     name, cols = TABLE
     conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
@@ -41,7 +42,8 @@ def refresh(audit: Any) -> int:
                      f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
     audit.begin()
     try:
-        upto = conn.execute("SELECT max(rowid) FROM firings").fetchone()[0] or 0
+        top = conn.execute("SELECT max(rowid) FROM firings").fetchone()[0] or 0
+        upto = top if upto is None else min(upto, top)
         refresh_id = (conn.execute("SELECT max(refresh) FROM firing_rollups").fetchone()[0] or 0) + 1
         rows = conn.execute(f"SELECT {_GROUP}, {_AGG} {_FROM} WHERE f.rowid <= ? GROUP BY {_GROUP}",
                             (upto,)).fetchall()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.store import ledger_note
+from engine.store.ledger_capture import Capture, Layout
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
 from engine.store.ledger_rows import col_digests, encode, hash_rows, hashed_columns, positions, range_sql
 
@@ -78,6 +79,9 @@ class Ledger:
         self._tables: dict[str, list[str]] = {}
         self._sql: dict[str, str] = {}
         self._hashed: dict[str, tuple[list[str], list[int]]] = {}
+        self._layouts: dict[str, Layout] = {}
+        self.capture = Capture()  # rows as inserted this transaction (engine/store/ledger_capture.py)
+        self.read_back = 0  # tables whose new rows a seal had to read back (benchmarks/ledger.py)
         self._pending: tuple[Any, ...] | None = None
         self._outbox: list[str] = []  # checkpoint notes for the sink, written after COMMIT
         self._load()
@@ -108,7 +112,7 @@ class Ledger:
             self._schema = version
             self._tables = covered_tables(self.conn)
             self._sql = {t: range_sql(t, cols) for t, cols in self._tables.items()}
-            self._hashed = {}
+            self._hashed, self._layouts = {}, {}
             for t, cols in self._tables.items():
                 names = hashed_columns(t, cols)
                 self._hashed[t] = (names, positions(cols, names))
@@ -125,7 +129,16 @@ class Ledger:
         digests: dict[str, list[str]] = {}
         marks = dict(self.marks)
         for table, sql in self._sql.items():
-            rows = self.conn.execute(sql, (marks.get(table, 0), 1 << 62)).fetchall()
+            mark = marks.get(table, 0)
+            rows = None
+            if table in self.capture:
+                layout = self._layouts.get(table)
+                if layout is None:
+                    layout = self._layouts[table] = Layout(self.conn, table, len(self._tables[table]))
+                rows = self.capture.rows(self.conn, table, layout, mark)
+            if rows is None:
+                rows = self.conn.execute(sql, (mark, 1 << 62)).fetchall()
+                self.read_back += bool(rows)
             if not rows:
                 continue
             ncols = len(self._tables[table])
@@ -135,6 +148,7 @@ class Ledger:
             hashes += hash_rows(table, rows)
             digests[table] = col_digests(rows, ncols)
             marks[table] = rows[-1][0]
+        self.capture.clear()
         changes = self.conn.total_changes
         if not hashes:
             return
@@ -167,6 +181,7 @@ class Ledger:
             self.checkpointed = self.seq  # the rolled-back checkpoint never existed; the next is due soon
         self._pending = None
         self._outbox.clear()
+        self.capture.clear()
         self.changes = self.conn.total_changes
 
     # -- checkpoints ----------------------------------------------------------------------------

@@ -71,11 +71,21 @@ def encode(rows: list[tuple[Any, ...]], positions: list[int]) -> list[tuple[Any,
     """The rows as hashed: each value at ``positions`` (indexes in the row, rowid at 0) by its cell hash."""
     if not positions:
         return rows
+    sha, enc, blob, n = hashlib.sha256, orjson.dumps, _blob, len(MARK)
+
+    def cell(v: Any) -> str:
+        if v.__class__ is str and v.startswith(MARK):
+            return _TAG + v[n:]
+        return _TAG + sha(enc(v, default=blob)).hexdigest()
+
+    if len(positions) == 1:  # every table of HASHED: one slice per row, no per-row list
+        i = positions[0]
+        return [(*r[:i], cell(r[i]), *r[i + 1:]) for r in rows]
     out = []
     for r in rows:
         row = list(r)
         for i in positions:
-            row[i] = cell_hash(row[i])
+            row[i] = cell(row[i])
         out.append(tuple(row))
     return out
 

@@ -154,6 +154,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("history-indexes", _history_indexes),
     (f"metric-views-{metric_views.digest()}", lambda db: metric_views.ensure_views(db.conn)),  # README "SRE metrics"
     *((f"table-{name}", _audit_table(name)) for name in LATER_TABLES),  # vendor ack mapping, rules provenance
+    ("paged-index", lambda db: db.conn.execute(  # `rules audit paged --since/--until`: pages by due time
+        "CREATE INDEX IF NOT EXISTS idx_actions_kind_due_at ON actions (kind, due_at)")),
 )
 
 
