@@ -31,12 +31,11 @@ from history_gen import BASE, generate  # noqa: E402
 from engine.report.history import Filters, latest, list_incidents, show  # noqa: E402
 from engine.report.timeline import build  # noqa: E402
 from engine.store.audit import Audit  # noqa: E402
-from engine.store.audit_rollup import refresh  # noqa: E402
 from engine.store.audit_queries import firings, paged  # noqa: E402
+from engine.store.audit_rollup import refresh  # noqa: E402
 from engine.store.ledger_verify import prove, verify  # noqa: E402
 from engine.store.readonly import connect_ro  # noqa: E402
 from engine.store.retention import prune  # noqa: E402
-
 
 TAIL = 20_000
 
