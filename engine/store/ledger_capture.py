@@ -24,9 +24,10 @@ from typing import Any
 _INSERT = re.compile(r'\s*INSERT INTO\s+"?(\w+)"?\s*\(([^)]*)\)\s*VALUES\s*\((\s*\?\s*(?:,\s*\?\s*)*)\)\s*$', re.I)
 _NONE = type(None)
 # affinity → types stored unchanged; and those converted (to float in REAL, to int elsewhere)
-_KEEP = {"INTEGER": {int, _NONE}, "TEXT": {str, bytes, _NONE}, "REAL": {float, _NONE}, "NUMERIC": {int, _NONE},
-         "BLOB": {int, float, str, bytes, _NONE}}
-_CONVERT = {"INTEGER": {bool}, "REAL": {int, bool}, "NUMERIC": {bool}, "BLOB": {bool}, "TEXT": set()}
+_KEEP: dict[str, set[type]] = {"INTEGER": {int, _NONE}, "TEXT": {str, bytes, _NONE}, "REAL": {float, _NONE},
+                               "NUMERIC": {int, _NONE}, "BLOB": {int, float, str, bytes, _NONE}}
+_CONVERT: dict[str, set[type]] = {"INTEGER": {bool}, "REAL": {int, bool}, "NUMERIC": {bool}, "BLOB": {bool},
+                                  "TEXT": set()}
 
 
 def affinity(declared: str) -> str:
@@ -75,12 +76,12 @@ class Capture:
 
     def add(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """After ``executemany(sql, rows)`` succeeded in the open transaction."""
-        spec = self._specs.get(sql, ())
-        if spec == ():
+        if sql in self._specs:
+            spec = self._specs[sql]
+        else:
             m = _INSERT.match(sql)
             cols = tuple(c.strip().strip('"') for c in m.group(2).split(",")) if m else ()
-            spec = (m.group(1), cols) if m and len(cols) == m.group(3).count("?") else None
-            self._specs[sql] = spec
+            spec = self._specs[sql] = (m.group(1), cols) if m and len(cols) == m.group(3).count("?") else None
         if spec is not None and rows:
             self._rows.setdefault(spec[0], []).append((spec[1], rows))
 
