@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 _INSERT = re.compile(r'\s*INSERT INTO\s+"?(\w+)"?\s*\(([^)]*)\)\s*VALUES\s*\((\s*\?\s*(?:,\s*\?\s*)*)\)\s*$', re.I)
@@ -96,20 +97,23 @@ class Capture:
         out: list[tuple[Any, ...]] = []
         top, ordered = mark, True
         for cols, rows in self._rows.get(table, []):
-            if any(len(r) != len(cols) for r in rows):
+            columns = list(zip(*rows, strict=True))  # raises on rows of unequal length: executemany took them
+            if len(columns) != len(cols):
                 return None
-            by_name = dict(zip(cols, zip(*rows, strict=True), strict=True))
+            by_name = dict(zip(cols, columns, strict=True))
             n = len(rows)
+            ids: Sequence[int]
             if layout.alias is not None and layout.alias in by_name:
                 ids = by_name[layout.alias]
-                if any(v.__class__ is not int for v in ids):
+                if set(map(type, ids)) != {int}:
                     return None
+                ordered = ordered and ids[0] > top and all(a < b for a, b in zip(ids, ids[1:], strict=False))
             else:
-                ids = tuple(range(top + 1, top + 1 + n))
+                ids = range(top + 1, top + 1 + n)
             built: list[tuple[Any, ...]] = []
             for name, aff in zip(layout.cols, layout.affinity, strict=True):
                 if name == layout.alias:
-                    built.append(ids)  # the rowid alias reads back as the rowid
+                    built.append(tuple(ids))  # the rowid alias reads back as the rowid
                     continue
                 if name not in by_name:
                     if name in layout.defaults:
@@ -120,12 +124,12 @@ class Capture:
                 if col is None:
                     return None
                 built.append(col)
-            ordered = ordered and ids[0] > top and all(a < b for a, b in zip(ids, ids[1:], strict=False))
             top = max(top, max(ids))
             out += zip(ids, *built, strict=True)
         if not ordered:
             out.sort(key=lambda r: r[0])
         count, high = conn.execute(f'SELECT count(*), max(rowid) FROM "{table}" WHERE rowid > ?', (mark,)).fetchone()
-        if count != len(out) or high != (out[-1][0] if out else None) or len({r[0] for r in out}) != len(out):
+        if count != len(out) or high != (out[-1][0] if out else None) or (
+                not ordered and len({r[0] for r in out}) != len(out)):
             return None
         return out
