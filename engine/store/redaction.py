@@ -110,9 +110,14 @@ def redact(audit: Any, cutoff: float | None = None, event_ids: list[str] | None 
     tables = {t: cols for t, cols in HASHED.items() if has_table(conn, t)}
     run = (conn.execute("SELECT max(id) FROM redaction_runs").fetchone()[0] or 0) + 1
     cells = skipped = 0
-    for i in range(0, len(events), batch):
-        done, left = _batch(audit, tables, index, events[i:i + batch], run)
-        cells, skipped = cells + done, skipped + left
+    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")  # pages and overflow freed by the updates are zeroed
+    try:
+        for i in range(0, len(events), batch):
+            done, left = _batch(audit, tables, index, events[i:i + batch], run)
+            cells, skipped = cells + done, skipped + left
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(secure)}")
     seconds = time.perf_counter() - started
     when = None if cutoff is None else datetime.fromtimestamp(cutoff, UTC).isoformat().replace("+00:00", "Z")
     audit.begin()
