@@ -217,3 +217,17 @@ def test_rows_sealed_before_per_column_hashes_are_left_and_still_verify(log: dic
     assert _cells(db) == before and any(i.resolve and i.opened < BASE + 86400 for i in incidents)
     code, doc = _verify(db, log)
     assert code == 0, doc["problems"]
+
+
+def test_timeline_and_why_of_a_redacted_incident(log: dict[str, object], tmp_path: Path) -> None:
+    db = _redacted(log, tmp_path)
+    conn = sqlite3.connect(db)
+    inc = conn.execute("SELECT a.incident_id FROM actions a WHERE a.intent LIKE 'redacted:%' AND a.kind = 'page' "
+                       "ORDER BY a.id LIMIT 1").fetchone()[0]
+    conn.close()
+    res = rules("timeline", inc, "--format", "json", "--db", str(db))
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    pages = [e for e in json.loads(res.stdout)["entries"] if e["kind"] in ("page", "escalation")]
+    assert pages  # the pages are still there; their targets went with the intent
+    res = rules("audit", "why", inc, "--format", "json", "--db", str(db))
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
