@@ -146,6 +146,10 @@ def _history_indexes(db: sqlite_utils.Database) -> None:
         db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{col} ON {name} ({col})")
 
 
+def _index(db: sqlite_utils.Database, table: str, cols: tuple[str, ...]) -> None:
+    db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{table}_{'_'.join(cols)} ON {table} ({', '.join(cols)})")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     *((f"table-{name}", _audit_table(name)) for name in SCHEMA if name not in LATER_TABLES),
     ("composite-indexes", _composite_indexes),
@@ -155,6 +159,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("history-indexes", _history_indexes),
     (f"metric-views-{metric_views.digest()}", lambda db: metric_views.ensure_views(db.conn)),  # README "SRE metrics"
     *((f"table-{name}", _audit_table(name)) for name in LATER_TABLES),  # vendor ack mapping, rules provenance
+    ("paged-index", lambda db: _index(db, "actions", ("kind", "due_at"))),  # `rules audit paged` by due time
 )
 
 
