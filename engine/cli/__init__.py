@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {  # command name → the engine.cli modu
     "anomalies": ("anomalies",),
     "audit": ("audit", "ledger"),
     "confirm": ("confirm",),
+    "escalate": ("ack",),
     "evaluate": ("evaluate",),
     "explain": ("explain",),
     "history": ("history",),
