@@ -118,7 +118,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self._frozen = False
         # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
         # backoff is not slept in the loop (it would hold up intake, every other action and SIGTERM)
-        self._retrying: dict[int, tuple[float, int, float]] = {}
+        self._retrying: dict[int, tuple[float, int, float, int]] = {}
         # why /healthz says the audit log is not writable: "probe" (the idle write-lock check failed: its
         # next success clears it) or "write" (real work failed: cleared only when work commits rows, since
         # taking the lock proves nothing about a full disk or an I/O error)
@@ -154,7 +154,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
             if d.flights:  # sends in flight: record them as they finish
                 d.wait(1.0)
                 continue
-            held = [at for at, _, _ in self._retrying.values()]
+            held = [at for at, *_ in self._retrying.values()]
             nxt = d.next_wake()
             if nxt is not None and (d.backoff or self.audit.pending_actions(limit=1)):
                 held.append(nxt)
