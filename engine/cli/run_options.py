@@ -34,7 +34,7 @@ _OPTIONS = [
                  help="take files in name order only: no severity pre-pass during a backlog"),
     click.option("--triage-every", default=1.0, show_default=True, type=click.FloatRange(min=0),
                  help="seconds between two listings of incoming/ for the triage during a backlog (0: every batch)"),
-    click.option("--triage-budget", default=0.2, show_default=True, type=_POSITIVE,
+    click.option("--triage-budget", default=0.5, show_default=True, type=_POSITIVE,
                  help="seconds of triage (read, parse, match the CRITICAL rules) per batch at most"),
 ]
 

@@ -100,7 +100,7 @@ class DaemonConfig:
     stop_grace: float = 10.0  # SIGTERM waits this long for sends in flight (the rest are sent after a restart)
     triage: bool = True  # storm intake: urgent files decided ahead of a backlog (engine/run/daemon/triage.py)
     triage_every: float = 1.0  # seconds between two listings of incoming/ for the triage during a backlog
-    triage_budget: float = 0.2  # seconds of triage (reading, parsing, matching) per turn at most
+    triage_budget: float = 0.5  # seconds of triage (reading, parsing, matching) per turn at most
     triage_window: int = 100_000  # newest waiting names the triage considers
 
 

@@ -74,7 +74,7 @@ class Triage:
     spool: Spool
     classify: Classify
     every: float = 1.0  # seconds between two listings of incoming/ while a backlog waits (0: every turn)
-    budget: float = 0.2  # seconds of reading and parsing per turn at most (one file at least)
+    budget: float = 0.5  # seconds of reading and parsing per turn at most (one file at least)
     window: int = 100_000  # the newest names of a listing that are considered
     limit: int = 10_000_000  # bytes read per file at most (a larger file is never promoted)
     clock: Callable[[], float] = time.monotonic
