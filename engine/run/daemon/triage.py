@@ -78,7 +78,6 @@ class Triage:
     window: int = 100_000  # the newest names of a listing that are considered
     limit: int = 10_000_000  # bytes read per file at most (a larger file is never promoted)
     clock: Callable[[], float] = time.monotonic
-    promoted: int = 0  # files promoted so far (counted for /metrics)
     _seen: dict[str, tuple[str, ...]] = field(default_factory=dict)  # triaged and still waiting -> services
     _pending: list[str] = field(default_factory=list)  # not yet triaged, descending (pop() takes the oldest)
     _urgent: list[str] = field(default_factory=list)  # triaged urgent, not yet promoted, ascending
@@ -125,7 +124,6 @@ class Triage:
         for name in chosen:
             self._seen.pop(name, None)
         self._urgent = left
-        self.promoted += len(chosen)
         return sorted(chosen)
 
     @property
