@@ -4,24 +4,28 @@ event is decided ahead of a backlog instead of behind it.
 Without it the daemon takes files in name order: a CRITICAL file behind 50,000 others waits for all
 of them (~20 s at ~2,500 files/s). With it, while a backlog waits (more files queued than one batch):
 
-* every ``every`` seconds ``incoming/`` is listed (names only, the newest ``window`` names), and the
-  names not seen before are *triaged* in name order — read, parsed by the intake parser and matched
-  against the policy's top-severity rules (:func:`urgent_rules`) with the engine's own condition
-  semantics (:func:`engine.compiler.conditions.evaluate`) — for at most ``budget`` seconds per turn
-  (the rest on the next turns). Rules that need the model or the history (``model.*``, ``history.*``)
-  cannot match here: such a file is decided in its place;
+* ``incoming/`` is listed (names only, the newest ``window`` names) every ``every`` seconds — or less
+  often, so that listing takes at most 1/``LOOK_SHARE`` of the time — and the names not seen before
+  are *triaged*, **newest first** (with time-sortable names: the latest arrivals first), for at most
+  ``budget`` seconds per turn: read, parsed by the intake parser and matched against the policy's
+  top-severity rules (:func:`urgent_rules`) with the engine's own condition semantics
+  (:func:`engine.compiler.conditions.evaluate`). Rules that need the model or the history
+  (``model.*``, ``history.*``) cannot match here: such a file is decided in its place;
 * a file that matches is *promoted*: it is claimed next, together with every waiting file of the
-  same service(s) whose name sorts before it (so each service's events are still decided in order),
-  in a batch of their own (per-service order holds among the newest ``window`` files; a file older than
-  that is the next the plain order takes anyway);
+  same service(s) that the triage has read and whose name sorts before it (so each service's events
+  stay in order), in a batch of their own;
 * promoted and plain batches alternate while both wait, so the backlog keeps at least half of the
   intake (an outage that makes every file CRITICAL does not starve the oldest ones).
 
-Nothing here moves or changes a file: a promoted file is claimed into ``processing/`` exactly like
-any other (the crash recovery is the same), and what triage remembers (names and services) is lost
+Ordering: a service's files keep their name order among the files the triage has read. When the triage
+is behind (a fresh backlog larger than one turn's budget, or files arriving faster than it reads them,
+~37,000 per CPU-second), a CRITICAL file found first may overtake older files of its own service that
+were not read yet: those are then decided like files that arrived late (decisions are on the event
+clock). Nothing here moves or changes a file: a promoted file is claimed into ``processing/`` exactly
+like any other (the crash recovery is the same), and what triage remembers (names and services) is lost
 in a crash at no cost. A file that cannot be read or parsed here is simply not promoted; its claim
-records why. Cost: one listing per ``every`` seconds during a backlog plus one extra read and parse
-per file (~27 µs against ~400 µs to decide it); memory: O(``window``) names.
+records why. Cost: the listings, and one extra read and parse per file (~27 µs against ~400 µs to
+decide it); memory: O(``window``) names.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from engine.run.daemon.spool import Spool, is_temporary
 
 logger = logging.getLogger("escalation_handlers.daemon")
 _NO_SERVICE: tuple[str, ...] = ()
+LOOK_SHARE = 20  # a listing of incoming/ takes at most 1/20 of the time between two (it grows with the backlog)
 Classify = Callable[[bytes], tuple[bool, tuple[str, ...]]]  # a file's bytes -> (urgent?, its services)
 
 
@@ -79,7 +84,7 @@ class Triage:
     limit: int = 10_000_000  # bytes read per file at most (a larger file is never promoted)
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, tuple[str, ...]] = field(default_factory=dict)  # triaged and still waiting -> services
-    _pending: list[str] = field(default_factory=list)  # not yet triaged, descending (pop() takes the oldest)
+    _pending: list[str] = field(default_factory=list)  # not yet triaged, ascending (pop() takes the newest)
     _urgent: list[str] = field(default_factory=list)  # triaged urgent, not yet promoted, ascending
     _next_look: float = 0.0
     _interned: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
@@ -88,8 +93,9 @@ class Triage:
         """One turn during a backlog: list ``incoming/`` if due, then triage for up to ``budget`` seconds."""
         now = self.clock()
         if now >= self._next_look:
-            self._next_look = now + self.every
             self._look()
+            if self.every > 0:  # 0: before every batch, whatever it costs
+                self._next_look = now + max(self.every, LOOK_SHARE * (self.clock() - now))
         deadline = self.clock() + self.budget
         while self._pending:
             name = self._pending.pop()
@@ -114,7 +120,7 @@ class Triage:
                 index[s].append(name)
         chosen: set[str] = set()
         left: list[str] = []
-        for u in self._urgent:
+        for u in sorted(self._urgent):
             if len(chosen) >= limit:
                 left.append(u)
                 continue
@@ -136,7 +142,7 @@ class Triage:
         present = set(names)
         self._seen = {n: s for n, s in self._seen.items() if n in present}  # claimed since: forgotten
         self._urgent = [n for n in self._urgent if n in present]
-        self._pending = [n for n in names if n not in self._seen]  # descending (nlargest's order)
+        self._pending = [n for n in reversed(names) if n not in self._seen]  # ascending
 
     def _triage(self, name: str) -> None:
         path = os.path.join(self.spool.incoming, name)
@@ -157,5 +163,5 @@ class Triage:
         services = self._interned.setdefault(services, services)
         self._seen[name] = services
         if urgent:
-            self._urgent.append(name)  # ascending: names are triaged oldest first
+            self._urgent.append(name)
 
