@@ -13,7 +13,8 @@ stand-ins answer after ``--latency`` seconds (default 0.3); in the ``hung`` phas
 * ``storm`` and ``storm-off``: a producer process writes ``--backlog`` (default 50,000) non-paging event files
   into ``incoming/`` of a running daemon as fast as it can, then one CRITICAL one; ``storm`` with the triage
   (engine/run/daemon/triage.py), ``storm-off`` without it (``DaemonConfig(triage=False)``: name order). Prints
-  the files still waiting when the CRITICAL one arrived, arrival → its PagerDuty trigger, and the drain rate
+  the files still waiting when the CRITICAL one arrived, arrival → its decision's commit and → its PagerDuty
+  trigger, and the drain rate
   (files decided per second from the daemon's start until the spool is empty).
 
 Prints, per phase: time from each decision's commit (``decisions.at``) to its PagerDuty trigger's
@@ -167,10 +168,13 @@ def storm(name: str, n: int, latency: float, *, triage: bool, deadline: float) -
     with pd.lock:
         trigger = next((t + offset for t, _, b in pd.received if b.get("event_action") == "trigger"), float("nan"))
     promoted = daemon.metrics.promoted._value.get()
+    row = audit.conn.execute("SELECT at FROM decisions WHERE event_id = ?", (f"{name}-critical",)).fetchone()
+    decided = datetime.fromisoformat(row[0]).timestamp() if row else float("nan")
     pd.close()
     audit.close()
     end = drained or time.monotonic()
     return {"phase": name, "backlog": int(waiting), "paged_s": trigger - float(arrived), "done": stats.done,
+            "decided_s": decided - float(arrived),
             "drain_per_s": stats.done / max(1e-9, end - started), "wall": end - started,
             "cpu": time.process_time() - cpu, "promoted": promoted}
 
@@ -221,10 +225,11 @@ def main() -> None:
     storms = [r for r in rows.values() if "paged_s" in r]
     if storms:
         print("storm intake: CRITICAL file behind a backlog; arrival -> PagerDuty trigger (s)")
-        print(f"{'phase':<10} {'waiting':>8} {'paged':>7} {'promoted':>8} {'drain/s':>8} {'wall':>7} {'cpu':>7}")
+        print(f"{'phase':<10} {'waiting':>8} {'decided':>7} {'paged':>7} {'promoted':>8} {'drain/s':>8} {'wall':>7} "
+              f"{'cpu':>7}")
         for r in storms:
-            print(f"{r['phase']:<10} {r['backlog']:>8} {r['paged_s']:>7.2f} {r['promoted']:>8.0f} "
-                  f"{r['drain_per_s']:>8.0f} {r['wall']:>7.1f} {r['cpu']:>7.1f}")
+            print(f"{r['phase']:<10} {r['backlog']:>8} {r['decided_s']:>7.2f} {r['paged_s']:>7.2f} "
+                  f"{r['promoted']:>8.0f} {r['drain_per_s']:>8.0f} {r['wall']:>7.1f} {r['cpu']:>7.1f}")
 
 if __name__ == "__main__":
     main()
