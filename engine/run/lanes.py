@@ -3,7 +3,9 @@
 * :class:`Workers`: up to ``size`` daemon threads per adapter, fed by one queue; each calls
   ``adapter.send`` (the only I/O) and hands ``(action id, outcome | exception)`` back through one
   shared queue. Nothing here touches the audit log. The threads are daemon threads: a SIGTERM that
-  outlasts its grace period never waits for a vendor that hangs.
+  outlasts its grace period never waits for a vendor that hangs. They are started by a spawner thread,
+  never by the caller of ``submit`` (the loop): ``Thread.start()`` waits until the new thread runs, and
+  with a few hundred threads busy that took ~14 ms per thread (benchmarks/delivery.py ``inflight``).
 * :class:`Limits`: sends in flight per adapter and per destination key, the circuit's thresholds.
 * :class:`Breaker`: per adapter; ``failures`` consecutive failures of the vendor (timeout, connection,
   5xx) open it for ``cooldown`` seconds (doubling while it keeps failing, at most ``max_cooldown``);
@@ -16,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,19 +80,38 @@ class Workers:
         self.notify = notify
         self._ready = threading.Event()
         self._queues: dict[str, queue.Queue[tuple[int, Any, Any] | None]] = {}
-        self._threads: dict[str, list[threading.Thread]] = {}
+        self._wanted: dict[str, int] = {}  # threads asked of the spawner, per adapter
+        self._threads: list[threading.Thread] = []  # started by the spawner (under _lock)
+        self._lock = threading.Lock()
+        self._spawn: queue.Queue[tuple[str, queue.Queue[tuple[int, Any, Any] | None]] | None] = queue.Queue()
+        self._spawner: threading.Thread | None = None
 
     def submit(self, name: str, size: int, action_id: int, adapter: Any, request: Any) -> None:
         q = self._queues.get(name)
         if q is None:
             q = self._queues[name] = queue.Queue()
-            self._threads[name] = []
-        threads = self._threads[name]
-        if len(threads) < size:  # started lazily, never more than the adapter's limit
-            t = threading.Thread(target=self._work, args=(q,), name=f"send-{name}-{len(threads)}", daemon=True)
-            t.start()
-            threads.append(t)
+            self._wanted[name] = 0
+        if self._wanted[name] < size:  # started lazily, never more than the adapter's limit
+            self._wanted[name] += 1
+            if self._spawner is None:  # the one thread start the caller waits for
+                self._spawner = threading.Thread(target=self._spawning, args=(self._spawn,), name="send-spawner",
+                                                 daemon=True)
+                self._spawner.start()
+            self._spawn.put((name, q))
         q.put((action_id, adapter, request))
+
+    def _spawning(self, spawn: queue.Queue[tuple[str, queue.Queue[tuple[int, Any, Any] | None]] | None]) -> None:
+        started: Counter[str] = Counter()
+        while True:
+            item = spawn.get()
+            if item is None:
+                return
+            name, q = item
+            t = threading.Thread(target=self._work, args=(q,), name=f"send-{name}-{started[name]}", daemon=True)
+            started[name] += 1
+            with self._lock:
+                self._threads.append(t)
+            t.start()
 
     def _work(self, q: queue.Queue[tuple[int, Any, Any] | None]) -> None:
         while True:
@@ -115,11 +137,18 @@ class Workers:
     def close(self, wait: float = 1.0) -> None:
         """Ask every thread to end, and wait up to ``wait`` seconds in all for the idle ones (one that is
         sending ends when its send does; it is a daemon thread, so it never holds up the exit)."""
-        threads = [t for ts in self._threads.values() for t in ts]
         for name, q in self._queues.items():
-            for _ in self._threads[name]:
+            for _ in range(self._wanted[name]):
                 q.put(None)
-        self._queues, self._threads = {}, {}
+        spawn, self._spawn = self._spawn, queue.Queue()
+        spawn.put(None)  # after the spawn requests: every thread asked for is started, then ends
+        spawner, self._spawner = self._spawner, None
+        self._queues, self._wanted = {}, {}
         deadline = time.monotonic() + wait
+        if spawner is not None:
+            spawner.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            threads, self._threads = self._threads, []
         for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+            if t.ident is not None:
+                t.join(max(0.0, deadline - time.monotonic()))
