@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from actions.base import ActionFailed, Intent, Outcome, Request
-from actions.transport import post_scrubbed
+from actions.transport import Http
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -58,6 +58,10 @@ class Teams:
     def __init__(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
         self.url_env = str(config.get("webhook_url_env", "TEAMS_WEBHOOK_URL"))
         self.timeout = float(config.get("timeout", 10))
+        # one client per adapter instance, connections reused: a new httpx.Client per send builds an SSL
+        # context (~20 ms of CPU, mostly holding the GIL), which starved the daemon's loop thread and its HTTP
+        # intake with a hundred Teams sends in flight (benchmarks/delivery.py ``inflight``)
+        self.http = Http("Microsoft Teams", self.timeout)
         self.full_width = bool(config.get("full_width", True))
         self.env = env
 
@@ -117,16 +121,16 @@ class Teams:
         url = self.env.get(self.url_env)
         if not url:
             raise ActionFailed(f"teams: {self.url_env} is not set", retryable=False, reason="authError")
-        import httpx
-
-        with httpx.Client(timeout=self.timeout) as client:  # the URL is the secret
-            response = post_scrubbed(client, url, request.body, "Microsoft Teams", secrets=(url,))
+        response = self.http.post(url, request.body, secrets=(url,))  # the URL is the secret
         # Legacy O365 connectors answer 200 with this text instead of a 429 status.
         if "HTTP error 429" in response.text[:200]:
             raise ActionFailed("Microsoft Teams throttled the webhook (HTTP error 429 in body)",
                                retryable=True, reason="rateLimited", status=429)
         status = "accepted" if response.status_code == 202 else "ok"
         return Outcome(status, detail=f"Microsoft Teams answered HTTP {response.status_code}")
+
+    def close(self) -> None:
+        self.http.close()
 
     @staticmethod
     def _color(intent: Intent) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from standin import Standin
 from werkzeug import Response
 
 from actions.base import ActionFailed, Intent
@@ -242,3 +243,17 @@ def test_too_many_facts_are_left_out_with_a_note(httpserver: HTTPServer, adapter
     kept = blocks[1]["facts"]
     assert kept == facts[: len(kept)] and 10 < len(kept) < 64
     assert blocks[2]["text"].startswith(f"({64 - len(kept)} more facts left out")
+
+
+def test_sends_reuse_one_connection() -> None:
+    """One client per adapter, as the other adapters: a new client per send costs an SSL context (~20 ms of
+    CPU holding the GIL), which starved the daemon's loop with a hundred Teams sends in flight."""
+    vendor = Standin()
+    try:
+        teams = Teams({}, {"TEAMS_WEBHOOK_URL": f"{vendor.url}/webhook?{SECRET}"})
+        for _ in range(3):
+            teams.send(teams.render(intent()))
+        assert len(vendor.bodies("/webhook")) == 3
+        assert len(vendor.connections) == 1
+    finally:
+        vendor.close()
