@@ -15,7 +15,10 @@ stand-ins answer after ``--latency`` seconds (default 0.3); in the ``hung`` phas
   (engine/run/daemon/triage.py), ``storm-off`` without it (``DaemonConfig(triage=False)``: name order). Prints
   the files still waiting when the CRITICAL one arrived, arrival → its decision's commit and → its PagerDuty
   trigger, and the drain rate
-  (files decided per second from the daemon's start until the spool is empty).
+  (files decided per second from the daemon's start until the spool is empty);
+* ``inflight`` (benchmarks/inflight.py): the real ``rules run --listen`` with its vendors answering after
+  ``--inflight-latency`` seconds (default 2); HTTP intake (POST -> 202) and decision (POST -> decision committed)
+  latency of ``--probes`` paced POSTs, with no send in flight and then with hundreds in flight.
 
 Prints, per phase: time from each decision's commit (``decisions.at``) to its PagerDuty trigger's
 arrival at the stand-in, p50/p99/max, and pages (triggers) per second. The PagerDuty adapter's own
@@ -42,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from inflight import inflight, report  # noqa: E402
 from standin import Standin  # noqa: E402
 
 import actions.pagerduty as pagerduty  # noqa: E402
@@ -189,12 +193,17 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.3, help="seconds each stand-in takes to answer")
     ap.add_argument("--serial-n", type=int, default=50, help="outages for the serial phase")
     ap.add_argument("--backlog", type=int, default=50_000, help="noise files ahead of the CRITICAL one (storm)")
-    ap.add_argument("--phases", default="concurrent,hung,serial,storm,storm-off",
-                    help="comma-separated: concurrent, hung, serial, storm, storm-off")
+    ap.add_argument("--probes", type=int, default=200, help="sequential POSTs per side (inflight)")
+    ap.add_argument("--inflight-outages", type=int, default=1500, help="paging events of the storm (inflight)")
+    ap.add_argument("--inflight-latency", type=float, default=2.0, help="seconds the stand-ins take (inflight)")
+    ap.add_argument("--inflight-min", type=int, default=200, help="sends in flight before the probes (inflight)")
+    ap.add_argument("--probe-every", type=float, default=0.05, help="seconds between two probes (inflight)")
+    ap.add_argument("--phases", default="concurrent,hung,serial,storm,storm-off,inflight",
+                    help="comma-separated: concurrent, hung, serial, storm, storm-off, inflight")
     ap.add_argument("--deadline", type=float, default=300.0, help="seconds per phase at most")
     args = ap.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(phases) - {"concurrent", "hung", "serial", "storm", "storm-off"}
+    unknown = set(phases) - {"concurrent", "hung", "serial", "storm", "storm-off", "inflight"}
     if unknown:
         ap.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     pagerduty.ROUTING_KEY_LIMITER = RateLimiter(10**9, 60.0)  # the stand-in accepts everything (see above)
@@ -202,7 +211,10 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     for p in phases:
         started, cpu = time.monotonic(), time.process_time()
-        if p in ("storm", "storm-off"):
+        if p == "inflight":
+            rows[p] = inflight(args.probes, args.inflight_outages, args.inflight_latency, args.inflight_min,
+                               args.deadline, args.probe_every)
+        elif p in ("storm", "storm-off"):
             rows[p] = storm(p, args.backlog, args.latency, triage=p == "storm", deadline=args.deadline)
         else:
             rows[p] = phase(p, args.serial_n if p == "serial" else args.outages, args.latency, serial=p == "serial",
@@ -210,6 +222,8 @@ def main() -> None:
         rows[p]["wall_total"], rows[p]["cpu_total"] = time.monotonic() - started, time.process_time() - cpu
         print(f"# {p}: wall {rows[p]['wall_total']:.1f} s, cpu {rows[p]['cpu_total']:.1f} s, load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    if "inflight" in rows:
+        report(rows["inflight"])
     paging = [r for r in rows.values() if "p50" in r]
     if paging:
         print(f"vendor latency {args.latency * 1000:.0f} ms; decision -> PagerDuty trigger (s)")
