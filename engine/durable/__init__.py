@@ -43,6 +43,7 @@ import durable_rules_engine
 import orjson
 from durable import engine as durable_engine
 
+from engine.compiler import conditions
 from engine.compiler.compile import RULESET, CompiledPolicy
 from engine.model.errors import RulesError
 from engine.model.firing import Firing, RuleMeta, selected  # noqa: F401 - re-exported
@@ -224,6 +225,18 @@ def _check(result: tuple[int, int]) -> int:
         return state if code == 0 else 0
     raise EngineFailure(f"engine refused the message (code {code}: "
                         f"{'not handled' if code == 1 else 'already observed' if code == 2 else 'unknown'})")
+
+
+def policy_fact(compiled: CompiledPolicy, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The event fact :meth:`Engine.decide` takes: the fields the rules test, plus the ``tested`` block
+    of the text tests, evaluated here by the same evaluator as ``rules explain`` (never by durable-rules'
+    regex engine, which misses matches and refuses ordinary patterns; see engine.compiler.conditions)."""
+    fact = event_fact(doc, compiled.event_paths)
+    if compiled.python_tests:
+        passed = conditions.tested(compiled.python_tests, doc if isinstance(doc, dict) else dict(doc))
+        if passed:
+            fact[conditions.TESTED] = passed
+    return fact
 
 
 def event_fact(doc: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class FusionJoin:
     def __init__(self, fusions: tuple[Fusion, ...]) -> None:
         self.fusions = {f.id: f for f in fusions}
         self.paths = tuple(sorted({p for f in fusions for c in f.signals.values() for p in conditions.paths(c)}))
+        self.tests = conditions.python_tests([c for f in fusions for c in f.signals.values()])  # contains/matches
         self.windows: dict[str, Window] = {}
         self.replaying = False
         self._completed: list[dict[str, Any]] = []
@@ -107,8 +108,11 @@ class FusionJoin:
 
     def post(self, fusion: Fusion, sid: str, doc: Mapping[str, Any], event_id: str) -> list[str] | None:
         """Post one signal; the bound event ids when this completed the join, else None."""
-        fact = {**event_fact(dict(doc), self.paths), "fusion": fusion.id, "event_id": event_id,
+        plain = dict(doc)
+        fact = {**event_fact(plain, self.paths), "fusion": fusion.id, "event_id": event_id,
                 "id": event_id, "sid": sid}
+        if self.tests and (passed := conditions.tested(self.tests, plain)):
+            fact[conditions.TESTED] = passed  # evaluated here, as in the policy's engine (engine.durable.policy_fact)
         self._completed = []
         assert self._join is not None
         if not self._join.post(fact):
