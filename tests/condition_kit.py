@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from engine.compiler import conditions
 from engine.compiler.compile import RULESET
+from engine.compiler.compile import event_binding
 from engine.durable import _Host, encode, event_fact
 from engine.model.event import Event, event_document
 
@@ -106,9 +107,7 @@ class Harness:
     def __init__(self, nodes: list[Any], name: str = RULESET) -> None:
         rules = {}
         for i, node in enumerate(nodes):
-            expr = conditions.compile_expr(node)
-            rules[f"r{i}"] = {"all": [{"m": {"$and": [{"t": "event"}, expr]} if expr else {"t": "event"}}],
-                              "run": f"r{i}"}
+            rules[f"r{i}"] = {"all": [{"m": event_binding(node)}], "run": f"r{i}"}  # as a severity rule's
         self.paths = tuple(sorted(set().union(*(conditions.paths(n) for n in nodes))))
         self.tests = conditions.python_tests(nodes)
         host = _Host({f"r{i}": _never for i in range(len(nodes))}, {name: rules})
