@@ -16,8 +16,7 @@ import durable_rules_engine
 from hypothesis import strategies as st
 
 from engine.compiler import conditions
-from engine.compiler.compile import RULESET
-from engine.compiler.compile import event_binding
+from engine.compiler.compile import RULESET, event_binding
 from engine.durable import _Host, encode, event_fact
 from engine.model.event import Event, event_document
 

@@ -143,7 +143,8 @@ def test_decisions_through_validate_and_the_engine_are_the_evaluators(
 
 def test_a_not_over_in_after_another_rule_validates(tmp_path: Path) -> None:
     """The shadowing check hashed the list of a negated 'in': a TypeError out of rules validate."""
-    root = _rules_dir(tmp_path, [{"id": "a", "severity": "CRITICAL", "when": {"metrics.error_rate": {"eq": 0}}},
-                                 {"id": "b", "severity": "CRITICAL", "when": {"not": {"metrics.error_rate": {"in": [0]}}}}])
+    root = _rules_dir(tmp_path, [
+        {"id": "a", "severity": "CRITICAL", "when": {"metrics.error_rate": {"eq": 0}}},
+        {"id": "b", "severity": "CRITICAL", "when": {"not": {"metrics.error_rate": {"in": [0]}}}}])
     policy, diags = validate(root)
     assert policy is not None, diags
