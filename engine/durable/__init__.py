@@ -21,6 +21,8 @@ How durable-rules really behaves (measured; the project's durable-rules notes ha
   in the session state); :class:`Engine` does not use that dispatcher, so nothing is swallowed.
 * A float with a signed exponent (``1e-05``, as ``json.dumps`` writes it) is rejected by
   the engine's JSON parser, so facts are serialized here with positional floats.
+* Its regex engine (``$mt``) loses matches and refuses ordinary patterns (error 501), so no regex
+  reaches it: text tests arrive as derived booleans (:func:`policy_fact`, ``engine.compiler.conditions``).
 * Its compile errors are bare numbers and some limits hang the process: the compiler and
   :mod:`engine.compiler.checks` enforce them before a ruleset gets here.
 * It builds from the sdist and fails to import on Python 3.13; ``pyproject.toml`` pins
