@@ -8,7 +8,7 @@ The stages, in order (each raises :class:`IntakeError` with a stable ``code``):
    ``Event.model_validate`` (fields that have no Event slot become ``labels``).
 
 Formats (one module each, all with ``NAME``, ``matches(doc)`` and ``normalize(doc, *, now)``):
-``cloudwatch-sns``, ``pagerduty-webhook``, ``grafana``, ``alertmanager``, ``datadog``,
+``cloudwatch-sns``, ``pagerduty-webhook``, ``opsgenie-webhook``, ``grafana``, ``alertmanager``, ``datadog``,
 ``canonical``. The order matters: Grafana before Alertmanager (Grafana's payload *is* an
 Alertmanager group plus extras), and every vendor format before ``canonical`` (a legacy Datadog
 payload has an ``event_id`` key too).
@@ -25,6 +25,7 @@ from engine.intake import (
     cloudwatch_sns,
     datadog,
     grafana,
+    opsgenie_webhook,
     pagerduty_webhook,
     safejson,
 )
@@ -35,7 +36,7 @@ from engine.model.event import Acknowledgement, Event
 
 __all__ = ["CODES", "FORMATS", "IntakeError", "Quarantined", "detect", "parse"]
 
-FORMATS = (cloudwatch_sns, pagerduty_webhook, grafana, alertmanager, datadog, canonical)
+FORMATS = (cloudwatch_sns, pagerduty_webhook, opsgenie_webhook, grafana, alertmanager, datadog, canonical)
 _MULTI = (grafana, alertmanager, canonical)  # bodies of many items: each item validated on its own
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from core_util import ROOT
+from daemon_kit import wait_for
 from pytest_httpserver import HTTPServer
 
 EVENT = {"event_id": "INC-OPS-1", "timestamp": "2025-01-01T14:23:45Z", "source": "prometheus",
@@ -81,3 +82,49 @@ def test_ack_resolve_and_the_incident_view_round_trip(tmp_path: Path, httpserver
     assert (missing.returncode, missing.stderr.strip()) == (1, f"error: no audit log at {tmp_path / 'typo.db'} "
                                                             "(pass --db or set ESCALATION_DB)")
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_ack_while_a_daemon_holds_the_db_is_queued_in_its_spool_and_reaches_pagerduty(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v2/enqueue", method="POST").respond_with_json(
+        {"status": "success", "message": "Event processed", "dedup_key": "INC-OPS-1"}, status=202)
+    env = {**BASE_ENV, "PYTHONPATH": str(ROOT), "PAGERDUTY_ROUTING_KEY": "R0UTING",
+           "PAGERDUTY_EVENTS_URL": httpserver.url_for("/v2/enqueue")}
+    db, spool = tmp_path / "audit.db", tmp_path / "spool"
+    entry = [sys.executable, "-c", "from engine.cli import entry; entry()"]
+
+    def rules(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*entry, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+    def actions() -> list[str]:
+        return [json.loads(req.data)["event_action"] for req, _ in httpserver.log]
+
+    def updates() -> list[tuple[str, str, str]]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT type, by, source FROM incident_updates WHERE incident_id = 'INC-OPS-1'"
+                                ).fetchall()
+
+    daemon = subprocess.Popen([*entry, "run", "--rules", str(ROOT / "rules"), "--db", str(db), "--spool",
+                               str(spool), "--interval", "0.05"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "log", "ab"))  # noqa: SIM115
+    try:
+        assert wait_for(lambda: (spool / "incoming").is_dir() and db.is_file(), 60)
+        (spool / "incoming" / ".e.tmp").write_text(json.dumps(EVENT))
+        os.rename(spool / "incoming" / ".e.tmp", spool / "incoming" / "e.json")
+        assert wait_for(lambda: actions() == ["trigger"], 60), (tmp_path / "log").read_text()[-2000:]
+
+        wrong = rules("ack", "INC-OPS-1", "--by", "alice", "--db", str(db), "--spool", str(tmp_path / "elsewhere"))
+        assert wrong.returncode == 1
+        assert wrong.stderr.startswith(f"error: a daemon holds {db} but ")
+        assert "Traceback" not in wrong.stderr
+
+        acked = rules("ack", "INC-OPS-1", "--by", "alice", "--note", "looking", "--db", str(db), "--spool", str(spool))
+        assert acked.returncode == 0, acked.stderr
+        assert acked.stdout.startswith("INC-OPS-1: ack by alice queued for the running daemon")
+        # the daemon takes the ack file like any other: recorded, and PagerDuty told
+        assert wait_for(lambda: actions() == ["trigger", "acknowledge"], 60), (tmp_path / "log").read_text()[-2000:]
+        assert updates() == [("ack", "alice", "cli")]
+        assert wait_for(lambda: any(p.name.startswith("cli-ack-") for p in (spool / "done").iterdir()), 30)
+    finally:
+        daemon.terminate()
+        assert daemon.wait(timeout=30) == 0

@@ -176,6 +176,34 @@ def test_opsgenie_step_is_a_new_alert_whose_responders_are_the_backup(policy_cop
         "/v2/alerts/INC-REACH-1.step-1/close", "/v2/alerts/INC-REACH-1/close"]
 
 
+def test_opsgenie_ack_webhook_stops_the_chain_and_is_not_echoed_to_its_alert(policy_copy, httpserver: HTTPServer):
+    accepted = json.loads((VENDOR / "opsgenie_async_response_202.json").read_text())
+    httpserver.expect_request("/v2/alerts", method="POST").respond_with_json(accepted, status=202)
+    rules = policy_copy(**{"escalation-policy": ("    pagers: [pagerduty, slack]\n    channels: [slack, teams, email]",
+                                                 "    pagers: [opsgenie]\n    channels: [log]")})
+    esc = Harness(rules, httpserver, {"OPSGENIE_API_KEY": "G3NIE", "OPSGENIE_API_URL": httpserver.url_for("")})
+    assert esc.process(EVENT).ok
+    esc.at(0)
+    # alice acknowledges step 0's alert in Opsgenie; the Webhook integration posts the alert action data
+    doc = json.loads((VENDOR / "opsgenie_webhook_acknowledge.json").read_text())
+    doc["alert"]["alias"] = "INC-REACH-1"
+    doc["alert"]["username"] = "alice@company.com"
+    ack = esc.process(doc)
+    assert ack.ok, ack.reason
+    assert [(a.incident_id, a.by, a.source) for a in ack.acknowledgements] == [
+        ("INC-REACH-1", "alice@company.com", "opsgenie")]
+    reports = esc.at(300)
+    assert [r.outcome for r in reports if r.action == "opsgenie"] == ["cancelled"]  # the backup is not paged
+    assert esc.paths() == ["/v2/alerts"]  # one create; the ack is not sent back to the alert it came from
+    # Opsgenie's alert id is now known: a Close naming only it (an alias we do not know) still matches
+    close = json.loads((VENDOR / "opsgenie_webhook_close.json").read_text())
+    close["alert"]["alias"] = "renamed-in-opsgenie"
+    result = esc.process(close)
+    assert result.ok, result.reason
+    assert [(u["type"], u["source"]) for u in esc.audit.incident_updates("INC-REACH-1")] == [
+        ("ack", "opsgenie"), ("resolve", "opsgenie")]
+
+
 SLACK_USERS = ("fallback_team: sre   # services with no owner go here, flagged in the audit log\n",
                "fallback_team: sre   # services with no owner go here, flagged in the audit log\n"
                "slack_users:\n  alice@company.com: U0ALICE01\n  charlie@company.com: W0CHARLIE\n")

@@ -13,6 +13,7 @@ def test_public_api_is_small():
     assert [m.NAME for m in intake.FORMATS] == [
         "cloudwatch-sns",
         "pagerduty-webhook",
+        "opsgenie-webhook",
         "grafana",
         "alertmanager",
         "datadog",

@@ -16,7 +16,17 @@ VENDOR = [
     "datadog_webhook_legacy_triggered_real.json",
     "datadog_webhook_legacy_recovered_real.json",
 ]
-ACKS = ["pagerduty_webhook_v3_incident_acknowledged.json", "pagerduty_webhook_v3_incident_resolved.json"]
+ACKS = ["pagerduty_webhook_v3_incident_acknowledged.json", "pagerduty_webhook_v3_incident_resolved.json",
+        "opsgenie_webhook_acknowledge.json", "opsgenie_webhook_close.json"]
+
+
+def _name_incident(doc: dict, incident: str) -> None:
+    """What the vendor sends for an alert our action opened: our key as PagerDuty's incident_key or
+    as Opsgenie's alias."""
+    if "event" in doc:
+        doc["event"]["data"]["incident_key"] = incident
+    else:
+        doc["alert"]["alias"] = incident
 
 
 def _events(daemon) -> list[tuple[str, str, str]]:
@@ -66,8 +76,8 @@ def test_datadog_recovered_is_a_resolve(make_daemon) -> None:
 
 
 @pytest.mark.parametrize("name", ACKS)
-def test_pagerduty_acknowledgements_of_no_incident_here_are_refused_and_counted(make_daemon, name: str) -> None:
-    daemon = make_daemon()  # an empty log: PagerDuty's incident (PQ1K5C8 / PCPZE64) names nothing of ours
+def test_vendor_acknowledgements_of_no_incident_here_are_refused_and_counted(make_daemon, name: str) -> None:
+    daemon = make_daemon()  # an empty log: PagerDuty's PQ1K5C8 / PCPZE64, Opsgenie's "aliastest" name nothing
     drop(daemon.spool.incoming, name, (FIXTURES / name).read_bytes())
     stats = daemon.run_once()
     assert stats.failed == 1 and stats.decided == 0
@@ -77,18 +87,18 @@ def test_pagerduty_acknowledgements_of_no_incident_here_are_refused_and_counted(
 
 
 @pytest.mark.parametrize("name", ACKS)
-def test_pagerduty_acknowledgements_of_our_incident_are_accepted_without_a_decision(make_daemon, name: str) -> None:
+def test_vendor_acknowledgements_of_our_incident_are_accepted_without_a_decision(make_daemon, name: str) -> None:
     from daemon_kit import event
 
     daemon = make_daemon()
     drop(daemon.spool.incoming, "1-e.json", json.dumps(event(1)).encode())
     daemon.run_once()
     doc = json.loads((FIXTURES / name).read_bytes())
-    doc["event"]["data"]["incident_key"] = "E000001"  # what PagerDuty sends for an incident our trigger opened
+    _name_incident(doc, "E000001")
     drop(daemon.spool.incoming, "2-" + name, json.dumps(doc).encode())
     stats = daemon.run_once()
     assert stats.done == 1 and stats.decided == 0
-    assert daemon.audit.incident_updates("E000001")[0]["source"] == "pagerduty"
+    assert daemon.audit.incident_updates("E000001")[0]["source"] == name.split("_")[0]
 
 
 @pytest.mark.parametrize(("name", "code"), [
