@@ -15,7 +15,7 @@ from typing import Any
 import durable_rules_engine
 from hypothesis import strategies as st
 
-from engine.compiler import conditions
+from engine.compiler import conditions, text_tests
 from engine.compiler.compile import RULESET, event_binding
 from engine.durable import _Host, encode, event_fact
 from engine.model.event import Event, event_document
@@ -108,7 +108,7 @@ class Harness:
         for i, node in enumerate(nodes):
             rules[f"r{i}"] = {"all": [{"m": event_binding(node)}], "run": f"r{i}"}  # as a severity rule's
         self.paths = tuple(sorted(set().union(*(conditions.paths(n) for n in nodes))))
-        self.tests = conditions.python_tests(nodes)
+        self.tests = text_tests.tester(text_tests.python_tests(nodes))
         host = _Host({f"r{i}": _never for i in range(len(nodes))}, {name: rules})
         self._handle = host.get_ruleset(name)._handle
         self._n = 0
@@ -116,7 +116,7 @@ class Harness:
     def fact(self, doc: dict[str, Any]) -> dict[str, Any]:
         """What ``engine.durable.policy_fact`` builds: the fields read, plus the Python-evaluated text tests."""
         fact = event_fact(doc, self.paths)
-        passed = conditions.tested(self.tests, doc)
+        passed = self.tests(doc)
         if passed:
             fact[conditions.TESTED] = passed
         return fact

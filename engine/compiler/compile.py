@@ -20,10 +20,12 @@ remediation rules keep file order within a severity (a decision tree: first matc
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.compiler import conditions
+from engine.compiler import conditions, text_tests
 from engine.model.firing import RuleMeta
 from engine.model.policy import RANK, Policy
 
@@ -42,8 +44,13 @@ class CompiledPolicy:
     event_paths: tuple[str, ...]  # the event fields posted to the engine: every field the rules read
     policy: Policy
     severity_paths: tuple[str, ...] = ()  # the fact fields the severity fact carries (what remediation tests)
-    # the contains/matches leaves, evaluated in Python before posting (conditions.tested): (key, leaf)
+    # the contains/matches leaves, evaluated in Python before posting (text_tests.tested): (key, leaf)
     python_tests: tuple[tuple[str, conditions.Leaf], ...] = ()
+
+    @functools.cached_property
+    def run_tests(self) -> Callable[[dict[str, Any]], dict[str, bool]]:
+        """The ``tested`` block of an event document (:func:`engine.compiler.text_tests.tester`)."""
+        return text_tests.tester(self.python_tests)
 
     @property
     def digest(self) -> str:
@@ -100,6 +107,6 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
                          channel=channel),
                 {"pri": PRI_NOTIFY + i, "all": [{"sev": severity_binding(sev)}]})
             i += 1
-    tests = conditions.python_tests([*(r.when for r in policy.severity_rules), *(r.when for r in policy.remediation)])
+    tests = text_tests.python_tests([*(r.when for r in policy.severity_rules), *(r.when for r in policy.remediation)])
     return CompiledPolicy(ruleset, metas, tuple(sorted(referenced)), policy, tuple(sorted(after_severity)),
                           tests)

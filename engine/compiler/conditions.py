@@ -22,7 +22,7 @@ used by :func:`evaluate`/:func:`explain` (``rules explain``, coverage, suppressi
 * **text tests are evaluated in Python, never by durable-rules.** Its regex engine (a home-made
   NFA→DFA conversion) loses matches: ``.*[Dd]egrad.*`` did not match "Checkout Degraded", and it refuses
   ordinary classes such as ``[-_ :.]`` (error 501). So a ``contains``/``matches`` leaf is computed by
-  :func:`leaf_true` before the fact is posted (:func:`tested`), and the engine only tests the derived
+  :func:`leaf_true` before the fact is posted (:mod:`engine.compiler.text_tests`), and the engine only tests the derived
   boolean ``tested.<key>`` (:func:`tested_key`): the engine and the review tools agree by construction;
 * ``not`` is pushed down to the leaves (De Morgan).
 
@@ -211,30 +211,6 @@ def tested_key(leaf: Leaf) -> str:
     """The derived field of a Python-evaluated leaf: the same for equal leaves wherever they are written."""
     text = json.dumps([leaf.path, leaf.op, leaf.value], ensure_ascii=False)
     return f"{leaf.op}_{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def python_tests(nodes: Any) -> tuple[tuple[str, Leaf], ...]:
-    """``(key, leaf)`` of every Python-evaluated leaf under ``nodes`` (ASTs or None), each key once."""
-    found: dict[str, Leaf] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Leaf):
-            if node.op in PYTHON_OPS:
-                found.setdefault(tested_key(node), node)
-        elif isinstance(node, Not):
-            walk(node.item)
-        elif isinstance(node, All | Any_):
-            for item in node.items:
-                walk(item)
-
-    for node in nodes:
-        walk(node)
-    return tuple(sorted(found.items()))
-
-
-def tested(tests: tuple[tuple[str, Leaf], ...], doc: dict[str, Any]) -> dict[str, bool]:
-    """The fact's ``tested`` block: the keys of the leaves true for ``doc`` (absent means false)."""
-    return {key: True for key, leaf in tests if leaf_true(leaf, lookup(doc, leaf.path))}
 
 
 def compile_expr(node: Any, negate: bool = False) -> dict[str, Any] | None:

@@ -235,7 +235,7 @@ def policy_fact(compiled: CompiledPolicy, doc: Mapping[str, Any]) -> dict[str, A
     regex engine, which misses matches and refuses ordinary patterns; see engine.compiler.conditions)."""
     fact = event_fact(doc, compiled.event_paths)
     if compiled.python_tests:
-        passed = conditions.tested(compiled.python_tests, doc if isinstance(doc, dict) else dict(doc))
+        passed = compiled.run_tests(doc if type(doc) is dict else dict(doc))
         if passed:
             fact[conditions.TESTED] = passed
     return fact
