@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.compiler.conditions import PYTHON_OPS, All, Any_, Leaf, Not, tested_key
-from engine.compiler.regex import compile_full
+from engine.compiler.regex import full_matcher
 
 
 def python_tests(nodes: Any) -> tuple[tuple[str, Leaf], ...]:
@@ -34,10 +34,10 @@ def tester(tests: tuple[tuple[str, Leaf], ...]) -> Callable[[dict[str, Any]], di
     """``run(doc)``: the fact's ``tested`` block, the keys of the leaves true for ``doc`` (absent: false).
     :func:`~engine.compiler.conditions.leaf_true` without its generic dispatch; the differential tests
     (tests/decide/test_differential.py) compare the engine's firings with ``conditions.evaluate``."""
-    plan: list[tuple[str, str, str, Any, str]] = []  # key, head, rest, RE2 pattern or None, substring
+    plan: list[tuple[str, str, str, Any, str]] = []  # key, head, rest, RE2 matcher or None, substring
     for key, leaf in tests:
         head, _, rest = leaf.path.partition(".")
-        regex = compile_full(leaf.value, dot_nl=True) if leaf.op == "matches" else None
+        regex = full_matcher(leaf.value, dot_nl=True) if leaf.op == "matches" else None
         plan.append((key, head, rest, regex, leaf.value))
 
     def run(doc: dict[str, Any]) -> dict[str, bool]:
@@ -46,7 +46,7 @@ def tester(tests: tuple[tuple[str, Leaf], ...]) -> Callable[[dict[str, Any]], di
             value = doc.get(head)
             if rest:
                 value = value.get(rest) if type(value) is dict else None
-            if type(value) is str and (text in value if regex is None else regex.fullmatch(value) is not None):
+            if type(value) is str and (text in value if regex is None else regex(value)):
                 out[key] = True
         return out
 
