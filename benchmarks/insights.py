@@ -5,13 +5,17 @@ writes a synthetic audit log (the rows the engine writes per incident: event, de
 firing, two page actions with results, an ack and a resolve for most, a remediation for some),
 then times both commands as real subprocesses over the last 7 days (best of 3; ``--whole``: also
 the last 30 days and the whole history, once each), with the CPU seconds of the run (a busy
-machine inflates the wall clock). An existing ``--db`` of the right size is reused.
+machine inflates the wall clock). An existing ``--db`` of the right size is reused. The first
+command after the sidecar cache (``<db>.insights``, engine/store/insights_cache.py) is removed
+builds it: timed apart; then one day of new incidents is appended and the refresh that picks them
+up is timed too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sqlite3
@@ -32,14 +36,17 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build(path: Path, incidents: int, services: int, days: int, until: float, seed: int = 1) -> None:
+def build(path: Path, incidents: int, services: int, days: int, until: float, seed: int = 1,
+          first: int = 0, start: float | None = None) -> None:
     rng = random.Random(seed)
     Audit(path).close()  # every table, index and view (its migrations)
     conn = sqlite3.connect(path, isolation_level=None)
+    if first:  # appending: the ids go on from the rows already there
+        action_id = conn.execute("SELECT max(id) FROM actions").fetchone()[0] or 0
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     h = "ab" * 32
-    action_id = 0
+    action_id = action_id if first else 0
     batch: dict[str, list[tuple]] = {k: [] for k in ("events", "decisions", "firings", "actions", "results",
                                                      "updates")}
     sql = {
@@ -55,11 +62,11 @@ def build(path: Path, incidents: int, services: int, days: int, until: float, se
         "updates": "INSERT INTO incident_updates (event_id, incident_id, type, by, source, occurred_at, at, "
                    "rules_hash) VALUES (?, ?, ?, 'alice@x', 'bench', ?, ?, ?)",
     }
-    start = until - days * 86400
+    start = until - days * 86400 if start is None else start
     step = (until - start) / incidents
     conn.execute("BEGIN")
-    for k in range(incidents):
-        t0 = start + k * step + rng.uniform(0, step)
+    for k in range(first, first + incidents):
+        t0 = start + (k - first) * step + rng.uniform(0, step)
         service = f"svc-{rng.randrange(services):03d}"
         sev = rng.choices(SEVERITIES, (1, 3, 6, 4))[0]
         eid = f"E{k:08d}"
@@ -89,13 +96,13 @@ def build(path: Path, incidents: int, services: int, days: int, until: float, se
                 batch["actions"].append((action_id, f"k{action_id}", eid, eid, "restart", "remediate", 0,
                                          iso(decided), "{}", iso(decided), h))
                 batch["results"].append((action_id, "ok", iso(decided + 3), h))
-        if k % 50_000 == 49_999 or k == incidents - 1:
+        if k % 50_000 == 49_999 or k == first + incidents - 1:
             for name, rows in batch.items():
                 conn.executemany(sql[name], rows)
                 rows.clear()
             conn.execute("COMMIT")
             conn.execute("BEGIN")
-            print(f"  wrote {k + 1:,} incidents", file=sys.stderr, flush=True)
+            print(f"  wrote {k + 1 - first:,} incidents", file=sys.stderr, flush=True)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
@@ -123,7 +130,8 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=200)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--db", type=Path, default=Path("/tmp/insights-bench.db"))
-    ap.add_argument("--whole", action="store_true", help="also time the whole history (minutes at 1M)")
+    ap.add_argument("--whole", action="store_true", help="also time the last 30 days and the whole history")
+    ap.add_argument("--append", action="store_true", help="then append a day of incidents and time the refresh")
     args = ap.parse_args()
     until = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
     have = 0
@@ -139,8 +147,13 @@ def main() -> None:
               f"({args.db.stat().st_size / 1e6:.0f} MB)")
     end = "2026-12-01T00:00:00+00:00"
     start, _ = timed(["--help"])
-    print(f"{args.incidents:,} incidents, {args.services} services, {args.days} days; wall clock; "
-          f"python + CLI start alone: {start:.2f} s")
+    print(f"{args.incidents:,} incidents, {args.services} services, {args.days} days; "
+          f"python + CLI start alone: {start:.2f} s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    cache = Path(f"{args.db}.insights")
+    cache.unlink(missing_ok=True)
+    metrics = ["metrics", "--format", "json", "--db", str(args.db), "--until", end, "--window", "7d"]
+    wall, cpu = timed(metrics, 1)
+    print(f"  first read, builds the cache ({cache.stat().st_size / 1e6:.0f} MB): {wall:6.2f} s wall, {cpu:6.2f} s CPU")
     windows = [("last 7 days", ["--window", "7d"], 3)]
     if args.whole:
         windows += [("last 30 days", ["--window", "30d"], 1), ("whole history", ["--since", f"{args.days}d"], 1)]
@@ -150,6 +163,13 @@ def main() -> None:
                           ("rules anomalies summary", ["anomalies", "summary"])):
             wall, cpu = timed([*cmd, "--db", str(args.db), "--until", end, *window], runs)
             print(f"  {name:<26} {label:<14} (~{n:,} incidents) {wall:6.2f} s wall, {cpu:6.2f} s CPU")
+    if args.append:
+        day = round(args.incidents / args.days)
+        until = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+        build(args.db, day, args.services, 1, until + 86400, seed=2, first=args.incidents, start=until)
+        wall, cpu = timed([*metrics[:-4], "--until", "2026-12-02T00:00:00+00:00", "--window", "7d"], 1)
+        print(f"  after appending one day ({day:,} incidents): rules metrics (refresh + report) {wall:6.2f} s wall, "
+              f"{cpu:6.2f} s CPU (the log now differs from --incidents: the next run rebuilds it)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``rules ack`` and ``rules resolve``: an operator's ack/resolve, the same as an ack file or a webhook.
+"""``rules ack``, ``rules resolve``, ``rules escalate``: an operator's update, the same as an ack file or a webhook.
 
 With no daemon holding ``--db`` the update goes through the pipeline here (matched to the incident,
 recorded, pending steps stopped, the upstream alerts acknowledged/resolved by the next ``rules run``).
@@ -55,7 +55,26 @@ def resolve(incident_id: str, by: str, note: str, spool: str, rules: str | None,
     update("resolve", incident_id, by, note, spool, rules, db)
 
 
-def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: str | None, db: str) -> None:
+@main.command()
+@_options
+@click.option("--to", "step", type=click.IntRange(0, 100), metavar="STEP",
+              help="the escalation step to page (0 is the primary); default: the one after those already paged")
+@click.option("--reason", default="", help="why (kept with the update, like --note)")
+def escalate(incident_id: str, by: str, note: str, spool: str, rules: str | None, db: str, step: int | None,
+             reason: str) -> None:
+    """Escalate an incident now: its next step (the backup) is paged at once instead of after its timeout.
+
+    Recorded in the audit log (an ``escalate`` update; the metrics count it as a manual escalation).
+    An acknowledged incident can be escalated too (a page for help).
+
+    Example: rules escalate INC-2025-001 --by alice --reason "needs the database team"
+    """
+    why = "; ".join(t for t in (reason, note) if t)
+    update("escalate", incident_id, by, why, spool, rules, db, {} if step is None else {"step": step})
+
+
+def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: str | None, db: str,
+           extra: dict[str, Any] | None = None) -> None:
     from engine.run.daemon.lock import AlreadyRunning, acquire_lock
 
     if db != ":memory:" and not Path(db).is_file():
@@ -63,7 +82,7 @@ def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: s
         raise SystemExit(1)
     doc = {"type": kind, "event_id": f"cli:{kind}:{uuid.uuid4().hex}", "incident_id": incident_id, "by": by,
            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-           "source": "cli", "note": note}
+           "source": "cli", "note": note, **(extra or {})}
     data = json.dumps(doc).encode()
     try:
         lock = acquire_lock(db)
@@ -100,6 +119,26 @@ def _apply(kind: str, incident_id: str, by: str, data: bytes, rules: str | None,
         click.echo(f"error: {result.reason}", err=True)
         raise SystemExit(1)
     matched = result.acknowledgements[0].incident_id
-    verb = "acknowledged" if kind == "ack" else "resolved"
     also = f" (matched {matched})" if matched != incident_id else ""
+    if kind == "escalate":
+        click.echo(f"{incident_id}: escalated by {by}{also}; {_paged(db, result.acknowledgements[0].event_id)}")
+        return
+    verb = "acknowledged" if kind == "ack" else "resolved"
     click.echo(f"{incident_id}: {verb} by {by}{also}; pending steps stop, upstream pagers are told on the next run")
+
+
+def _paged(db: str, event_id: str) -> str:
+    """What the escalation made due now, in words."""
+    from engine.store.audit import Audit
+    from engine.store.escalations import requested
+
+    audit = Audit(db)
+    try:
+        pages = requested(audit, event_id)
+    finally:
+        audit.close()
+    if not pages:
+        return "its step was already due: it is being sent"
+    targets = sorted({t for p in pages for t in json.loads(p["intent"]).get("targets", [])})
+    return (f"step {pages[0]['step']} ({', '.join(p['action'] for p in pages)} → {', '.join(targets)}) is due now: "
+            "paged by the running daemon or the next rules run")

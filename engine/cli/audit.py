@@ -93,7 +93,8 @@ def why_cmd(event_id: str, fmt: str, rules: str | None, db: str) -> None:
         click.echo(f"error: no decision for event {event_id!r} in {db}", err=True)
         raise SystemExit(1)
     loaded, digest = severity_rules(rules)
-    fact = json.loads(row["fact"]) if row["fact"] else None
+    redacted = str(row["fact"] or "").startswith("redacted:")  # `rules history redact` left only its hash
+    fact = json.loads(row["fact"]) if row["fact"] and not redacted else None
     out = why(row, fact, row["deciding_rule"], loaded, digest)
     out["incident_id"] = row["incident_id"]
     if fmt == "json":

@@ -181,6 +181,46 @@ def prune(older_than: float, batch: int, rules: str | None, db: str) -> None:
                f"{out['rows']} row(s) in {out['seconds']} s; {out['rollups']} rollup row(s) kept (run {out['run']})")
 
 
+@history.command()
+@click.option("--older-than", "older_than", default=None, callback=_when, metavar="WHEN",
+              help="redact the events of resolved incidents whose first event is before this (90d, RFC 3339)")
+@click.option("--event", "event_ids", multiple=True, metavar="ID",
+              help="redact this event (of a resolved incident, or of none); repeatable")
+@click.option("--batch", type=click.IntRange(min=1), default=500, show_default=True, help="events per transaction")
+@unused_rules_option
+@db_option
+def redact(older_than: float | None, event_ids: tuple[str, ...], batch: int, rules: str | None, db: str) -> None:
+    """Replace the payloads of old (or named) events by their SHA-256, keeping every row and the ledger valid.
+
+    The event payload, its facts, its actions' intents and their attempts' and results' details become
+    "redacted:sha256:<hex>"; decisions, pages and times stay. Open and acked incidents are never touched;
+    `rules audit verify` still passes. Example: rules history redact --older-than 30d
+    """
+    from pathlib import Path
+
+    from engine.store.audit import Audit
+    from engine.store.redaction import RedactError
+    from engine.store.redaction import redact as run_redact
+
+    if (older_than is None) == (not event_ids):
+        click.echo("error: give --older-than WHEN or --event ID (not both)", err=True)
+        raise SystemExit(2)
+    if not Path(db).is_file():
+        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(3)
+    log = Audit(db)
+    try:
+        out = run_redact(log, older_than, list(event_ids), batch=batch)
+    except RedactError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        log.close()
+    note = f"; {out['skipped']} cell(s) sealed before per-column hashes left as they are" if out["skipped"] else ""
+    click.echo(f"redacted {out['cells']} cell(s) of {out['events']} event(s) in {out['seconds']} s "
+               f"(run {out['run']}){note}")
+
+
 from engine.cli import main  # noqa: E402
 
 main.add_command(history)

@@ -71,17 +71,19 @@ def verify_cmd(keys_file: Path | None, external: tuple[Path, ...], fmt: str, rul
 
 @audit.command("prove")
 @click.option("--event", "event_id", required=True, help="the event whose decision to prove")
+@click.option("--table", type=click.Choice(["decisions", "events"]), default="decisions", show_default=True,
+              help="prove the event's decision row or its events row (payload as its hash)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 @unused_rules_option
 @db_option
-def prove_cmd(event_id: str, output: Path | None, rules: str | None, db: str) -> None:
+def prove_cmd(event_id: str, table: str, output: Path | None, rules: str | None, db: str) -> None:
     """An offline inclusion proof of one decision, verifiable with the public key alone (check-proof)."""
     from engine.store.ledger_verify import prove
     from engine.store.readonly import connect_ro
 
     conn = connect_ro(db)
     try:
-        text = prove(conn, event_id)
+        text = prove(conn, event_id, table)
     except LookupError as exc:
         click.echo(f"error: {exc.args[0]}", err=True)
         raise SystemExit(1) from None
@@ -122,6 +124,25 @@ def checkpoint_cmd(rules: str | None, db: str) -> None:
         click.echo("error: nothing sealed yet (or ESCALATION_LEDGER=off)", err=True)
         raise SystemExit(1)
     sys.stdout.write(note)
+
+
+@audit.command("rollup")
+@unused_rules_option
+@db_option
+def rollup_cmd(rules: str | None, db: str) -> None:
+    """Refresh the rollup behind `rules audit firings` over the whole log (also done by every prune)."""
+    from engine.store.audit import Audit
+    from engine.store.audit_rollup import refresh
+
+    if not Path(db).is_file():
+        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
+        raise SystemExit(3)
+    log = Audit(db)
+    try:
+        n = refresh(log)
+    finally:
+        log.close()
+    click.echo(f"firings rollup refreshed: {n} group(s)")
 
 
 @audit.command("keygen")

@@ -104,10 +104,13 @@ def _actions(policy: Policy, pol: Document, docs: Mapping[str, Document]) -> lis
             continue
         config = policy.action_config.get(name, {})
         if name in policy.action_config:
+            before = len(out)
             try:
                 out += schema_diagnostics(pol, validator(cls.schema.removesuffix(".schema.json")), f"/actions/{name}")
             except (OSError, ValueError) as exc:
                 out.append(pol.diagnostic(f"/actions/{name}", "action-schema", f"cannot read {cls.schema}: {exc}"))
+            if len(out) > before:
+                continue  # an invalid configuration is reported above; the adapter is not built from it
         if name in policy.used_actions():
             problem = cls(config, os.environ).configured()
             if problem:
@@ -191,7 +194,11 @@ def _adapter_problem(policy: Policy, channel: str, severity: str, message: Any) 
                     severity=severity, service="payment-api", environment="production",
                     level=policy.levels[severity].level, targets=("a@example.com",), message=message)
     try:
-        registry.create(channel, policy.action_config.get(channel, {}), {}).render(intent)
+        adapter = registry.create(channel, policy.action_config.get(channel, {}), {})
+    except Exception:  # noqa: BLE001 - an invalid configuration: the action checks report it against its schema
+        return None
+    try:
+        adapter.render(intent)
     except ActionError:
         return None
     except Exception as exc:  # the adapter's render is pure: any other error is the template's shape

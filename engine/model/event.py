@@ -190,11 +190,11 @@ class Event(BaseModel):
 
 
 class Acknowledgement(BaseModel):
-    """A human (or the pager) acknowledging or resolving an incident: ``{"type": "ack", ...}``."""
+    """A human (or the pager) acknowledging, resolving or escalating an incident: ``{"type": "ack", ...}``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["ack", "resolve"]
+    type: Literal["ack", "resolve", "escalate"]
     event_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@/-]+$")]
     incident_id: str = Field(min_length=1, max_length=255)
     by: str = Field(min_length=1, max_length=200)
@@ -204,6 +204,8 @@ class Acknowledgement(BaseModel):
     # other names the pager gave the incident (PagerDuty's own incident id, its dedup key): tried by
     # engine.run.acknowledge.match after incident_id
     refs: tuple[Annotated[str, Field(min_length=1, max_length=512)], ...] = Field(default=(), max_length=8)
+    # escalate only: the escalation step to page now (default: the first one after those already paged)
+    step: int | None = Field(None, ge=0, le=100)
 
     @field_validator("timestamp")
     @classmethod

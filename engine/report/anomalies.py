@@ -2,7 +2,8 @@
 
 Counts per service are small (0–10 a day, many zeros), so every test is exact for counts:
 
-- **surge**: the last 24 h, 48 h and 7 d against the service's previous 28 d, the exact
+- **surge**: the last 24 h, 48 h and 7 d against the service's previous 28 d (84 d when those 28 hold fewer
+  than 28 incidents: a sparse rate needs a longer baseline to be known), the exact
   conditional Poisson test (under no change, the recent count given the total is binomial with
   p = recent exposure / total exposure; statsmodels' ``exact-cond``). Fires when q < 0.01, count ≥ 3
   and rate ratio ≥ 2.
@@ -38,6 +39,7 @@ HOUR, DAY = 3600.0, 86400.0
 Q_LEVEL = 0.01  # measured: 0.05 gives 1.5 false alarms per 100 service-weeks (benchmarks/anomalies.py)
 MIN_HISTORY_DAYS = 14
 MIN_INCIDENTS = 3
+SPARSE, SPARSE_DAYS = 28, 84  # a 28-day baseline under 1/day is extended to 84 days (benchmarks/anomalies.py)
 
 
 @dataclass
@@ -103,11 +105,14 @@ def surge_tests(service: str, times: Sequence[float], until: float, origin: floa
     out = []
     for label, length in (("24h", DAY), ("48h", 2 * DAY), ("7d", 7 * DAY)):
         start, base_start = until - length, max(origin, until - length - 28 * DAY)
+        c2 = sum(1 for t in times if base_start <= t < start)
+        if c2 < SPARSE:  # a sparse baseline: a longer one, so its rate is known well enough to test against
+            base_start = max(origin, until - length - SPARSE_DAYS * DAY)
+            c2 = sum(1 for t in times if base_start <= t < start)
         e1, e2 = length / DAY, (start - base_start) / DAY
         if e2 < 7:
             continue
         c1 = sum(1 for t in times if start <= t < until)
-        c2 = sum(1 for t in times if base_start <= t < start)
         r = ratio(c1, e1, c2, e2)
         out.append(Test("surge", service, exact_poisson(c1, e1, c2, e2), c1 >= 3 and r >= 2,
                         {"window": label, "count": c1, "baseline_count": c2, "baseline_days": round(e2, 1),

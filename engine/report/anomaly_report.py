@@ -66,12 +66,7 @@ def load(store: InsightsStore, until: float, since: float | None = None,
     start = until - LOOKBACK
     if since is not None:
         start = min(start, since - anomaly_score.LOOKBACK_DAYS * an.DAY)
-    rows = store.rows("insight_incidents", start, until)
-    if view == "insight_causes":
-        causes = {r["incident_id"]: r for r in store.rows("insight_causes", until - CAUSE_DAYS * an.DAY, until)}
-        for r in rows:
-            c = causes.get(r["incident_id"])
-            r["rule"], r["fingerprint"] = (c["rule"], c["fingerprint"]) if c else ("", "")
+    rows = store.points(start, until, until - CAUSE_DAYS * an.DAY if view == "insight_causes" else None)
     return rows, origin if origin is not None else until
 
 
@@ -80,7 +75,8 @@ def header(store: InsightsStore, title: str, since: float, until: float, tz: str
 
 
 DEFINITIONS = [
-    ("Trends", "surge: exact conditional Poisson test of the last 24 h / 48 h / 7 d vs the previous 28 d; "
+    ("Trends", "surge: exact conditional Poisson test of the last 24 h / 48 h / 7 d vs the previous 28 d "
+               "(84 d when those hold fewer than 28 incidents); "
                "shift: Poisson changepoint over 90 daily counts (change in the last 14 d, Bonferroni over candidate "
                "days); "
                "recurrence: one fingerprint at the same hour on ≥ 3 days in 14 d (binomial vs 1/24); seasonal: "

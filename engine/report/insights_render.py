@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from rich import box
@@ -135,8 +136,27 @@ def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
+_PLAIN = {str, int, float, bool}
+
+
 def to_json(report: Report) -> str:
-    return json.dumps(report.as_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    """Indented, with each long list of plain values (the incident ids behind a figure) on one line:
+    readable, and encoded by the C encoder (an indented dump of a million ids is pure Python)."""
+    flat: list[list[Any]] = []
+
+    def pack(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: pack(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            if len(value) > 8 and set(map(type, value)) <= _PLAIN:
+                flat.append(list(value))
+                return f"\x00{len(flat) - 1}\x00"
+            return [pack(v) for v in value]
+        return value
+
+    text = json.dumps(pack(report.as_dict()), indent=2, ensure_ascii=False, default=str)
+    text = re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(flat[int(m.group(1))], ensure_ascii=False), text)
+    return text + "\n"
 
 
 def to_csv(report: Report) -> str:

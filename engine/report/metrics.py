@@ -9,7 +9,8 @@ reached (censored at ``until``), so a report over a past window is what it would
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,8 +49,10 @@ DEFINITIONS = (
                "decided events with a verdict; the rest counted as unconfirmed, never guessed",
                "unconfirmed events are not in the rate; coverage = confirmed / decided", "%", 2, 5,
                "metric_false_positive"),
-    Definition("escalation", "Escalation rate", "first page sent", "a later step's page sent (timeout)",
-               "paged incidents; manual escalations counted apart", "n/a", "%", 10, 20, "metric_escalation"),
+    Definition("escalation", "Escalation rate", "first page sent",
+               "a later step's page sent on its schedule (timeout)",
+               "paged incidents; manual escalations (rules escalate) counted apart", "n/a", "%", 10, 20,
+               "metric_escalation"),
 )
 BY_ID = {d.id: d for d in DEFINITIONS}
 GROUPINGS = ("overall", "team", "service", "severity")
@@ -88,7 +91,10 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     """Linear interpolation between closest ranks (numpy's default), q in [0, 1]."""
     if not values:
         return None
-    s = sorted(values)
+    return _sorted_quantile(sorted(values), q)
+
+
+def _sorted_quantile(s: Sequence[float], q: float) -> float:
     pos = (len(s) - 1) * q
     lo = math.floor(pos)
     hi = min(lo + 1, len(s) - 1)
@@ -100,15 +106,11 @@ def km_median(observed: Sequence[float], censored: Sequence[float]) -> float | N
 
     A censored time equal to an event time is still at risk at that time. None when survival
     never reaches 0.5 (more than half still waiting at the last event)."""
-    events: dict[float, int] = defaultdict(int)
-    for t in observed:
-        events[t] += 1
-    times = sorted([(t, 1) for t in observed] + [(t, 0) for t in censored])
-    at_risk, survival, i = len(times), 1.0, 0
+    events = Counter(observed)
+    times = sorted([*observed, *censored])
+    at_risk, survival = len(times), 1.0
     for t in sorted(events):
-        while i < len(times) and times[i][0] < t:
-            at_risk -= 1
-            i += 1
+        at_risk = len(times) - bisect_left(times, t)  # everyone whose time is t or later
         survival *= 1 - events[t] / at_risk
         if survival <= 0.5 + 1e-12:
             return t
@@ -147,13 +149,14 @@ def duration_stat(definition: Definition, rows: Iterable[dict[str, Any]], until:
         else:
             limit = until if stop is None or stop >= until else stop
             censored.append((max(0.0, limit - start), r["incident_id"]))
-    obs = [t for t, _ in observed]
+    obs = sorted(t for t, _ in observed)
     stat = Stat(definition.id, by, group, len(observed) + len(censored), len(censored),
-                quantile(obs, 0.5), quantile(obs, 0.9), sum(obs) / len(obs) if obs else None,
+                _sorted_quantile(obs, 0.5) if obs else None, _sorted_quantile(obs, 0.9) if obs else None,
+                math.fsum(obs) / len(obs) if obs else None,
                 km_median(obs, [t for t, _ in censored]) if observed or censored else None,
                 ids=sorted(i for _, i in observed), censored_ids=sorted(i for _, i in censored))
     if definition.target is not None:
-        stat.extra["within_target"] = (sum(1 for t in obs if t < definition.target) / stat.n) if stat.n else None
+        stat.extra["within_target"] = (bisect_left(obs, definition.target) / stat.n) if stat.n else None
     if clamped:
         stat.extra["clamped"] = clamped
     if by_whom:  # resolves: by a person (incident_updates) or automatically (a resolved event closed it)

@@ -75,7 +75,8 @@ def _classified(d: dict[str, Any], rows: dict[str, list[dict[str, Any]]], rules:
 
 
 def _action_entry(a: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    intent = json.loads(a["intent"] or "{}")
+    raw = a["intent"] or "{}"
+    intent = {} if raw.startswith("redacted:") else json.loads(raw)  # `rules history redact`: only its hash left
     starts = [s for s in rows["starts"] if s["action_id"] == a["id"]]
     attempts = [{k: t[k] for k in ("attempt", "ok", "status", "detail", "reason", "waited", "at")}
                 for t in rows["attempts"] if t["action_id"] == a["id"]]

@@ -32,6 +32,8 @@ logger = logging.getLogger("escalation_handlers.acknowledge")
 class Unmatched(Exception):  # noqa: N818 - an outcome, not a bug
     """An ack or resolve that names no incident of this audit log."""
 
+    code = "unmatched-ack"  # the intake code it is recorded and counted under
+
 
 def cancellation(audit: Audit, action_id: int, kind: str) -> str | None:
     """Why this outbox row must not be sent, else None: a page once its incident was acknowledged or
@@ -68,6 +70,10 @@ def acknowledge(audit: Audit, ack: Acknowledgement, rules_hash: str, *, strict: 
     Skipped: a redelivered ack (same event_id), an ack after a resolve, and the pager the update came
     from (a PagerDuty webhook already reflects PagerDuty's state).
     """
+    if ack.type == "escalate":  # an operator pages the next step now (engine.run.escalate)
+        from engine.run.escalate import escalate
+
+        return escalate(audit, ack, rules_hash)
     original = ack.incident_id
     incident = match(audit, ack)
     if incident is None:

@@ -66,6 +66,8 @@ def first_failure(node: Any, doc: dict[str, Any]) -> str | None:
 def event_fact(facts: Sequence[dict[str, Any]], event_id: str) -> dict[str, Any] | None:
     for f in facts:
         if f["event_id"] == event_id and f["kind"] == "event":
+            if str(f["fact"]).startswith("redacted:"):  # `rules history redact` left only its hash
+                return None
             return dict(json.loads(f["fact"]))
     return None
 

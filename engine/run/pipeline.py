@@ -158,11 +158,11 @@ class Pipeline:
             try:  # stops pending steps; acks/resolves upstream pagers
                 acknowledge(self.audit, item, self.rules_hash, strict=True)
             except Unmatched as exc:  # recorded (intake), counted (failures{code}), logged: never silent
-                self.audit.record_intake(name, "failed", event_id=item.event_id, code="unmatched-ack",
+                self.audit.record_intake(name, "failed", event_id=item.event_id, code=exc.code,
                                          reason=str(exc), rules_hash=self.rules_hash)
-                logger.warning("unmatched %s: %s", item.type, exc,
-                               extra={"event": "unmatched-ack", "source": item.source})
-                result.ok, result.code, result.reason = False, "unmatched-ack", str(exc)
+                what = f"unmatched {item.type}" if exc.code == "unmatched-ack" else f"{item.type} refused"
+                logger.warning("%s: %s", what, exc, extra={"event": exc.code, "source": item.source})
+                result.ok, result.code, result.reason = False, exc.code, str(exc)
                 return
             matched = self.audit.incident_updates_by_event(item.event_id) or item.incident_id
             item = item.model_copy(update={"incident_id": matched})

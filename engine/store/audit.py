@@ -188,14 +188,19 @@ class Audit(Outbox):
         the transaction calls :meth:`flush` first (``seen``, ``record_feedback``, engine.decide.history)."""
         if not self.conn.in_transaction:
             self.conn.executemany(sql, rows)
+            if self.ledger is not None:
+                self.ledger.capture.add(sql, rows)
             return
         self._later.setdefault(sql, []).extend(rows)
 
     def flush(self) -> None:
         """Write the deferred rows now (still inside the transaction)."""
         later, self._later = self._later, {}
+        capture = self.ledger.capture if self.ledger is not None else None
         for sql, rows in later.items():
             self.conn.executemany(sql, rows)
+            if capture is not None:  # hashed as inserted at seal, not read back (engine/store/ledger_capture.py)
+                capture.add(sql, rows)
 
     def insert(self, table: str, rows: Iterable[dict[str, Any]]) -> list[int]:
         ids = []
@@ -204,7 +209,10 @@ class Audit(Outbox):
             sql = _INSERTS.get(key)
             if sql is None:
                 sql = _INSERTS[key] = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-            ids.append(int(self.conn.execute(sql, tuple(row.values())).lastrowid or 0))
+            values = tuple(row.values())
+            ids.append(int(self.conn.execute(sql, values).lastrowid or 0))
+            if self.ledger is not None:
+                self.ledger.capture.add(sql, [values])
         return ids
 
     # -- writers ----------------------------------------------------------------------------

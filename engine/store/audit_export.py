@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.store.ledger import GENESIS, covered_tables, hash_rows, range_sql
+from engine.store.ledger import GENESIS, covered_tables
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
+from engine.store.ledger_rows import encode, hash_rows, parse_range, positions, range_sql
 
 _NAME = re.compile(r"segment-(\d+)-(\d+)\.jsonl$")
 
@@ -45,10 +46,12 @@ def build(conn: sqlite3.Connection, after: int) -> tuple[str, str, int, int] | N
                                      "compact_before": [n.hex() for n in compact.nodes], "size_before": compact.size}))
         if seq > after:
             rows: dict[str, list[Any]] = {}
-            for table, lo, hi, _count, ncols in json.loads(ranges):
+            cols: dict[str, list[str]] = {}  # a range's columns by name: the hashed ones are named in it
+            for table, lo, hi, _count, ncols, _hashed in map(parse_range, json.loads(ranges)):
                 if table in tables:
-                    rows[table] = conn.execute(range_sql(table, tables[table][:ncols]), (lo - 1, hi)).fetchall()
-            lines.append(json.dumps({"seq": seq, "ranges": json.loads(ranges), "rows": rows,
+                    cols[table] = tables[table][:ncols]
+                    rows[table] = conn.execute(range_sql(table, cols[table]), (lo - 1, hi)).fetchall()
+            lines.append(json.dumps({"seq": seq, "ranges": json.loads(ranges), "rows": rows, "columns": cols,
                                      "row_hashes": bytes(hashes).hex(), "tx_root": bytes(tx_root).hex(),
                                      "chain": bytes(stored_chain).hex()}, ensure_ascii=False))
         compact.append(bytes(leaf))
@@ -64,7 +67,11 @@ def check_segment(text: str, note_root: bytes, note_size: int) -> str | None:
     chain = bytes.fromhex(head["chain_before"])
     for e in entries:
         stored = bytes.fromhex(e["row_hashes"])
-        got = b"".join(b"".join(hash_rows(t, [tuple(r) for r in e["rows"].get(t, [])])) for t, *_ in e["ranges"])
+        got = b""
+        for t, _lo, _hi, _n, _ncols, hashed in map(parse_range, e["ranges"]):
+            cols = e.get("columns", {}).get(t, [])
+            rows = encode([tuple(r) for r in e["rows"].get(t, [])], positions(cols, hashed))
+            got += b"".join(hash_rows(t, rows))
         if got != stored:
             return f"entry {e['seq']}: rows do not match their hashes"
         hashes = [stored[i:i + 32] for i in range(0, len(stored), 32)]

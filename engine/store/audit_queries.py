@@ -35,6 +35,17 @@ def firings(conn: sqlite3.Connection, *, rule: str | None = None, rules_hash: st
         if value is not None:
             where.append(cond)
             params[name] = value
+    if grouped and not params:  # the whole log: the rollup (engine/store/audit_rollup.py) when there is one
+        from engine.store.audit_rollup import grouped as from_rollup
+
+        rolled = from_rollup(conn)
+        if rolled is not None:
+            keys = ("rule", "stage", "rules_hash", "firings", "selected", "incidents", "first", "last")
+            out = [dict(zip(keys, r, strict=True)) for r in rolled[:limit]]
+            for row in out:
+                for key in ("first", "last"):
+                    row[key] = None if row[key] is None else _iso(row[key])
+            return out
     base = f"FROM firings f JOIN decisions d ON d.event_id = f.event_id WHERE {' AND '.join(where)}"
     if grouped:
         sql = ("SELECT f.rule, f.stage, f.rules_hash, count(*) AS firings, sum(f.selected) AS selected, "

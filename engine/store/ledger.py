@@ -7,7 +7,8 @@ those above the previous entry's marks: no write path can be forgotten) and inse
 transaction, ``ledger(seq, at, ranges, row_hashes, col_digests, tx_root, leaf, chain, marks, foreign)``:
 
 - ``row_hash = SHA-256(0x00 ‖ table ‖ 0x00 ‖ JSON([rowid, columns…]))``, the row read back from
-  sqlite (so typed as stored) and encoded by orjson (shortest round-trip floats, UTF-8); a column
+  sqlite (so typed as stored) and encoded by orjson (shortest round-trip floats, UTF-8), payload
+  columns by their own hash so they can be redacted (engine/store/ledger_rows.py); a column
   added later is not part of older rows' hashes (each range records its column count);
 - ``tx_root`` = RFC 6962 Merkle root over the transaction's row hashes (table order, then rowid);
   ``leaf = SHA-256(0x00 ‖ tx_root)``, the transaction's leaf in the log's Merkle tree;
@@ -30,10 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.store import ledger_note
+from engine.store.ledger_capture import Capture, Layout
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
+from engine.store.ledger_rows import col_digests, encode, hash_rows, hashed_columns, positions, range_sql
+
+__all__ = ["GENESIS", "LEDGER_TABLES", "Ledger", "col_digests", "covered_tables", "enabled", "hash_rows", "range_sql"]
 
 LEDGER_TABLES = ("ledger", "ledger_checkpoints")
 SCHEMA = {
@@ -56,35 +59,6 @@ def covered_tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
             if n not in LEDGER_TABLES and not n.startswith("sqlite_")}
 
 
-def range_sql(table: str, cols: list[str]) -> str:
-    """The rows of ``table`` in a rowid range, as the ledger hashes them: rowid first, then ``cols``."""
-    return f'SELECT rowid, {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ' \
-        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_blob)
-
-
-def _blob(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(type(value).__name__)
-
-
-def hash_rows(table: str, rows: list[tuple[Any, ...]]) -> list[bytes]:
-    """``SHA-256(0x00 ‖ table ‖ 0x00 ‖ orjson([rowid, columns…]))`` per row."""
-    prefix = b"\x00" + table.encode() + b"\x00"
-    sha = hashlib.sha256
-    return [sha(prefix + _dumps(r)).digest() for r in rows]
-
-
-def col_digests(rows: list[tuple[Any, ...]], ncols: int) -> list[str]:
-    """Per column, a digest of its values in rowid order: ``verify`` compares them to name a changed column."""
-    columns = list(zip(*rows, strict=True))[1:ncols + 1]  # transposed in C: no Python loop per value
-    return [hashlib.sha256(_dumps(c)).hexdigest()[:16] for c in columns]
-
-
 class Ledger:
     """Seals each transaction of one connection; see the module docstring."""
 
@@ -104,6 +78,10 @@ class Ledger:
         self._schema = -1
         self._tables: dict[str, list[str]] = {}
         self._sql: dict[str, str] = {}
+        self._hashed: dict[str, tuple[list[str], list[int]]] = {}
+        self._layouts: dict[str, Layout] = {}
+        self.capture = Capture()  # rows as inserted this transaction (engine/store/ledger_capture.py)
+        self.read_back = 0  # tables whose new rows a seal had to read back (benchmarks/ledger.py)
         self._pending: tuple[Any, ...] | None = None
         self._outbox: list[str] = []  # checkpoint notes for the sink, written after COMMIT
         self._load()
@@ -134,6 +112,10 @@ class Ledger:
             self._schema = version
             self._tables = covered_tables(self.conn)
             self._sql = {t: range_sql(t, cols) for t, cols in self._tables.items()}
+            self._hashed, self._layouts = {}, {}
+            for t, cols in self._tables.items():
+                names = hashed_columns(t, cols)
+                self._hashed[t] = (names, positions(cols, names))
 
     # -- the hook -----------------------------------------------------------------------------
     def seal(self) -> None:
@@ -147,14 +129,26 @@ class Ledger:
         digests: dict[str, list[str]] = {}
         marks = dict(self.marks)
         for table, sql in self._sql.items():
-            rows = self.conn.execute(sql, (marks.get(table, 0), 1 << 62)).fetchall()
+            mark = marks.get(table, 0)
+            rows = None
+            if table in self.capture:
+                layout = self._layouts.get(table)
+                if layout is None:
+                    layout = self._layouts[table] = Layout(self.conn, table, len(self._tables[table]))
+                rows = self.capture.rows(self.conn, table, layout, mark)
+            if rows is None:
+                rows = self.conn.execute(sql, (mark, 1 << 62)).fetchall()
+                self.read_back += bool(rows)
             if not rows:
                 continue
             ncols = len(self._tables[table])
-            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols])
+            names, where = self._hashed[table]
+            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols] + ([names] if names else []))
+            rows = encode(rows, where)
             hashes += hash_rows(table, rows)
             digests[table] = col_digests(rows, ncols)
             marks[table] = rows[-1][0]
+        self.capture.clear()
         changes = self.conn.total_changes
         if not hashes:
             return
@@ -187,6 +181,7 @@ class Ledger:
             self.checkpointed = self.seq  # the rolled-back checkpoint never existed; the next is due soon
         self._pending = None
         self._outbox.clear()
+        self.capture.clear()
         self.changes = self.conn.total_changes
 
     # -- checkpoints ----------------------------------------------------------------------------

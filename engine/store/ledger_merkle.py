@@ -33,8 +33,9 @@ def root(leaves: list[bytes]) -> bytes:
     if not leaves:
         return EMPTY
     level = list(leaves)
+    sha = hashlib.sha256
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [sha(b"\x01" + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.store import ledger_note
-from engine.store.ledger import GENESIS, _dumps, col_digests, covered_tables, hash_rows, range_sql
+from engine.store.ledger import GENESIS, covered_tables
 from engine.store.ledger_merkle import (
     CompactRange,
     inclusion_path,
@@ -30,6 +30,17 @@ from engine.store.ledger_merkle import (
     root,
     root_from_path,
     verify_inclusion,
+)
+from engine.store.ledger_rows import (
+    HASHED,
+    MARK,
+    col_digests,
+    dumps,
+    encode,
+    hash_rows,
+    parse_range,
+    positions,
+    range_sql,
 )
 from engine.store.readonly import has_table
 
@@ -142,7 +153,7 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
         digests = json.loads(digests)
         recomputed: list[bytes] = []
         offset = 0
-        for table, lo, hi, count, ncols in json.loads(ranges):
+        for table, lo, hi, count, ncols, hashed in map(parse_range, json.loads(ranges)):
             covered[table] = covered.get(table, 0) + count
             part = stored[offset:offset + count]
             offset += count
@@ -151,7 +162,7 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
                 recomputed += [b""] * count
                 continue
             cols = tables[table][:ncols]
-            rows = _range(conn, table, cols, lo, hi)
+            rows = encode(_range(conn, table, cols, lo, hi), positions(cols, hashed))
             got = hash_rows(table, rows)
             rep.rows += len(got)
             if len(got) < len(part) and pruned:
@@ -160,7 +171,7 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
                 _locate(conn, rep, seq, table, cols, lo, hi, part, got, digests.get(table, []),
                         col_digests(rows, len(cols)))
             recomputed += got
-        bad_root = root(recomputed) != bytes(tx_root) or root(stored) != bytes(tx_root)
+        bad_root = (recomputed != stored and root(recomputed) != bytes(tx_root)) or root(stored) != bytes(tx_root)
         if bad_root and (not rep.problems or rep.problems[-1].get("seq") != seq):
             rep.add(seq=seq, table="ledger", rowid=seq, column="row_hashes/tx_root",
                         problem="transaction root does not match its rows")
@@ -183,9 +194,26 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
             first = conn.execute(f'SELECT min(rowid) FROM "{table}"').fetchone()[0]
             rep.add(seq=None, table=table, rowid=first if not covered.get(table) else None, column=None,
                     problem=f"{n - covered.get(table, 0)} row(s) not in any ledger entry (inserted or never sealed)")
+    _redacted_outside(conn, rep, tables)
     _checkpoints(rep, parsed, wanted, chains, compact.size, keys)
     rep.seconds = time.perf_counter() - started
     return rep
+
+
+def _redacted_outside(conn: sqlite3.Connection, rep: Report, tables: dict[str, list[str]]) -> None:
+    """A redaction marker ``rules history redact`` did not write (each it writes is listed, sealed, in
+    ``ledger_redacted``): its hash may match (the value was destroyed, not changed), but not by this path."""
+    listed = has_table(conn, "ledger_redacted")
+    for table, names in HASHED.items():
+        for col in (c for c in names if c in tables.get(table, [])):
+            sql = f'SELECT rowid FROM "{table}" WHERE substr("{col}", 1, {len(MARK)}) = ?'
+            if listed:
+                sql += " AND rowid NOT IN (SELECT row FROM ledger_redacted WHERE tbl = ? AND col = ?)"
+            found = conn.execute(sql + " ORDER BY rowid LIMIT 1",
+                                 (MARK, table, col) if listed else (MARK,)).fetchone()
+            if found:
+                rep.add(seq=None, table=table, rowid=found[0], column=col,
+                        problem="redacted outside `rules history redact` (not listed in ledger_redacted)")
 
 
 def _checkpoints(rep: Report, parsed: list[tuple[str, ledger_note.Checkpoint]], wanted: dict[int, bytes],
@@ -208,18 +236,24 @@ def _checkpoints(rep: Report, parsed: list[tuple[str, ledger_note.Checkpoint]], 
 
 
 # -- proofs ---------------------------------------------------------------------------------------
-def prove(conn: sqlite3.Connection, event_id: str) -> str:
-    """The inclusion proof of the ``decisions`` row of ``event_id`` against the newest checkpoint."""
-    found = conn.execute("SELECT rowid FROM decisions WHERE event_id = ?", (event_id,)).fetchone()
+PROVABLE = ("decisions", "events")
+
+
+def prove(conn: sqlite3.Connection, event_id: str, table: str = "decisions") -> str:
+    """The inclusion proof of the ``decisions`` (or ``events``) row of ``event_id`` against the newest
+    checkpoint. The row is as hashed: a payload column appears as its hash (redacted or not)."""
+    if table not in PROVABLE:
+        raise LookupError(f"no proofs of {table!r} rows (one of: {', '.join(PROVABLE)})")
+    found = conn.execute(f"SELECT rowid FROM {table} WHERE event_id = ?", (event_id,)).fetchone()
     if not found:
-        raise LookupError(f"no decision for event {event_id!r}")
+        raise LookupError(f"no {table[:-1]} for event {event_id!r}")
     rowid = found[0]
     entry = conn.execute(
         "SELECT seq, ranges, row_hashes FROM ledger WHERE EXISTS (SELECT 1 FROM json_each(ranges) r WHERE "
-        "json_extract(r.value, '$[0]') = 'decisions' AND json_extract(r.value, '$[1]') <= :r "
-        "AND json_extract(r.value, '$[2]') >= :r)", {"r": rowid}).fetchone()
+        "json_extract(r.value, '$[0]') = :t AND json_extract(r.value, '$[1]') <= :r "
+        "AND json_extract(r.value, '$[2]') >= :r)", {"r": rowid, "t": table}).fetchone()
     if not entry:
-        raise LookupError(f"the decision of {event_id!r} is in no ledger entry (written with the ledger off?)")
+        raise LookupError(f"the {table[:-1]} of {event_id!r} is in no ledger entry (written with the ledger off?)")
     cp = conn.execute("SELECT size, note FROM ledger_checkpoints WHERE size >= ? ORDER BY id DESC LIMIT 1",
                       (entry[0],)).fetchone()
     if not cp:
@@ -228,20 +262,21 @@ def prove(conn: sqlite3.Connection, event_id: str) -> str:
     seq, ranges, blob = entry
     hashes = [bytes(blob[i:i + 32]) for i in range(0, len(blob), 32)]
     index = 0
-    cols = covered_tables(conn)["decisions"]
+    cols = covered_tables(conn)[table]
     text = ""
-    for table, lo, hi, count, ncols in json.loads(ranges):
-        if table == "decisions":
-            ids = [r[0] for r in conn.execute("SELECT rowid FROM decisions WHERE rowid BETWEEN ? AND ? "
+    for name, lo, hi, count, ncols, hashed in map(parse_range, json.loads(ranges)):
+        if name == table:
+            ids = [r[0] for r in conn.execute(f"SELECT rowid FROM {table} WHERE rowid BETWEEN ? AND ? "
                                               "ORDER BY rowid", (lo, hi))]
             index += ids.index(rowid)
-            text = _dumps(_range(conn, "decisions", cols[:ncols], rowid, rowid)[0]).decode()
+            row = encode(_range(conn, table, cols[:ncols], rowid, rowid), positions(cols[:ncols], hashed))[0]
+            text = dumps(row).decode()
             break
         index += count
     leaves = [leaf_hash(bytes(r[0])) for r in conn.execute("SELECT tx_root FROM ledger WHERE seq <= ? ORDER BY seq",
                                                              (cp[0],))]
     b64 = base64.b64encode
-    lines = ["escalation-handlers audit proof v1", "table decisions", f"row {text}",
+    lines = ["escalation-handlers audit proof v1", f"table {table}", f"row {text}",
              f"row_index {index} {len(hashes)}",
              "row_path " + " ".join(b64(h).decode() for h in inclusion_path(index, hashes)),
              f"index {seq - 1}", "path " + " ".join(b64(h).decode() for h in inclusion_path(seq - 1, leaves)), ""]

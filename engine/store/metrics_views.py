@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 EPOCH = "round((julianday({}) - 2440587.5) * 86400.0, 3)"  # exact to the millisecond the log keeps
 RANK = ("CASE {} WHEN 'CRITICAL' THEN 3 WHEN 'MAJOR' THEN 2 WHEN 'MODERATE' THEN 1 "
         "WHEN 'NONE' THEN 0 ELSE NULL END")
@@ -42,15 +40,17 @@ VIEWS: dict[str, str] = {
                {NAME.format('a.rank')} AS severity, a.start_epoch, {EPOCH.format('d.at')} AS decided_epoch,
                d.event_id AS first_event_id, d.rules_hash, a.events
         FROM agg a JOIN decisions d ON d.rowid = a.first_row""",
-    # Every page that went out (a page action whose final result is ok), with its step.
+    # Every page that went out (a page action whose final result is ok), with its step; manual: requested by
+    # an operator's escalation (rules escalate; engine.store.escalations), not by the step's timeout.
     "insight_pages": f"""
-        SELECT a.incident_id, a.step, a.action, a.intent, {EPOCH.format('r.at')} AS sent_epoch
+        SELECT a.incident_id, a.step, a.action, a.intent, {EPOCH.format('r.at')} AS sent_epoch,
+               a.idempotency_key LIKE '%:escalate:%' AS manual
         FROM actions a JOIN results r ON r.action_id = a.id WHERE a.kind = 'page' AND r.outcome = 'ok'
         __WIN(a.incident_id)__""",
     # One row per incident: when it was first paged, acked, escalated and resolved (human or auto).
     "insight_lifecycle": f"""
         WITH p AS (SELECT incident_id, min(sent_epoch) AS page_epoch,
-                          min(CASE WHEN step > 0 THEN sent_epoch END) AS escalated_epoch
+                          min(CASE WHEN step > 0 AND NOT manual THEN sent_epoch END) AS escalated_epoch
                    FROM insight_pages GROUP BY incident_id),
              u AS (SELECT incident_id,
                           min(CASE WHEN type = 'ack' THEN {EPOCH.format('occurred_at')} END) AS ack_epoch,
@@ -86,7 +86,8 @@ VIEWS: dict[str, str] = {
         SELECT incident_id, service, team, severity, start_epoch, start_epoch AS clock_start,
                resolve_epoch AS clock_end, NULL AS clock_stop, resolved_by
         FROM insight_lifecycle WHERE severity != 'NONE'""",
-    # Escalation: paged incidents; escalated by timeout = a later step's page went out; manual apart.
+    # Escalation: paged incidents; by timeout = a later step's page went out on its schedule; manual = an
+    # operator escalated (incident_updates type escalate, rules escalate), counted apart.
     "metric_escalation": """
         SELECT incident_id, service, team, severity, start_epoch, page_epoch, escalated_epoch AS timeout_epoch,
                manual_epoch FROM insight_lifecycle WHERE page_epoch IS NOT NULL""",
@@ -117,6 +118,7 @@ VIEWS: dict[str, str] = {
 }
 DURATION_VIEWS = ("metric_mttd", "metric_mtta", "metric_mttr", "metric_mttr_detect")
 BASE = ("insight_incidents", "insight_pages", "insight_lifecycle")  # what the metric views are built on
+CACHED = ("insight_incidents", "insight_lifecycle", "insight_causes")  # kept per incident by insights_cache
 # Indexes the windowed queries need (each costs the writer one index insert per decision).
 INDEXES = {"idx_decisions_event_epoch": "decisions (event_epoch)",
            "idx_decisions_incident_id": "decisions (incident_id)"}
@@ -164,35 +166,69 @@ def ensure_views(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """An older log gets its tables and views; an up-to-date one is only read (sqlite_utils is not loaded)."""
+    from engine.store.migrations import MIGRATIONS, migrate
+
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone():
+        done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+        if all(name in done for name, _ in MIGRATIONS):
+            ensure_views(conn)
+            return
+    import sqlite_utils
+
+    migrate(sqlite_utils.Database(conn))
+    ensure_views(conn)
+
+
+def _cache(conn: sqlite3.Connection, path: str | Path) -> bool:
+    """Attach and refresh the sidecar cache; False (the views are read directly) when it is off or cannot be
+    written (a read-only directory, a full disk): the figures are the same, only slower."""
+    from engine.store import insights_cache
+
+    where = insights_cache.location(path)
+    if where is None:
+        return False
+    try:
+        insights_cache.attach(conn, where, path)
+        insights_cache.refresh(conn)
+    except (sqlite3.Error, OSError):
+        for name in [r[1] for r in conn.execute("PRAGMA database_list")]:
+            if name == insights_cache.SCHEMA:
+                conn.execute(f"DETACH DATABASE {name}")
+        return False
+    return True
+
+
 class InsightsStore:
     """Read-only queries over the metric views of one audit log."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str = "") -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str = "", cached: bool = False) -> None:
         self.conn = conn
         self.path = path
+        self.cached = cached  # the per-incident sidecar (engine.store.insights_cache) is attached and fresh
+        self._columns: dict[str, list[str]] = {}
         self._window: tuple[float, float] | None = None  # the window the TEMP tables hold (see rows)
         self._built = 0  # how many of BASE are built for it
 
     @classmethod
     @contextmanager
-    def open(cls, path: str | Path) -> Iterator[InsightsStore]:
-        """Open an existing audit log (never creates one), ensure the views, close after use."""
+    def open(cls, path: str | Path, cache: bool = True) -> Iterator[InsightsStore]:
+        """Open an existing audit log (never creates one), ensure the views, refresh the per-incident cache
+        (``cache=False``: read the views alone), close after use."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"no audit log at {path} (pass --db or set ESCALATION_DB)")
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=5000")
             try:
-                from engine.store.migrations import migrate  # an older log gets its tables and views
-
-                migrate(sqlite_utils.Database(conn))
-                ensure_views(conn)
+                _migrate(conn)
             except sqlite3.DatabaseError as exc:
                 raise ValueError(f"{path} is not an audit log: {exc}") from None
             for table in ("decisions", "actions", "results", "incident_updates", "severity_feedback"):
                 if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
                     raise ValueError(f"{path} is not an audit log: table {table!r} missing")
-            yield cls(conn, str(path))
+            yield cls(conn, str(path), _cache(conn, path) if cache else False)
         finally:
             conn.close()
 
@@ -200,6 +236,10 @@ class InsightsStore:
         """The view's rows whose incident started in ``[since, until)``."""
         if view not in VIEWS:
             raise KeyError(view)
+        if self.cached:
+            return self._query(f"WITH {self._cached_ctes(view)} SELECT * FROM "
+                               f"{view if view in CACHED else f'({body(view)})'} WHERE start_epoch >= :since "
+                               "AND start_epoch < :until", since, until)
         self._materialize(since, until, "insight_incidents" if view in ("insight_incidents", "insight_causes")
                           else BASE[-1])
         source = f"w_{view}" if view in BASE else f"({body(view, True)})"
@@ -207,6 +247,24 @@ class InsightsStore:
                                 ":until", {"since": since, "until": until})
         names = [c[0] for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _query(self, sql: str, since: float, until: float) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, {"since": since, "until": until})
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _cached_ctes(self, view: str = "insight_lifecycle") -> str:
+        """The views the cache holds, as CTEs over its rows of the window (``:since``, ``:until``); the pages
+        of the window's incidents from the log when ``view`` needs them."""
+        if not self._columns:
+            from engine.store.insights_cache import columns
+
+            self._columns = {v: columns(self.conn, v) for v in CACHED}
+        window = "FROM ic.lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
+        ctes = [f"{v} AS (SELECT {', '.join(self._columns[v])} {window})" for v in CACHED]
+        if view == "metric_interruptions":
+            ctes += [f"win AS (SELECT incident_id {window})", f"insight_pages AS ({body('insight_pages', True)})"]
+        return ", ".join(ctes)
 
     def _materialize(self, since: float, until: float, upto: str = BASE[-1]) -> None:
         """The base views for one window as TEMP tables (the connection's own, never the log's), so the
@@ -229,6 +287,27 @@ class InsightsStore:
                               params)
         self._built = max(self._built, need)
 
+    def points(self, since: float, until: float, causes_from: float | None = None) -> list[dict[str, Any]]:
+        """What the anomaly detectors read of each incident started in ``[since, until)``: ``incident_id``,
+        ``service``, ``severity``, ``start_epoch``, and with ``causes_from`` its ``rule`` and ``fingerprint``
+        (``insight_causes``) when it started at or after ``causes_from`` ("" before)."""
+        keys = ("incident_id", "service", "severity", "start_epoch", "rule", "fingerprint")
+        if self.cached:
+            cur = self.conn.execute(
+                "SELECT incident_id, service, severity, start_epoch, "
+                "CASE WHEN start_epoch >= :cf THEN rule ELSE '' END, "
+                "CASE WHEN start_epoch >= :cf THEN fingerprint ELSE '' END FROM ic.lifecycle "
+                "WHERE start_epoch >= :since AND start_epoch < :until",
+                {"since": since, "until": until, "cf": until if causes_from is None else causes_from})
+            return [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
+        rows = [{k: r[k] for k in keys[:4]} for r in self.rows("insight_incidents", since, until)]
+        causes = {} if causes_from is None else {
+            r["incident_id"]: r for r in self.rows("insight_causes", max(since, causes_from), until)}
+        for r in rows:
+            c = causes.get(r["incident_id"])
+            r["rule"], r["fingerprint"] = (c["rule"], c["fingerprint"]) if c else ("", "")
+        return rows
+
     def checkpoint(self) -> dict[str, int]:
         """The log position a report was computed from: the newest row id of each table it reads."""
         out = {}
@@ -238,6 +317,11 @@ class InsightsStore:
 
     def rules_hashes(self, since: float, until: float) -> list[str]:
         """The rules hashes that decided incidents starting in the window, most used first."""
+        if self.cached:
+            rows = self.conn.execute(
+                "SELECT rules_hash FROM ic.lifecycle WHERE start_epoch >= ? AND start_epoch < ? AND rules_hash != '' "
+                "GROUP BY rules_hash ORDER BY count(*) DESC, rules_hash", (since, until)).fetchall()
+            return [r[0] for r in rows]
         counts: dict[str, int] = {}
         for r in self.rows("insight_incidents", since, until):
             if r["rules_hash"]:
@@ -256,9 +340,11 @@ class InsightsStore:
 
     def remediations(self, since: float, until: float) -> list[dict[str, Any]]:
         """Remediation actions of incidents started in the window, with their outcome and the incident's resolve."""
-        self._materialize(since, until)
+        if not self.cached:
+            self._materialize(since, until)
+        ctes = f"WITH {self._cached_ctes()}" if self.cached else WITH_TEMP
         cur = self.conn.execute(
-            f"{WITH_TEMP} SELECT a.incident_id, a.action, coalesce(r.outcome, 'pending') AS outcome, l.service, "
+            f"{ctes} SELECT a.incident_id, a.action, coalesce(r.outcome, 'pending') AS outcome, l.service, "
             f"l.resolve_epoch, l.resolved_by, l.ack_epoch, {EPOCH.format('r.at')} AS done_epoch FROM actions a "
             "JOIN insight_lifecycle l USING (incident_id) LEFT JOIN results r ON r.action_id = a.id "
             "WHERE a.kind = 'remediate' AND l.start_epoch >= :since AND l.start_epoch < :until",

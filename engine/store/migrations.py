@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:  # a reader of an up-to-date log never needs it (engine.store.metrics_views)
+    import sqlite_utils
 
 from engine.store import metrics_views as metric_views
 
@@ -78,7 +79,7 @@ SUPPRESSION_TABLES = {
 SUPPRESSION_INDEXES = {"incidents": "incident_id", "suppressions": "event_id", "suppress_state": "key",
                        "fusion_signals": "sid"}
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 # SCHEMA tables added after the migrations above existed: applied after them, in this order
 LATER_TABLES = ("vendor_refs", "rules_versions")
 
@@ -145,6 +146,10 @@ def _history_indexes(db: sqlite_utils.Database) -> None:
         db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{col} ON {name} ({col})")
 
 
+def _index(db: sqlite_utils.Database, table: str, cols: tuple[str, ...]) -> None:
+    db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{table}_{'_'.join(cols)} ON {table} ({', '.join(cols)})")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     *((f"table-{name}", _audit_table(name)) for name in SCHEMA if name not in LATER_TABLES),
     ("composite-indexes", _composite_indexes),
@@ -154,6 +159,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("history-indexes", _history_indexes),
     (f"metric-views-{metric_views.digest()}", lambda db: metric_views.ensure_views(db.conn)),  # README "SRE metrics"
     *((f"table-{name}", _audit_table(name)) for name in LATER_TABLES),  # vendor ack mapping, rules provenance
+    ("paged-index", lambda db: _index(db, "actions", ("kind", "due_at"))),  # `rules audit paged` by due time
 )
 
 

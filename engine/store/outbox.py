@@ -6,7 +6,7 @@
 ``results``  action_id (unique), outcome, detail, reason, memo. Outcomes: ok | failed | not-configured |
              cancelled (ack/resolve stopped it) | superseded (an upgrade replaced a held page) |
              simulated (``rules simulate`` only, in memory)
-``incident_updates``  event_id (unique), incident_id, type (ack | resolve), by, source, occurred_at
+``incident_updates``  event_id (unique), incident_id, type (ack | resolve | escalate), by, source, occurred_at
 ``vendor_refs``  (vendor, ref) unique → incident_id: a dedup key or alias a pager accepted, a pager's own
                  incident id seen in its webhook (origin says which); how a vendor's ack finds our incident
 
@@ -156,7 +156,8 @@ class Outbox:
         ``resolves_only``: resolves alone (a channel notification still tells an acknowledged incident's news)."""
         row = self.conn.execute(
             "SELECT u.type, u.by, u.source, u.occurred_at, u.at FROM incident_updates u JOIN actions a "
-            "ON a.incident_id = u.incident_id WHERE a.id = ? AND (u.at >= a.at OR u.type = 'resolve' OR a.step > 0) "
+            "ON a.incident_id = u.incident_id WHERE a.id = ? AND u.type IN ('ack', 'resolve') AND (u.at >= a.at "
+            "OR u.type = 'resolve' OR (a.step > 0 AND a.idempotency_key NOT LIKE '%:escalate:%')) "
             + ("AND u.type = 'resolve' " if resolves_only else "")
             + "ORDER BY u.id LIMIT 1", (action_id,)).fetchone()
         return dict(zip(("type", "by", "source", "occurred_at", "at"), row, strict=True)) if row else None

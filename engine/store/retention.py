@@ -7,10 +7,12 @@ are never touched), and every decision older than the cut that opened no inciden
    the sum and count of resolution times, per day, service and severity), so long-range figures
    survive the rows;
 2. then its rows — decisions, events, intake, facts, firings, actions with their starts, attempts
-   and results, incident updates, suppression rows — deleted in transactions of ``batch`` incidents;
+   and results, incident updates, suppression and group-membership rows, the pagers' references to it
+   (``vendor_refs``) — deleted in transactions of ``batch`` incidents;
    each deleted ``(table, rowid)`` is listed in ``ledger_pruned`` in the same transaction (the
    append-only triggers are dropped and re-created inside it, so no other writer sees them gone);
-3. one ``retention_runs`` row records the run, and a signed ``prune`` checkpoint closes it.
+3. one ``retention_runs`` row records the run, the firings rollup is refreshed (engine/store/audit_rollup.py),
+   and a signed ``prune`` checkpoint closes it.
 
 The ledger keeps every entry: a pruned row's hash stays in its entry, and ``verify`` takes it from
 there for the rowids ``ledger_pruned`` lists (QLDB and immudb keep proofs the same way), so a prune
@@ -45,6 +47,7 @@ WHERE = {"firings": _BY_EVENT, "facts": _BY_EVENT, "intake": _BY_EVENT, "events"
          "starts": _BY_ACTION, "attempts": _BY_ACTION, "results": _BY_ACTION,
          "actions": "incident_id = :inc", "incident_updates": "incident_id = :inc",
          "suppressions": "incident_id = :inc", "incidents": "incident_id = :inc",
+         "incident_members": "incident_id = :inc", "vendor_refs": "incident_id = :inc",
          "decisions": "incident_id = :inc"}  # decisions last: the others find their rows through it
 
 
@@ -124,6 +127,9 @@ def prune(audit: Any, cutoff: float, batch: int = 500, now: str | None = None) -
     except BaseException:
         audit.rollback()
         raise
+    from engine.store.audit_rollup import refresh
+
+    refresh(audit)  # `rules audit firings` over the whole log without the pruned rows
     if audit.ledger is not None:
         audit.ledger.checkpoint("prune", {"cutoff": int(cutoff), "pruned": deleted, "run": run})
     return {"run": run, "incidents": len(ids), "loose_decisions": len(loose), "rows": deleted,

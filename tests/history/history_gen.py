@@ -46,17 +46,24 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every: int = 5) -> list[Incident]:
-    """Write ``n`` incidents (plus an undecided NONE event every ``noise_every``) into a new audit log."""
+_TABLES = ("decisions", "firings", "actions", "results", "updates", "supp", "events")
+
+
+def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every: int = 5, *, events: bool = False,
+             chunk: int = 1000, keep: bool = True) -> list[Incident]:
+    """Write ``n`` incidents (plus an undecided NONE event every ``noise_every``) into a new audit log, one
+    transaction (so one ledger entry) per ``chunk`` incidents; ``events``: an ``events`` row with a payload per
+    decision too. ``keep=False`` returns only every 1,000th incident (a large log's model does not fit in memory)."""
     rng = random.Random(seed)
     audit = Audit(path)
     names = [f"svc-{k:02d}" for k in range(services)]
     team_of = {s: list(TEAMS)[k % len(TEAMS)] for k, s in enumerate(names)}
     incidents: list[Incident] = []
-    rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in
-                                              ("decisions", "firings", "actions", "results", "updates", "supp")}
+    rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
     action_id = 0
     for i in range(n):
+        if i and i % chunk == 0:
+            _write(audit, rows)
         service = rng.choice(names)
         opened = BASE + i * 600 + rng.randrange(0, 300)
         first = rng.choice(SEVERITIES)
@@ -71,6 +78,10 @@ def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every:
                                       json.dumps({"level": level}), "null", "[]",
                                       json.dumps([f"severity:{RULE_OF[sev]}"]), "[]", _iso(opened + k), h,
                                       opened + k * 30))
+            if events:
+                rows["events"].append((eid, _iso(opened + k), _iso(opened + k * 30), "prometheus", service, "prod",
+                                       "firing", json.dumps({"alert": RULE_OF[sev], "service": service, "host":
+                                                             f"{service}-{i % 7}.prod", "value": rng.random()}), h))
             rows["firings"].append((eid, 0, f"severity:{RULE_OF[sev]}", "severity", 1, "{}", _iso(opened + k), h))
         if rng.random() < 0.6:
             inc.ack = (rng.choice(list(TEAMS.values())), opened + rng.randrange(10, 900))
@@ -106,9 +117,19 @@ def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every:
         if noise_every and i % noise_every == 0:  # a decision that opened no incident
             rows["decisions"].append((f"NOISE-{i}", "", service, "NONE", 1.0, "{}", "{}", "null", "[]", "[]", "[]",
                                       _iso(opened), h, opened))
-        incidents.append(inc)
+        if keep or i % 1000 == 0:
+            incidents.append(inc)
+    _write(audit, rows)
+    audit.close()
+    return incidents
+
+
+def _write(audit: Audit, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The rows drawn so far, in one sealed transaction; the lists are emptied."""
     c = audit.conn
-    c.execute("BEGIN")
+    audit.begin()
+    c.executemany("INSERT INTO events (event_id, at, timestamp, source, service, environment, status, payload, "
+                  "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows["events"])
     c.executemany("INSERT INTO decisions (event_id, incident_id, service, severity, confidence, owner, escalation, "
                   "remediation, notifications, fired_rules, problems, at, rules_hash, event_epoch) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows["decisions"])
@@ -121,9 +142,9 @@ def generate(path: Path, n: int, seed: int = 7, services: int = 25, noise_every:
     c.executemany("INSERT INTO incident_updates (event_id, incident_id, type, by, source, occurred_at, at, "
                   "rules_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows["updates"])
     c.executemany("INSERT INTO suppressions (event_id, incident_id, outcome) VALUES (?, ?, ?)", rows["supp"])
-    c.execute("COMMIT")
-    audit.close()
-    return incidents
+    audit.commit()
+    for v in rows.values():
+        v.clear()
 
 
 def expected_row(inc: Incident) -> dict[str, Any]:

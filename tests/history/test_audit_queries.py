@@ -93,3 +93,45 @@ def test_datasette_metadata_describes_every_table_and_its_queries_run(sample_db:
         rows = conn.execute(q["sql"], params).fetchall()
         assert rows, f"canned query {name} returns nothing on the samples"
     conn.close()
+
+
+def test_firings_over_the_whole_log_from_the_rollup_and_the_tail(generated: tuple[Path, list[Incident]],
+                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    from engine.store.audit import Audit
+
+    src, incidents = generated
+    db = tmp_path / "r.db"
+    shutil.copy(src, db)
+    res = rules("audit", "rollup", "--db", str(db))
+    assert res.returncode == 0 and res.stdout.startswith("firings rollup refreshed: 8 group(s)"), res.stdout
+    # after the snapshot: a second firing of a rule an incident already had, a new incident, an incident-less one
+    old = next(i for i in incidents if i.severities[0] == "MAJOR")
+    extra = [(f"{old.incident_id}-late", old.incident_id, "MAJOR", old.opened + 5000, old.rules_hashes[0]),
+             ("INC-NEW", "INC-NEW", "MAJOR", BASE + 9e7, HASHES[1]), ("LOOSE", "", "MAJOR", BASE + 9e7 + 1, HASHES[1])]
+    log = Audit(db)
+    log.begin()
+    for eid, inc, sev, epoch, h in extra:
+        log.insert("decisions", [{"event_id": eid, "incident_id": inc, "severity": sev, "event_epoch": epoch,
+                                  "rules_hash": h}])
+        log.insert("firings", [{"event_id": eid, "seq": 0, "rule": "severity:latency-degraded", "stage": "severity",
+                                "selected": 1, "rules_hash": h}])
+    log.commit()
+    log.close()
+    want: dict[tuple[str, str], list] = {}  # type: ignore[type-arg]
+    items = [(i.incident_id, s, i.opened + k * 30, i.rules_hashes[0]) for i in incidents
+             for k, s in enumerate(i.severities)] + [(inc, s, e, h) for _, inc, s, e, h in extra]
+    for inc, sev, epoch, h in items:
+        w = want.setdefault((f"severity:{RULE_OF[sev]}", h), [0, set(), epoch, epoch])
+        w[0] += 1
+        w[1].add(inc)
+        w[2], w[3] = min(w[2], epoch), max(w[3], epoch)
+    conn = connect_ro(db)
+    got = {(r["rule"], r["rules_hash"]): [r["firings"], r["incidents"], r["first"], r["last"]] for r in firings(conn)}
+    live = {(r["rule"], r["rules_hash"]): [r["firings"], r["incidents"], r["first"], r["last"]]
+            for r in firings(conn, stage="severity")}  # a filter: the full scan
+    conn.close()
+    from engine.store.audit_queries import _iso
+
+    assert got == live == {k: [n, len(s), _iso(a), _iso(b)] for k, (n, s, a, b) in want.items()}

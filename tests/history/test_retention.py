@@ -88,3 +88,32 @@ def test_daemon_prunes_on_schedule(generated: tuple[Path, list[Incident]], tmp_p
     assert conn.execute("SELECT incidents FROM retention_runs").fetchone()[0] == sum(1 for i in incidents if i.resolve)
     conn.close()
     assert rules("audit", "verify", "--db", str(db)).returncode == 0
+
+
+def test_prune_takes_the_pagers_references_and_memberships_with_their_incident(
+        generated: tuple[Path, list[Incident]], tmp_path: Path) -> None:
+    src, incidents = generated
+    db = tmp_path / "v.db"
+    shutil.copy(src, db)
+    old = [i for i in incidents if i.opened < CUT]
+    gone = {i.incident_id for i in old if i.resolve}
+    log = Audit(db)
+    log.begin()
+    for k, i in enumerate(old):  # what the pager and the grouping stage write for an incident
+        log.insert("vendor_refs", [{"vendor": "pagerduty", "ref": f"dedup-{k}", "incident_id": i.incident_id,
+                                    "origin": "trigger", "at": "2025-01-01T00:00:00Z"}])
+        log.insert("incident_members", [{"incident_id": i.incident_id, "fingerprint": f"fp-{k}", "op": "join",
+                                         "event_id": i.incident_id, "at": "2025-01-01T00:00:00Z"}])
+    log.commit()
+    prune(log, CUT, batch=100)
+    log.close()
+    conn = sqlite3.connect(db)
+    for table in ("vendor_refs", "incident_members"):
+        left = {r[0] for r in conn.execute(f"SELECT incident_id FROM {table}")}
+        newest = conn.execute(f"SELECT incident_id FROM {table} ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+        # every old open or acked incident keeps its rows; a pruned one keeps none (but the table's newest
+        # row, which prune keeps so sqlite cannot reuse its rowid below the ledger's marks)
+        assert left - {newest} == {i.incident_id for i in old} - gone - {newest}, table
+        assert len(left & gone) <= 1
+    conn.close()
+    assert rules("audit", "verify", "--db", str(db)).returncode == 0

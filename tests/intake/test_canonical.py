@@ -96,7 +96,7 @@ def test_pointer_escapes_slash_and_tilde():
 
 
 def test_bad_ack_type_is_a_schema_error_for_ack():
-    assert "/type: Input should be 'ack' or 'resolve'" in schema_reason({**ACK, "type": "acknowledge"})
+    assert "/type: Input should be 'ack', 'resolve' or 'escalate'" in schema_reason({**ACK, "type": "acknowledge"})
 
 
 def test_detected_as_canonical():

@@ -35,10 +35,12 @@ def test_a_planted_surge_is_found_with_its_numbers() -> None:
     scan = an.scan(rows, UNTIL, ORIGIN, UTC)
     (surge,) = [t for t in scan.findings if t.kind == "surge" and t.numbers["window"] == "24h"]
     n = surge.numbers
-    c2 = sum(1 for r in rows if UNTIL - 29 * DAY <= r["start_epoch"] < UNTIL - DAY)
-    assert (n["count"], n["baseline_count"], n["baseline_days"]) == (8, c2, 28)
-    assert surge.p == pytest.approx(binom_tail(8, 8 + c2, 1 / 29), rel=1e-9)
-    assert n["ratio"] == pytest.approx(8 / (c2 / 28))
+    # 0.5/day: fewer than 28 incidents in the 28 days before, so the baseline is the 84 days before
+    assert sum(1 for r in rows if UNTIL - 29 * DAY <= r["start_epoch"] < UNTIL - DAY) < 28
+    c2 = sum(1 for r in rows if UNTIL - 85 * DAY <= r["start_epoch"] < UNTIL - DAY)
+    assert (n["count"], n["baseline_count"], n["baseline_days"]) == (8, c2, 84)
+    assert surge.p == pytest.approx(binom_tail(8, 8 + c2, 1 / 85), rel=1e-9)
+    assert n["ratio"] == pytest.approx(8 / (c2 / 84))
     text = sentence(surge, UTC)
     assert text.startswith("payment-api: 8 incidents in the last 24h vs ") and f"({c2})" in text and "q = " in text
 
