@@ -14,7 +14,7 @@ from typing import Any
 import durable_rules_engine
 import pytest
 import yaml
-from condition_kit import Harness, condition_trees, document, events
+from condition_kit import Harness, condition_trees, document, events, leaves
 from core_util import RULES, line_col
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,8 +54,14 @@ def test_every_condition_fires_exactly_when_the_evaluator_says(raws: list[dict[s
         assert harness.matching(doc) == want, (raws, doc)
 
 
+# any of 10-20 pairs: 2 slots for the binding's and, 2 for the any, 2 a pair (and an 'in' of several
+# values 2 more): around the 31-slot boundary on both sides
+WIDE = st.lists(st.builds(lambda a, b: {"all": [a, b]}, leaves(), leaves()), min_size=10, max_size=20).map(
+    lambda xs: {"any": xs})
+
+
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(condition_trees(max_leaves=40))
+@given(st.one_of(condition_trees(max_leaves=40), WIDE))
 def test_the_and_or_budget_validate_counts_is_the_engines(raw: dict[str, Any]) -> None:
     """durable-rules keeps 31 expression slots per binding (error 113 past that): validate counts the same."""
     nodes = _parsed([raw])
