@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -130,3 +131,33 @@ def test_the_replay_without_messages_decides_as_the_daemons_decider(recorded: Pa
     monkeypatch.setattr(im, "Unrendered", Decider)
     rendered = im.replay(compiled, items, model=state, history_factory=lambda: im.RecordedHistory(conn))
     assert len(unrendered) > 10 and unrendered == rendered
+
+
+def test_both_replays_at_once_report_what_one_after_the_other_does(recorded: Path, tmp_path: Path) -> None:
+    """--jobs 2 forks the base replay (own history connection, own in-memory log): the same report."""
+    head = _changed_threshold(tmp_path)
+    docs = []
+    for jobs in ("1", "2"):
+        res = rules("impact", "--baseline", str(RULES), "--rules", str(head), "--db", str(recorded),
+                    "--format", "json", "--jobs", jobs)
+        assert res.returncode == 0, res.stderr
+        docs.append(json.loads(res.stdout))
+    assert docs[0]["changed_events"] > 0
+    assert docs[0] == docs[1]
+
+
+def test_a_failing_base_replay_is_reported_not_lost(recorded: Path) -> None:
+    from engine.cli.options import load_compiled
+    from engine.run.review import impact as im
+    from engine.run.review.impact_jobs import replay_both
+
+    compiled = load_compiled(RULES, quiet_warnings=True)
+    items = [im.Item("event", "x", b"{}")]
+    parent = os.getpid()
+
+    def broken() -> None:  # the head replay (here) has no history; the forked base replay's fails
+        if os.getpid() != parent:
+            raise OSError("recorded log went away")
+
+    with pytest.raises(RuntimeError, match="base replay failed: OSError: recorded log went away"):
+        replay_both(compiled, compiled, items, model=im.configured_model("none"), history_factory=broken, jobs=2)

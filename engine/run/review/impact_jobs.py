@@ -1,0 +1,62 @@
+"""Both replays of ``rules impact`` at once: the base rule set in a forked child, the head in this process.
+
+The two replays share nothing but their inputs (the recorded items, the model verdicts, the compiled
+rule sets): each has its own in-memory audit log, virtual clock and, from an audit log, its own
+read-only connection to the recorded ``history.*`` (``history_factory`` is called in the process that
+replays). On an idle two-core machine the wall time approaches that of one replay; the summaries are
+the same as in one process (a test compares them). On a saturated machine it gains no wall time and
+costs CPU (copy-on-write faults, the summaries pickled back): measured in benchmarks/impact.py, so
+``--jobs 1`` is the default. The child is forked so that it inherits the compiled rule sets and
+the items instead of rebuilding them; where ``fork`` is not available (macOS/Windows spawn), or with
+``jobs=1``, the replays run one after the other.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from typing import Any
+
+from engine.compiler.compile import CompiledPolicy
+from engine.run.review.impact import Item, replay
+
+Summaries = dict[str, dict[str, Any]]
+
+
+def replay_both(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *, model: Any,
+                history_factory: Any = None, jobs: int = 1) -> tuple[Summaries, Summaries]:
+    """``(replay(base), replay(head))``, concurrently when ``jobs >= 2`` and ``fork`` exists."""
+    if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return (replay(base, items, model=model, history_factory=history_factory),
+                replay(head, items, model=model, history_factory=history_factory))
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(("ok", replay(base, items, model=model, history_factory=history_factory)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            send.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+        finally:
+            send.close()
+
+    proc = ctx.Process(target=child, name="rules-impact-base", daemon=True)
+    proc.start()
+    send.close()
+    try:
+        head_out = replay(head, items, model=model, history_factory=history_factory)
+        try:
+            status, payload = receive.recv()
+        except EOFError:
+            proc.join()
+            raise RuntimeError(f"the base replay ended without a result (exit code {proc.exitcode})") from None
+    finally:
+        receive.close()
+        if proc.is_alive():
+            proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    if status != "ok":
+        raise RuntimeError(f"the base replay failed: {payload}")
+    return payload, head_out
