@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.store.metrics_views import InsightsStore
+from engine.report import metrics_columns as mc
+from engine.store.metrics_views import CLOCKS, InsightsStore
 
 
 @dataclass(frozen=True)
@@ -205,19 +206,75 @@ def _groups(rows: list[dict[str, Any]], by: str) -> dict[str, list[dict[str, Any
 
 def compute(store: InsightsStore, since: float, until: float, by: Sequence[str] = GROUPINGS,
             metrics: Sequence[str] = tuple(BY_ID)) -> list[Stat]:
-    """Every metric for every group of every grouping asked for."""
+    """Every metric for every group of every grouping asked for: the window's lifecycle read once, each
+    figure computed column-wise (:mod:`engine.report.metrics_columns`, the same numbers as
+    :func:`duration_stat` and :func:`escalation_stat` over the views' rows)."""
+    frame = mc.Frame.of(store.lifecycle(since, until)) if any(BY_ID[k].view in CLOCKS for k in metrics) else None
     out: list[Stat] = []
     for mid in metrics:
         d = BY_ID[mid]
-        rows = store.rows(d.view, since, until)
+        if frame is None or d.view not in CLOCKS:
+            out += _false_positives(store, since, until, by)
+            continue
+        pop = frame.population(d.view)
+        durations = mc.Durations.of(frame, d.view, until) if d.unit == "s" else None
         for grouping in by:
-            for group, members in _groups(rows, grouping).items():
-                if d.unit == "s":
-                    out.append(duration_stat(d, members, until, grouping, group))
-                elif mid == "escalation":
-                    out.append(escalation_stat(members, until, grouping, group))
+            for group, mask in frame.groups(grouping, pop):
+                if durations is not None:
+                    out.append(_duration(d, mc.duration_figures(durations, mask, until, frame.ids), grouping, group))
                 else:
-                    out.append(false_positive_stat(members, grouping, group))
+                    n, timeout, manual = mc.escalation_figures(frame, mask, until)
+                    rate = 100 * len(timeout) / n if n else None
+                    out.append(Stat(d.id, grouping, group, n, rate=rate, status=judge(rate, d), ids=timeout,
+                                    extra={"timeout": len(timeout), "manual": len(manual), "manual_ids": manual}))
+    return out
+
+
+def _duration(definition: Definition, f: dict[str, Any], by: str, group: str) -> Stat:
+    """A :class:`Stat` from :func:`metrics_columns.duration_figures`, judged as :func:`duration_stat` does."""
+    stat = Stat(definition.id, by, group, f["n"], f["n_censored"], f["median"], f["p90"], f["mean"],
+                f["km_median"] if f["n"] else None, ids=f["ids"], censored_ids=f["censored_ids"])
+    if definition.target is not None:
+        stat.extra["within_target"] = (mc.first_at_least(f["obs"], definition.target) / stat.n
+                                       if stat.n else None)
+    if f["clamped"]:
+        stat.extra["clamped"] = f["clamped"]
+    if f["by_whom"]:
+        stat.extra["resolved_human"], stat.extra["resolved_auto"] = f["by_whom"]["human"], f["by_whom"]["auto"]
+    stat.status = judge(stat.mean, definition)
+    if f["n_censored"]:
+        km = stat.km_median if stat.km_median is not None else f["max_censored"]
+        km_status = judge(km, definition)
+        if stat.km_median is None and km_status != "breached":
+            km_status = "no data" if f["n"] == f["n_censored"] else stat.status
+        stat.status = max(stat.status, km_status, key=WORSE.__getitem__)
+    return stat
+
+
+def _false_positives(store: InsightsStore, since: float, until: float, by: Sequence[str]) -> list[Stat]:
+    """The false-positive rate per group, from counts made in SQL (one row per team, service and severity)."""
+    d = BY_ID["false_positive"]
+    counts, fps = store.false_positive_counts(since, until)
+    key = {"team": 0, "service": 1, "severity": 2}
+    out = []
+    for grouping in by:
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        ids: dict[str, list[str]] = defaultdict(list)
+        for row in counts:
+            name = "all" if grouping == "overall" else (row[key[grouping]] or "(none)")
+            totals[name][0] += row[3]
+            totals[name][1] += row[4]
+        for event_id, *labels in fps:
+            ids["all" if grouping == "overall" else (labels[key[grouping]] or "(none)")].append(event_id)
+        names = ([s for s in SEVERITIES if s in totals] if grouping == "severity" else
+                 ["all"] if grouping == "overall" else sorted(totals))
+        for name in names:
+            n, confirmed = totals[name]
+            fp = sorted(ids[name])
+            rate = 100 * len(fp) / confirmed if confirmed else None
+            out.append(Stat(d.id, grouping, name, n, rate=rate, status=judge(rate, d), ids=fp,
+                            extra={"confirmed": confirmed, "unconfirmed": n - confirmed,
+                                   "coverage": 100 * confirmed / n if n else None}))
     return out
 
 

@@ -117,6 +117,19 @@ VIEWS: dict[str, str] = {
         FROM insight_incidents i""",
 }
 DURATION_VIEWS = ("metric_mttd", "metric_mtta", "metric_mttr", "metric_mttr_detect")
+# The metric views above as columns of insight_lifecycle, for reports that read it once and compute every
+# metric from those columns: view -> (population, clock_start, clock_end, clock_stop, has resolved_by);
+# population "paged" = page_epoch IS NOT NULL, "above_none" = severity != 'NONE'. tests/report check each
+# view's rows against this reading of insight_lifecycle.
+CLOCKS: dict[str, tuple[str | None, str, str, str | None, bool]] = {
+    "metric_mttd": (None, "start_epoch", "decided_epoch", None, False),
+    "metric_mtta": ("paged", "page_epoch", "ack_epoch", "resolve_epoch", False),
+    "metric_mttr": ("paged", "page_epoch", "resolve_epoch", None, True),
+    "metric_mttr_detect": ("above_none", "start_epoch", "resolve_epoch", None, True),
+    "metric_escalation": ("paged", "page_epoch", "escalated_epoch", "manual_epoch", False),
+}
+LIFECYCLE = ("incident_id", "service", "team", "severity", "start_epoch", "decided_epoch", "page_epoch",
+             "ack_epoch", "resolve_epoch", "resolved_by", "escalated_epoch", "manual_epoch")
 BASE = ("insight_incidents", "insight_pages", "insight_lifecycle")  # what the metric views are built on
 CACHED = ("insight_incidents", "insight_lifecycle", "insight_causes")  # kept per incident by insights_cache
 # Indexes the windowed queries need (each costs the writer one index insert per decision).
@@ -247,6 +260,29 @@ class InsightsStore:
                                 ":until", {"since": since, "until": until})
         names = [c[0] for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def lifecycle(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        """The ``LIFECYCLE`` columns of ``insight_lifecycle`` for incidents started in ``[since, until)``, as
+        tuples (one query, no dict per row)."""
+        cols = ", ".join(LIFECYCLE)
+        params = {"since": since, "until": until}
+        if self.cached:
+            sql = f"SELECT {cols} FROM ic.lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
+        else:
+            self._materialize(since, until)
+            sql = f"SELECT {cols} FROM w_insight_lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
+        return self.conn.execute(sql, params).fetchall()
+
+    def false_positive_counts(self, since: float, until: float) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """``metric_false_positive`` for events started in the window, counted in SQL: rows of (team, service,
+        severity, events, confirmed) and the false positives as (event_id, team, service, severity)."""
+        source = (f"({body('metric_false_positive')}) WHERE start_epoch >= :since AND start_epoch < :until")
+        params = {"since": since, "until": until}
+        counts = self.conn.execute(f"SELECT team, service, severity, count(*), count(false_positive) FROM {source} "
+                                   "GROUP BY team, service, severity", params).fetchall()
+        fps = self.conn.execute(f"SELECT event_id, team, service, severity FROM {source} AND false_positive = 1",
+                                params).fetchall()
+        return counts, fps
 
     def _query(self, sql: str, since: float, until: float) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, {"since": since, "until": until})
