@@ -249,6 +249,11 @@ class InsightsStore:
         """The view's rows whose incident started in ``[since, until)``."""
         if view not in VIEWS:
             raise KeyError(view)
+        if self.cached and view == "metric_interruptions":
+            from engine.store.insights_cache import columns
+
+            return self._query(f"SELECT {', '.join(columns(self.conn, view))} FROM ic.interruptions "
+                               "WHERE start_epoch >= :since AND start_epoch < :until", since, until)
         if self.cached:
             return self._query(f"WITH {self._cached_ctes(view)} SELECT * FROM "
                                f"{view if view in CACHED else f'({body(view)})'} WHERE start_epoch >= :since "
