@@ -162,6 +162,7 @@ def _incremental(conn: sqlite3.Connection, old: dict[str, int], marks: dict[str,
     n = int(conn.execute("SELECT count(*) FROM temp.ic_touched").fetchone()[0])
     if n:
         conn.execute(f"INSERT OR REPLACE INTO {SCHEMA}.lifecycle {_fill_sql(True)}")
-        conn.execute(f"DELETE FROM {SCHEMA}.interruptions WHERE incident_id IN (SELECT incident_id FROM temp.ic_touched)")
+        conn.execute(f"DELETE FROM {SCHEMA}.interruptions WHERE incident_id IN "
+                     "(SELECT incident_id FROM temp.ic_touched)")
         conn.execute(f"INSERT INTO {SCHEMA}.interruptions {_interruptions_sql(True)}")
     return n
