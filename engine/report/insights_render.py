@@ -142,21 +142,33 @@ _PLAIN = {str, int, float, bool}
 def to_json(report: Report) -> str:
     """Indented, with each long list of plain values (the incident ids behind a figure) on one line:
     readable, and encoded by the C encoder (an indented dump of a million ids is pure Python)."""
-    flat: list[list[Any]] = []
+    flat: list[tuple[list[Any], bool]] = []  # a list and whether it holds strings alone
 
     def pack(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: pack(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            if len(value) > 8 and set(map(type, value)) <= _PLAIN:
-                flat.append(list(value))
+            types = set(map(type, value)) if len(value) > 8 else {list}
+            if types <= _PLAIN:
+                flat.append((list(value), types == {str}))
                 return f"\x00{len(flat) - 1}\x00"
             return [pack(v) for v in value]
         return value
 
     text = json.dumps(pack(report.as_dict()), indent=2, ensure_ascii=False, default=str)
-    text = re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(flat[int(m.group(1))], ensure_ascii=False), text)
+    text = re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: _flat_list(*flat[int(m.group(1))]), text)
     return text + "\n"
+
+
+_ESCAPED = re.compile(r'[\x00-\x1f"\\]')  # what json.dumps(ensure_ascii=False) escapes in a string
+
+
+def _flat_list(values: list[Any], strings: bool) -> str:
+    """``json.dumps(values, ensure_ascii=False)``; a list of strings (``strings``) none of which needs escaping
+    (incident ids) joined directly, the same text."""
+    if strings and values and not _ESCAPED.search("".join(values)):
+        return '["' + '", "'.join(values) + '"]'
+    return json.dumps(values, ensure_ascii=False)
 
 
 def to_csv(report: Report) -> str:

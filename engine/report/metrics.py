@@ -209,7 +209,8 @@ def compute(store: InsightsStore, since: float, until: float, by: Sequence[str] 
     """Every metric for every group of every grouping asked for: the window's lifecycle read once, each
     figure computed column-wise (:mod:`engine.report.metrics_columns`, the same numbers as
     :func:`duration_stat` and :func:`escalation_stat` over the views' rows)."""
-    frame = mc.Frame.of(store.lifecycle(since, until)) if any(BY_ID[k].view in CLOCKS for k in metrics) else None
+    needed = any(BY_ID[k].view in CLOCKS for k in metrics)
+    frame = mc.Frame.of(store.lifecycle(since, until), () if "service" in by else ("service",)) if needed else None
     out: list[Stat] = []
     for mid in metrics:
         d = BY_ID[mid]
@@ -290,15 +291,33 @@ def interruptions(store: InsightsStore, since: float, until: float, tz: ZoneInfo
     """Pages per person (one per incident, step and person, whatever the channels) by hour class."""
     people: dict[str, dict[str, Any]] = {}
     weeks = max((until - since) / (7 * 86400), 1e-9)
-    for r in store.rows("metric_interruptions", since, until):
-        if r["sent_epoch"] is None or r["sent_epoch"] >= until:
+    classes: dict[int, str | None] = {}  # 15-minute slot -> its hour class (None: the zone moves inside it)
+    for incident, person, sent in store.select("metric_interruptions", ("incident_id", "person", "sent_epoch"),
+                                               since, until):
+        if sent is None or sent >= until:
             continue
-        p = people.setdefault(r["person"], {"person": r["person"], "business": 0, "off": 0, "sleep": 0,
-                                            "total": 0, "incidents": set()})
-        p[hour_class(r["sent_epoch"], tz)] += 1
+        slot = int(sent // 900)
+        if slot not in classes:
+            classes[slot] = _slot_class(slot, tz)
+        cls = classes[slot] or hour_class(sent, tz)
+        p = people.get(person)
+        if p is None:
+            p = people[person] = {"person": person, "business": 0, "off": 0, "sleep": 0, "total": 0,
+                                  "incidents": set()}
+        p[cls] += 1
         p["total"] += 1
-        p["incidents"].add(r["incident_id"])
+        p["incidents"].add(incident)
     out = []
     for p in sorted(people.values(), key=lambda p: (-p["total"], p["person"])):
         out.append({**p, "per_week": round(p["total"] / weeks, 2), "incidents": sorted(p["incidents"])})
     return out
+
+
+def _slot_class(slot: int, tz: ZoneInfo) -> str | None:
+    """The hour class of every instant of a 15-minute UTC slot, when the zone's offset is the same whole number
+    of quarter hours at both its ends (local hours then change only on slot boundaries); None otherwise."""
+    a, b = datetime.fromtimestamp(slot * 900, tz), datetime.fromtimestamp(slot * 900 + 899.999, tz)
+    offset = a.utcoffset()
+    if offset is None or offset != b.utcoffset() or offset.total_seconds() % 900:
+        return None
+    return hour_class(slot * 900, tz)

@@ -11,8 +11,9 @@ product taken in time order); tests/report compare both on random histories.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,33 +23,43 @@ from engine.store.metrics_views import CLOCKS, LIFECYCLE
 
 Floats = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
+Codes = npt.NDArray[np.intp]
 SEVERITIES = ("CRITICAL", "MAJOR", "MODERATE", "NONE")
 
 
 @dataclass
 class Frame:
-    """A window's incidents as columns, ordered by incident id (so any subset of ids is sorted too)."""
+    """A window's incidents as columns, ordered by incident id (so any subset of ids is sorted too); each
+    label column (service, team, severity, resolved_by) as its distinct values and one code per row."""
 
     ids: npt.NDArray[np.object_]
-    labels: dict[str, npt.NDArray[np.object_]]  # service, team, severity, resolved_by
+    labels: dict[str, tuple[list[Any], Codes]]
     times: dict[str, Floats]  # the *_epoch columns, NaN for NULL
-    _codes: dict[str, tuple[list[str], npt.NDArray[np.intp]]] = field(default_factory=dict)  # label -> names, codes
 
     @classmethod
-    def of(cls, rows: Sequence[tuple[Any, ...]]) -> Frame:
-        order = sorted(range(len(rows)), key=lambda k: rows[k][0])
-        rows = [rows[k] for k in order]
+    def of(cls, rows: Sequence[tuple[Any, ...]], skip: Sequence[str] = ()) -> Frame:
+        """From :meth:`InsightsStore.lifecycle` rows; the label columns in ``skip`` are not coded."""
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(LIFECYCLE)
+        order = np.array(sorted(range(len(rows)), key=cols[0].__getitem__), dtype=np.intp)
         labels, times = {}, {}
         for name, col in zip(LIFECYCLE, cols, strict=True):
             if name.endswith("_epoch"):
-                times[name] = np.array(col, dtype=np.float64) if col else np.zeros(0)
-            elif name != "incident_id":
-                labels[name] = _objects(col)
-        return cls(_objects(cols[0]), labels, times)
+                times[name] = np.array(col, dtype=np.float64)[order] if col else np.zeros(0)
+            elif name != "incident_id" and name not in skip:
+                values = list(dict.fromkeys(col))
+                index = {v: k for k, v in enumerate(values)}
+                codes = np.fromiter(map(index.__getitem__, col), dtype=np.intp, count=len(col))
+                labels[name] = (values, codes[order])
+        ids = np.empty(len(rows), dtype=object)
+        ids[:] = cols[0]
+        return cls(ids[order] if len(rows) else ids, labels, times)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def equals(self, label: str, value: str) -> Mask:
+        values, codes = self.labels[label]
+        return np.isin(codes, [k for k, v in enumerate(values) if v == value])
 
     def population(self, view: str) -> Mask:
         pop = CLOCKS[view][0]
@@ -56,31 +67,23 @@ class Frame:
             return np.ones(len(self), dtype=bool)
         if pop == "paged":
             return ~np.isnan(self.times["page_epoch"])
-        return self.labels["severity"] != "NONE"
+        return ~self.equals("severity", "NONE")
 
     def groups(self, by: str, within: Mask) -> list[tuple[str, Mask]]:
-        """The groups of ``by`` among the rows of ``within`` (as ``metrics._groups`` orders them)."""
+        """The groups of ``by`` among the rows of ``within`` (as ``metrics._groups`` names and orders them)."""
         if by == "overall":
             return [("all", within)]
-        if by not in self._codes:
-            unique, inverse = np.unique(np.array([v or "(none)" for v in self.labels[by].tolist()], dtype=object),
-                                        return_inverse=True)
-            self._codes[by] = (unique.tolist(), inverse.reshape(-1))
-        names, codes = self._codes[by]
-        present = {names[k] for k in np.unique(codes[within]).tolist()}
+        values, codes = self.labels[by]
+        present: dict[str, list[int]] = defaultdict(list)
+        for k in np.unique(codes[within]).tolist():
+            present[values[k] or "(none)"].append(k)
         order = [s for s in SEVERITIES if s in present] if by == "severity" else sorted(present)
-        return [(name, within & (codes == names.index(name))) for name in order]
+        return [(name, within & np.isin(codes, present[name])) for name in order]
 
 
 def first_at_least(s: Floats, value: float) -> int:
     """How many of the sorted ``s`` are below ``value`` (bisect_left)."""
     return int(np.searchsorted(s, value, side="left"))
-
-
-def _objects(values: Sequence[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = list(values)
-    return out
 
 
 def _before(t: Floats, until: float) -> Mask:
@@ -111,44 +114,51 @@ def km_median(obs: Floats, censored: Floats) -> float | None:
 
 @dataclass
 class Durations:
-    """One duration metric's clocks over a frame."""
+    """One duration metric's clocks over a frame: which rows are observed or censored before ``until``,
+    and their durations (meaningful on those rows only)."""
 
-    start: Floats
-    end: Floats
-    limit: Floats  # where a never-reached end is censored: the stop when before until, else until
-    resolved_by: npt.NDArray[np.object_] | None
+    observed: Mask  # clock started and ended before until
+    censored: Mask  # started before until, not ended by then
+    raw: Floats  # end - start (negative: an end recorded before the start, clamped to 0)
+    waited: Floats  # start -> the stop when before until, else until (the censored time), at least 0
+    resolved_by: tuple[Mask, Mask] | None  # resolved by a person, automatically
 
     @classmethod
     def of(cls, frame: Frame, view: str, until: float) -> Durations:
-        _, start, end, stop, by = CLOCKS[view]
+        _, start_col, end_col, stop, by = CLOCKS[view]
+        start, end = frame.times[start_col], frame.times[end_col]
         limit = np.full(len(frame), until)
         if stop is not None:
             s = frame.times[stop]
             limit = np.where(_before(s, until), s, until)
-        return cls(frame.times[start], frame.times[end], limit, frame.labels["resolved_by"] if by else None)
+        valid = _before(start, until)
+        observed = valid & _before(end, until)
+        with np.errstate(invalid="ignore"):
+            raw, waited = end - start, np.maximum(limit - start, 0.0)
+        return cls(observed, valid & ~observed, raw, waited,
+                   (frame.equals("resolved_by", "human"), frame.equals("resolved_by", "auto")) if by else None)
 
 
 def duration_figures(d: Durations, mask: Mask, until: float, ids: npt.NDArray[np.object_]) -> dict[str, Any]:
     """What ``metrics.duration_stat`` computes for the rows of ``mask``: n, censored, quantiles, mean, KM,
     ids, within-target counts and the extra counts."""
-    valid = mask & _before(d.start, until)
-    observed = valid & _before(d.end, until)
-    censored = valid & ~observed
-    raw = d.end[observed] - d.start[observed]
+    observed, censored = mask & d.observed, mask & d.censored
+    raw = d.raw[observed]
     obs = np.sort(np.maximum(raw, 0.0))
-    cens = np.maximum(d.limit[censored] - d.start[censored], 0.0)
+    cens = d.waited[censored]
+    n_obs, n_cens = len(obs), len(cens)
     out: dict[str, Any] = {
-        "n": int(valid.sum()), "n_censored": int(censored.sum()),
-        "median": sorted_quantile(obs, 0.5) if len(obs) else None,
-        "p90": sorted_quantile(obs, 0.9) if len(obs) else None,
-        "mean": math.fsum(obs.tolist()) / len(obs) if len(obs) else None,
-        "km_median": km_median(obs, cens), "obs": obs, "max_censored": float(cens.max()) if len(cens) else None,
+        "n": n_obs + n_cens, "n_censored": n_cens,
+        "median": sorted_quantile(obs, 0.5) if n_obs else None,
+        "p90": sorted_quantile(obs, 0.9) if n_obs else None,
+        "mean": math.fsum(obs.tolist()) / n_obs if n_obs else None,
+        "km_median": km_median(obs, cens), "obs": obs, "max_censored": float(cens.max()) if n_cens else None,
         "ids": ids[observed].tolist(), "censored_ids": ids[censored].tolist(), "clamped": int((raw < 0).sum()),
         "by_whom": {},
     }
-    if d.resolved_by is not None and observed.any():  # resolves: by a person or automatically
-        who = d.resolved_by[observed]
-        out["by_whom"] = {k: int((who == k).sum()) for k in ("human", "auto")}
+    if d.resolved_by is not None and n_obs:  # resolves: by a person or automatically
+        human, auto = d.resolved_by
+        out["by_whom"] = {"human": int((human & observed).sum()), "auto": int((auto & observed).sum())}
     return out
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -247,24 +247,30 @@ class InsightsStore:
 
     def rows(self, view: str, since: float, until: float) -> list[dict[str, Any]]:
         """The view's rows whose incident started in ``[since, until)``."""
+        cur = self.conn.execute(self._sql(view, "*", since, until), {"since": since, "until": until})
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def select(self, view: str, columns: Sequence[str], since: float, until: float) -> list[tuple[Any, ...]]:
+        """Those columns of :meth:`rows`, as tuples (no dict per row)."""
+        sql = self._sql(view, ", ".join(columns), since, until)
+        return self.conn.execute(sql, {"since": since, "until": until}).fetchall()
+
+    def _sql(self, view: str, columns: str, since: float, until: float) -> str:
         if view not in VIEWS:
             raise KeyError(view)
+        window = "WHERE start_epoch >= :since AND start_epoch < :until"
         if self.cached and view == "metric_interruptions":
-            from engine.store.insights_cache import columns
+            from engine.store.insights_cache import columns as names
 
-            return self._query(f"SELECT {', '.join(columns(self.conn, view))} FROM ic.interruptions "
-                               "WHERE start_epoch >= :since AND start_epoch < :until", since, until)
+            return f"SELECT {columns} FROM (SELECT {', '.join(names(self.conn, view))} FROM ic.interruptions {window})"
         if self.cached:
-            return self._query(f"WITH {self._cached_ctes(view)} SELECT * FROM "
-                               f"{view if view in CACHED else f'({body(view)})'} WHERE start_epoch >= :since "
-                               "AND start_epoch < :until", since, until)
+            return (f"WITH {self._cached_ctes(view)} SELECT {columns} FROM "
+                    f"{view if view in CACHED else f'({body(view)})'} {window}")
         self._materialize(since, until, "insight_incidents" if view in ("insight_incidents", "insight_causes")
                           else BASE[-1])
         source = f"w_{view}" if view in BASE else f"({body(view, True)})"
-        cur = self.conn.execute(f"{WITH_TEMP} SELECT * FROM {source} WHERE start_epoch >= :since AND start_epoch < "
-                                ":until", {"since": since, "until": until})
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return f"{WITH_TEMP} SELECT {columns} FROM {source} {window}"
 
     def lifecycle(self, since: float, until: float) -> list[tuple[Any, ...]]:
         """The ``LIFECYCLE`` columns of ``insight_lifecycle`` for incidents started in ``[since, until)``, as

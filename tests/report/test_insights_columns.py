@@ -7,6 +7,7 @@ from ``CLOCKS``, so that mapping is checked against the views row by row too.
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -73,3 +74,20 @@ def test_the_clock_columns_are_the_views(log: Path) -> None:
                 assert (got["clock_start"], got["clock_end"], got["clock_stop"]) == (
                     r[start], r[end], r[stop] if stop else None), view
                 assert ("resolved_by" in got) is by and (not by or got["resolved_by"] == r["resolved_by"])
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe",
+                                  "UTC"])
+def test_hour_classes_by_quarter_hour_slot_are_each_instants_class(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    rng = random.Random(zone)
+    # around both 2026 DST changes, and 1890 (local mean time: offsets that are not whole quarter hours)
+    centres = [datetime(2026, 3, 29, 1, tzinfo=ZoneInfo("UTC")).timestamp(),
+               datetime(2026, 10, 25, 1, tzinfo=ZoneInfo("UTC")).timestamp(),
+               datetime(2026, 4, 5, 15, tzinfo=ZoneInfo("UTC")).timestamp(),
+               datetime(2026, 11, 1, 6, tzinfo=ZoneInfo("UTC")).timestamp(), -2524521600.0]
+    for centre in centres:
+        for _ in range(400):
+            t = centre + rng.uniform(-2 * DAY, 2 * DAY)
+            slot = int(t // 900)
+            assert (m._slot_class(slot, tz) or m.hour_class(t, tz)) == m.hour_class(t, tz)
