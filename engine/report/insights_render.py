@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from rich import box
@@ -142,7 +143,7 @@ _PLAIN = {str, int, float, bool}
 def to_json(report: Report) -> str:
     """Indented, with each long list of plain values (the incident ids behind a figure) on one line:
     readable, and encoded by the C encoder (an indented dump of a million ids is pure Python)."""
-    flat: list[tuple[list[Any], bool]] = []  # a list and whether it holds strings alone
+    flat: list[tuple[Sequence[Any], bool]] = []  # a list and whether it holds strings alone
 
     def pack(value: Any) -> Any:
         if isinstance(value, dict):
@@ -150,7 +151,7 @@ def to_json(report: Report) -> str:
         if isinstance(value, list | tuple):
             types = set(map(type, value)) if len(value) > 8 else {list}
             if types <= _PLAIN:
-                flat.append((list(value), types == {str}))
+                flat.append((value, types == {str}))
                 return f"\x00{len(flat) - 1}\x00"
             return [pack(v) for v in value]
         return value
@@ -160,14 +161,16 @@ def to_json(report: Report) -> str:
     return text + "\n"
 
 
-_ESCAPED = re.compile(r'[\x00-\x1f"\\]')  # what json.dumps(ensure_ascii=False) escapes in a string
+_UNQUOTED = re.compile(r'[\x00-\x1f\\]')  # what json.dumps(ensure_ascii=False) escapes in a string, but quotes
 
 
-def _flat_list(values: list[Any], strings: bool) -> str:
+def _flat_list(values: Sequence[Any], strings: bool) -> str:
     """``json.dumps(values, ensure_ascii=False)``; a list of strings (``strings``) none of which needs escaping
     (incident ids) joined directly, the same text."""
-    if strings and values and not _ESCAPED.search("".join(values)):
-        return '["' + '", "'.join(values) + '"]'
+    if strings and values:
+        text = '", "'.join(values)  # no escape; the only quotes are the separators'
+        if text.count('"') == 2 * (len(values) - 1) and not _UNQUOTED.search(text):
+            return f'["{text}"]'
     return json.dumps(values, ensure_ascii=False)
 
 

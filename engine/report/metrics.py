@@ -8,6 +8,7 @@ reached (censored at ``until``), so a report over a past window is what it would
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
@@ -255,7 +256,7 @@ def _duration(definition: Definition, f: dict[str, Any], by: str, group: str) ->
 def _false_positives(store: InsightsStore, since: float, until: float, by: Sequence[str]) -> list[Stat]:
     """The false-positive rate per group, from counts made in SQL (one row per team, service and severity)."""
     d = BY_ID["false_positive"]
-    counts, fps = store.false_positive_counts(since, until)
+    counts = store.false_positive_counts(since, until)
     key = {"team": 0, "service": 1, "severity": 2}
     out = []
     for grouping in by:
@@ -265,8 +266,7 @@ def _false_positives(store: InsightsStore, since: float, until: float, by: Seque
             name = "all" if grouping == "overall" else (row[key[grouping]] or "(none)")
             totals[name][0] += row[3]
             totals[name][1] += row[4]
-        for event_id, *labels in fps:
-            ids["all" if grouping == "overall" else (labels[key[grouping]] or "(none)")].append(event_id)
+            ids[name] += json.loads(row[5])
         names = ([s for s in SEVERITIES if s in totals] if grouping == "severity" else
                  ["all"] if grouping == "overall" else sorted(totals))
         for name in names:

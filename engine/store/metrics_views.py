@@ -284,16 +284,14 @@ class InsightsStore:
             sql = f"SELECT {cols} FROM w_insight_lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
         return self.conn.execute(sql, params).fetchall()
 
-    def false_positive_counts(self, since: float, until: float) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """``metric_false_positive`` for events started in the window, counted in SQL: rows of (team, service,
-        severity, events, confirmed) and the false positives as (event_id, team, service, severity)."""
-        source = (f"({body('metric_false_positive')}) WHERE start_epoch >= :since AND start_epoch < :until")
-        params = {"since": since, "until": until}
-        counts = self.conn.execute(f"SELECT team, service, severity, count(*), count(false_positive) FROM {source} "
-                                   "GROUP BY team, service, severity", params).fetchall()
-        fps = self.conn.execute(f"SELECT event_id, team, service, severity FROM {source} AND false_positive = 1",
-                                params).fetchall()
-        return counts, fps
+    def false_positive_counts(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        """``metric_false_positive`` for events started in the window, counted in SQL in one pass: rows of
+        (team, service, severity, events, confirmed, the false positives' event ids as a JSON array)."""
+        return self.conn.execute(
+            "SELECT team, service, severity, count(*), count(false_positive), "
+            "json_group_array(event_id) FILTER (WHERE false_positive = 1) "
+            f"FROM ({body('metric_false_positive')}) WHERE start_epoch >= :since AND start_epoch < :until "
+            "GROUP BY team, service, severity", {"since": since, "until": until}).fetchall()
 
     def _query(self, sql: str, since: float, until: float) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, {"since": since, "until": until})
