@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -74,7 +75,7 @@ def build(store: InsightsStore, since: float, until: float, tz: str, cap: float 
     series: dict[str, list[float]] = {s: [0.0] * len(days) for s in ("CRITICAL", "MAJOR", "MODERATE")}
     for r in in_window:
         if r["severity"] in series:
-            series[r["severity"]][next(i for i, b in enumerate(bounds) if r["start_epoch"] < b)] += 1
+            series[r["severity"]][bisect_right(bounds, r["start_epoch"])] += 1
     labels = [hm_label for hm_label in heatmap.build([], since, until, 24, zone).buckets]
     report.blocks.append(Chart("daily_severity", "Incidents per day by severity", "stacked", labels, series,
                                "incidents"))
