@@ -211,7 +211,8 @@ def compute(store: InsightsStore, since: float, until: float, by: Sequence[str] 
     figure computed column-wise (:mod:`engine.report.metrics_columns`, the same numbers as
     :func:`duration_stat` and :func:`escalation_stat` over the views' rows)."""
     needed = any(BY_ID[k].view in CLOCKS for k in metrics)
-    frame = mc.Frame.of(store.lifecycle(since, until), () if "service" in by else ("service",)) if needed else None
+    skip = [label for label in ("service", "team") if label not in by]
+    frame = mc.Frame.of(store.lifecycle(since, until), skip) if needed else None
     out: list[Stat] = []
     for mid in metrics:
         d = BY_ID[mid]
