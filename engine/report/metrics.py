@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.report import metrics_columns as mc
-from engine.store.metrics_views import CLOCKS, InsightsStore
+from engine.store.metrics_views import CLOCKS, LIFECYCLE, InsightsStore
 
 
 @dataclass(frozen=True)
@@ -211,8 +211,8 @@ def compute(store: InsightsStore, since: float, until: float, by: Sequence[str] 
     figure computed column-wise (:mod:`engine.report.metrics_columns`, the same numbers as
     :func:`duration_stat` and :func:`escalation_stat` over the views' rows)."""
     needed = any(BY_ID[k].view in CLOCKS for k in metrics)
-    skip = [label for label in ("service", "team") if label not in by]
-    frame = mc.Frame.of(store.lifecycle(since, until), skip) if needed else None
+    columns = [c for c in LIFECYCLE if c not in ("service", "team") or c in by]  # the labels grouped by alone
+    frame = mc.Frame.of(store.lifecycle(since, until, columns), columns) if needed else None
     out: list[Stat] = []
     for mid in metrics:
         d = BY_ID[mid]

@@ -37,15 +37,15 @@ class Frame:
     times: dict[str, Floats]  # the *_epoch columns, NaN for NULL
 
     @classmethod
-    def of(cls, rows: Sequence[tuple[Any, ...]], skip: Sequence[str] = ()) -> Frame:
-        """From :meth:`InsightsStore.lifecycle` rows; the label columns in ``skip`` are not coded."""
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(LIFECYCLE)
+    def of(cls, rows: Sequence[tuple[Any, ...]], columns: Sequence[str] = LIFECYCLE) -> Frame:
+        """From :meth:`InsightsStore.lifecycle` rows of ``columns`` (``incident_id`` first)."""
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
         order = np.array(sorted(range(len(rows)), key=cols[0].__getitem__), dtype=np.intp)
         labels, times = {}, {}
-        for name, col in zip(LIFECYCLE, cols, strict=True):
+        for name, col in zip(columns, cols, strict=True):
             if name.endswith("_epoch"):
                 times[name] = np.array(col, dtype=np.float64)[order] if col else np.zeros(0)
-            elif name != "incident_id" and name not in skip:
+            elif name != "incident_id":
                 values = list(dict.fromkeys(col))
                 index = {v: k for k, v in enumerate(values)}
                 codes = np.fromiter(map(index.__getitem__, col), dtype=np.intp, count=len(col))

@@ -272,10 +272,12 @@ class InsightsStore:
         source = f"w_{view}" if view in BASE else f"({body(view, True)})"
         return f"{WITH_TEMP} SELECT {columns} FROM {source} {window}"
 
-    def lifecycle(self, since: float, until: float) -> list[tuple[Any, ...]]:
-        """The ``LIFECYCLE`` columns of ``insight_lifecycle`` for incidents started in ``[since, until)``, as
-        tuples (one query, no dict per row)."""
-        cols = ", ".join(LIFECYCLE)
+    def lifecycle(self, since: float, until: float, columns: Sequence[str] = LIFECYCLE) -> list[tuple[Any, ...]]:
+        """Those columns of ``insight_lifecycle`` (of ``LIFECYCLE``) for incidents started in ``[since, until)``,
+        as tuples (one query, no dict per row)."""
+        if not set(columns) <= set(LIFECYCLE):
+            raise KeyError(sorted(set(columns) - set(LIFECYCLE)))
+        cols = ", ".join(columns)
         params = {"since": since, "until": until}
         if self.cached:
             sql = f"SELECT {cols} FROM ic.lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
