@@ -161,7 +161,7 @@ def to_json(report: Report) -> str:
     return text + "\n"
 
 
-_UNQUOTED = re.compile(r'[\x00-\x1f\\]')  # what json.dumps(ensure_ascii=False) escapes in a string, but quotes
+_UNQUOTED = [*map(chr, range(32)), "\\"]  # what json.dumps(ensure_ascii=False) escapes in a string, but quotes
 
 
 def _flat_list(values: Sequence[Any], strings: bool) -> str:
@@ -169,7 +169,7 @@ def _flat_list(values: Sequence[Any], strings: bool) -> str:
     (incident ids) joined directly, the same text."""
     if strings and values:
         text = '", "'.join(values)  # no escape; the only quotes are the separators'
-        if text.count('"') == 2 * (len(values) - 1) and not _UNQUOTED.search(text):
+        if text.count('"') == 2 * (len(values) - 1) and not any(c in text for c in _UNQUOTED):
             return f'["{text}"]'
     return json.dumps(values, ensure_ascii=False)
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from engine.report import metrics_columns as mc
 from engine.store.metrics_views import CLOCKS, LIFECYCLE, InsightsStore
 
@@ -280,6 +282,9 @@ def _false_positives(store: InsightsStore, since: float, until: float, by: Seque
     return out
 
 
+HOUR_CLASSES = ("business", "off", "sleep")
+
+
 def hour_class(epoch: float, tz: ZoneInfo) -> str:
     """PagerDuty's interruption classes in the given zone: business Mon–Fri 08–18, sleep 22–08, else off."""
     t = datetime.fromtimestamp(epoch, tz)
@@ -290,27 +295,25 @@ def hour_class(epoch: float, tz: ZoneInfo) -> str:
 
 def interruptions(store: InsightsStore, since: float, until: float, tz: ZoneInfo) -> list[dict[str, Any]]:
     """Pages per person (one per incident, step and person, whatever the channels) by hour class."""
-    people: dict[str, dict[str, Any]] = {}
     weeks = max((until - since) / (7 * 86400), 1e-9)
-    classes: dict[int, str | None] = {}  # 15-minute slot -> its hour class (None: the zone moves inside it)
-    for incident, person, sent in store.select("metric_interruptions", ("incident_id", "person", "sent_epoch"),
-                                               since, until):
-        if sent is None or sent >= until:
-            continue
-        slot = int(sent // 900)
-        if slot not in classes:
-            classes[slot] = _slot_class(slot, tz)
-        cls = classes[slot] or hour_class(sent, tz)
-        p = people.get(person)
-        if p is None:
-            p = people[person] = {"person": person, "business": 0, "off": 0, "sleep": 0, "total": 0,
-                                  "incidents": set()}
-        p[cls] += 1
-        p["total"] += 1
-        p["incidents"].add(incident)
+    rows = [r for r in store.select("metric_interruptions", ("incident_id", "person", "sent_epoch"), since, until)
+            if r[2] is not None and r[2] < until]
+    incidents, persons, sent = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    names = list(dict.fromkeys(persons))
+    index = {p: k for k, p in enumerate(names)}
+    who = np.array([index[p] for p in persons], dtype=np.intp)
+    slots = [int(t // 900) for t in sent]
+    classes = {slot: _slot_class(slot, tz) for slot in set(slots)}  # None: the zone's offset moves inside it
+    kind = [classes[slot] or hour_class(t, tz) for slot, t in zip(slots, sent, strict=True)]
+    what = np.array([HOUR_CLASSES.index(k) for k in kind], dtype=np.intp)
+    counts = np.bincount(who * 3 + what, minlength=3 * len(names)).reshape(-1, 3).tolist() if rows else []
+    ids = np.empty(len(incidents), dtype=object)
+    ids[:] = incidents
     out = []
-    for p in sorted(people.values(), key=lambda p: (-p["total"], p["person"])):
-        out.append({**p, "per_week": round(p["total"] / weeks, 2), "incidents": sorted(p["incidents"])})
+    for k in sorted(range(len(names)), key=lambda k: (-sum(counts[k]), names[k])):
+        total = sum(counts[k])
+        out.append({"person": names[k], **dict(zip(HOUR_CLASSES, counts[k], strict=True)), "total": total,
+                    "incidents": sorted(set(ids[who == k].tolist())), "per_week": round(total / weeks, 2)})
     return out
 
 

@@ -7,6 +7,7 @@ from ``CLOCKS``, so that mapping is checked against the views row by row too.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from insights_kit import DAY, random_history
 
+from engine.report import insights_render
 from engine.report import metrics as m
 from engine.store.metrics_views import CLOCKS, InsightsStore
 
@@ -91,3 +93,9 @@ def test_hour_classes_by_quarter_hour_slot_are_each_instants_class(zone: str) ->
             t = centre + rng.uniform(-2 * DAY, 2 * DAY)
             slot = int(t // 900)
             assert (m._slot_class(slot, tz) or m.hour_class(t, tz)) == m.hour_class(t, tz)
+
+
+@pytest.mark.parametrize("values", [["INC-1", "INC-2"], ['a"b', "c"], ["x\\y"], ["é", "\x01"], ["\x1f", "b"],
+                                    ["\u2028", "\x7f"], ['a", "b'], ['"'], [f"E{k:08d}" for k in range(50)]])
+def test_id_lists_are_joined_into_the_json_exactly_as_json_dumps_writes_them(values: list[str]) -> None:
+    assert insights_render._flat_list(values, True) == json.dumps(values, ensure_ascii=False)
