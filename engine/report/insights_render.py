@@ -20,7 +20,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from engine.report import heatmap as hm
-from engine.report.insights_model import Chart, Findings, Heatmap, Report, Table
+from engine.report.insights_model import Chart, Findings, Heatmap, Report, Table, gc_paused
 
 STATUS_STYLE = {"met": "green", "warning": "yellow", "breached": "bold red"}
 SPARK = "▁▂▃▄▅▆▇█"
@@ -140,6 +140,7 @@ def _md_row(cells: list[str]) -> str:
 _PLAIN = {str, int, float, bool}
 
 
+@gc_paused
 def to_json(report: Report) -> str:
     """Indented, with each long list of plain values (the incident ids behind a figure) on one line:
     readable, and encoded by the C encoder (an indented dump of a million ids is pure Python)."""

@@ -11,7 +11,7 @@ from engine.report import anomalies as an
 from engine.report import anomaly_report as ar
 from engine.report import anomaly_score, heatmap, metrics_report
 from engine.report import metrics as m
-from engine.report.insights_model import Chart, Findings, Report, Table, fmt_duration
+from engine.report.insights_model import Chart, Findings, Report, Table, fmt_duration, gc_paused
 from engine.store.metrics_views import InsightsStore
 
 OUTCOMES = ("ok", "failed", "not-configured", "cancelled", "pending")
@@ -41,6 +41,7 @@ def automation(store: InsightsStore, since: float, until: float) -> Table:
                  "acknowledged them (the remediation worked unattended).")
 
 
+@gc_paused
 def build(store: InsightsStore, since: float, until: float, tz: str, cap: float = anomaly_score.DEFAULT_CAP,
           top: int = 10, progress: Callable[[str], None] = lambda _: None) -> Report:
     zone = ZoneInfo(tz)
