@@ -98,4 +98,7 @@ def test_hour_classes_by_quarter_hour_slot_are_each_instants_class(zone: str) ->
 @pytest.mark.parametrize("values", [["INC-1", "INC-2"], ['a"b', "c"], ["x\\y"], ["é", "\x01"], ["\x1f", "b"],
                                     ["\u2028", "\x7f"], ['a", "b'], ['"'], [f"E{k:08d}" for k in range(50)]])
 def test_id_lists_are_joined_into_the_json_exactly_as_json_dumps_writes_them(values: list[str]) -> None:
-    assert insights_render._flat_list(values, True) == json.dumps(values, ensure_ascii=False)
+    assert insights_render._flat_list(values) == json.dumps(values, ensure_ascii=False)
+    mixed = [*values, 1, 2.5, True]
+    assert insights_render._flat_list(mixed) == json.dumps(mixed, ensure_ascii=False)
+    assert insights_render._flat_list([*values, {"a": 1}]) is None  # not plain: indented as before
