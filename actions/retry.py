@@ -54,6 +54,7 @@ class Execution:
     attempts: list[Attempt] = field(default_factory=list)
     outcome: Outcome | None = None
     retry_in: float | None = None  # set when ``defer`` took the wait: the next attempt is the caller's to run
+    used: int = 0  # attempts spent of ``max_attempts`` (a rate-limited one is not: see :func:`execute`)
 
     @property
     def ok(self) -> bool:
@@ -72,18 +73,26 @@ def execute(
     first: int = 1,
     waited: float = 0.0,
     defer: Callable[[float], bool] | None = None,
+    used: int | None = None,
 ) -> Execution:
     """Call ``adapter.send(request)`` until it succeeds, fails permanently or runs out of attempts.
 
     ``defer(delay)``: asked before each wait between attempts; when it answers True the wait is not
     slept here: the run returns with ``retry_in`` set, and the caller resumes it later with
-    ``first`` = the next attempt's number and ``waited`` = that delay (the daemon does, so a
-    backoff or a ``Retry-After`` holds up neither intake, nor other actions, nor SIGTERM).
+    ``first`` = the next attempt's number, ``waited`` = that delay and ``used`` = the run's
+    :attr:`Execution.used` (the daemon does, so a backoff or a ``Retry-After`` holds up neither
+    intake, nor other actions, nor SIGTERM).
+
+    A rate limit (reason ``rateLimited``: the vendor's 429, an adapter's own limiter) delays the
+    next attempt by its ``Retry-After`` and spends no attempt of ``max_attempts``: the same rule as
+    the daemon's concurrent executor (:mod:`engine.run.dispatch`), so a throttled page is delayed,
+    never failed. Every attempt still gets its own number (and ``attempts`` row).
     """
     policy = policy or RetryPolicy()
     rng = rng or random.Random()
-    run = Execution(request)
-    for number in range(first, policy.max_attempts + 1):
+    run = Execution(request, used=first - 1 if used is None else used)
+    number = first
+    while run.used < policy.max_attempts:
         if on_start:
             on_start(number)  # recorded before the side effect: a crash mid-send leaves a trace
         try:
@@ -93,14 +102,19 @@ def execute(
             run.attempts.append(attempt)
             if on_attempt:
                 on_attempt(attempt)
-            if not exc.retryable or number == policy.max_attempts:
+            limited = exc.retryable and exc.reason == "rateLimited"
+            if not limited:
+                run.used += 1
+            if not exc.retryable or run.used >= policy.max_attempts:
                 return run
-            waited = policy.delay(number, rng, exc.retry_after)
+            waited = policy.delay(run.used + 1 if limited else run.used, rng, exc.retry_after)
+            number += 1
             if defer is not None and defer(waited):
                 run.retry_in = waited
                 return run
             sleep(waited)
             continue
+        run.used += 1
         attempt = Attempt(number, True, outcome.detail, waited=waited)
         run.attempts.append(attempt)
         run.outcome = outcome

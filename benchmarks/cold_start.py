@@ -9,12 +9,17 @@ the steadier figure. Commands: ``rules validate``; ``rules simulate`` of one eve
 ``python -m engine.cli`` process with PYTHONPATH at the checkout and cwd there, so ``./rules``
 is that checkout's policy. The baseline is exported with ``git archive`` into a temporary
 directory (the repository is not changed). Runs alternate between the two so that a change in
-machine load hits both.
+machine load hits both. One unmeasured run per command comes first, with bytecode writing on
+(``PYTHONDONTWRITEBYTECODE`` removed, as after an install), so no run compiles sources.
+
+After the timings, the third-party packages (and the number of modules) each command loaded, listed
+from ``sys.modules`` at exit: what tests/review/test_cold_start.py guards.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -52,10 +57,31 @@ def thousand_cases(checkout: Path, out: Path) -> Path | None:
     return path
 
 
+LISTER = ("import atexit, json, sys; out = sys.argv[1]; "
+          "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(sys.modules)))); "
+          "sys.argv = ['rules', *sys.argv[2:]]; from engine.cli import entry; entry()")
+
+
+def child_env(checkout: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ESCALATION_DB", "ESCALATION_MODEL", "PYTHONDONTWRITEBYTECODE")}
+    env["PYTHONPATH"] = str(checkout)
+    return env
+
+
+def loaded(checkout: Path, args: list[str], out: Path) -> tuple[int, list[str]]:
+    """(modules loaded, the third-party top-level packages among them) for one run of ``rules ARGS``."""
+    subprocess.run([sys.executable, "-c", LISTER, str(out), *args], cwd=checkout, env=child_env(checkout),
+                   capture_output=True, check=False)
+    mods = json.loads(out.read_text())
+    tops = {m.split(".")[0] for m in mods}
+    return len(mods), sorted(t for t in tops if t not in sys.stdlib_module_names and not t.startswith("_")
+                             and t not in ("engine", "actions"))
+
+
 def once(checkout: Path, args: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child: user + system)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("ESCALATION_DB", "ESCALATION_MODEL")}
-    env["PYTHONPATH"] = str(checkout)
+    env = child_env(checkout)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=checkout, env=env, capture_output=True)
@@ -84,6 +110,9 @@ def main() -> None:
             if many is not None:
                 commands[name]["test 1,000 cases"] = ["test", str(many)]
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for name, checkout in sides.items():  # warm-up: bytecode written, files in the page cache
+            for what in commands[name]:
+                once(checkout, commands[name][what])
         for _ in range(args.repeat):
             for what in ("validate", "simulate 1 event", "test 1,000 cases"):
                 for name, checkout in sides.items():  # alternate: both sides see the same load
@@ -96,6 +125,11 @@ def main() -> None:
             cpu = [c for _, c in values]
             print(f"{what:<20} {name:<24} {statistics.median(wall):>13.3f} {min(wall):>7.3f} "
                   f"{statistics.median(cpu):>13.3f}")
+        print("\nthird-party packages loaded (modules in sys.modules at exit):")
+        for name, checkout in sides.items():
+            for what, argv in commands[name].items():
+                n, tops = loaded(checkout, argv, tmp / "modules.json")
+                print(f"  {what:<18} {name:<24} {n:>4} modules: {', '.join(tops)}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

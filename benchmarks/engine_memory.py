@@ -25,7 +25,7 @@ from throughput import synthetic  # noqa: E402
 
 from engine.compiler.compile import compile_policy  # noqa: E402
 from engine.compiler.validate import validate  # noqa: E402
-from engine.durable import Engine, event_fact  # noqa: E402
+from engine.durable import Engine, policy_fact  # noqa: E402
 from engine.model.event import Event, event_document  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
         raise SystemExit("\n".join(d.text() for d in diags))
     compiled = compile_policy(policy)
     engine = Engine(compiled)
-    facts = [event_fact(event_document(Event.model_validate_json(b)), compiled.event_paths)
+    facts = [policy_fact(compiled, event_document(Event.model_validate_json(b)))
              for b in synthetic(2000)]
     step = max(1, args.events // 10)
     checkpoints = []

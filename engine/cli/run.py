@@ -11,6 +11,7 @@ import click
 
 from engine.cli import main
 from engine.cli.options import db_option, listen_address, load_compiled, model_option, rules_dir, rules_option
+from engine.cli.run_options import delivery_config, delivery_options
 from engine.model.errors import RulesError
 
 
@@ -43,14 +44,19 @@ from engine.model.errors import RulesError
 @click.option("--init", "init", is_flag=True,
               help="create the directory of --db when it does not exist (without it, a missing one is an error)")
 @model_option
+@delivery_options
 def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enqueue: tuple[Path, ...],
         max_event_bytes: int, max_body_bytes: int, listen: tuple[str, int] | None, retention_days: float,
         history_days: float | None, reload_interval: float, batch: int, max_clock_skew: float,
-        model: str | None, init: bool) -> None:
+        model: str | None, init: bool, **delivery: Any) -> None:
     """The daemon: decide every event file dropped into the spool and execute the actions.
 
     Logs are JSON lines on stderr. SIGHUP reloads the rules, SIGTERM finishes the current
     event and exits 0. A second daemon on the same --db exits 3.
+
+    Delivery: due actions are sent concurrently (--send-per-adapter, --send-per-key, --send-limit),
+    pages first; a vendor that keeps failing opens its circuit (--circuit-*). During a backlog a
+    severity pre-pass decides CRITICAL files first (--triage-*, --no-triage; README "Storm intake").
 
     Example: rules run --once --enqueue sample-events/
     """
@@ -65,6 +71,7 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     from engine.run.simulate import event_files
     from engine.store.audit import Audit
 
+    delivery_fields = delivery_config(**delivery)  # bad values: a usage error before anything starts
     if not once:
         logs.install(os.environ.get("LOG_LEVEL", "INFO"))
     parent = Path(db).parent
@@ -88,7 +95,8 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
         except OSError as exc:
             raise click.BadParameter(f"cannot read {src}: {exc.strerror}", param_hint="--enqueue") from None
         box.write(data, src.name)
-    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days, history_days=history_days)
+    config = DaemonConfig(interval=interval, batch=batch, retention_days=retention_days, history_days=history_days,
+                          **delivery_fields)
     watcher = None if once else RulesWatcher(root, reload_interval, background=True)  # off the decision thread
     from actions.retry import RetryPolicy
     from engine.run.fallback import Fallback, retry_for

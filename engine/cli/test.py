@@ -66,11 +66,11 @@ def command(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, run_r
     collector = None
     if coverage or threshold is not None:
         from engine.compiler.load import load_dir
-        from engine.run.review.coverage import PythonCoverage
+        from engine.run.review.coverage import EngineCoverage
 
         docs, _ = load_dir(root, display_root=Path.cwd() if not root.is_absolute() else None)
-        collector = PythonCoverage(compiled, docs)
-    runner = Runner(compiled, model=model, observe=collector.observe if collector else None)
+        collector = EngineCoverage(compiled, docs)
+    runner = Runner(compiled, model=model, observer=collector)
     results = runner.run_all(found)
     report = collector.report() if collector else None
     if junit_out is not None:
@@ -93,9 +93,10 @@ def command(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, run_r
         from engine.run.review.coverage import below
 
         short = below(report, threshold)
-        for line in short:
-            click.echo(f"error: {line}", err=True)
-    raise SystemExit(1 if failed or short else 0)
+    for line in short + [f"the engine and the Python evaluator disagree: {d}"
+                         for d in (report or {}).get("disagreements", [])]:
+        click.echo(f"error: {line}", err=True)
+    raise SystemExit(1 if failed or short or (report or {}).get("disagreements") else 0)
 
 
 def _coverage(report: dict, fmt: str, out: Path | None, results_fmt: str) -> None:  # type: ignore[type-arg]

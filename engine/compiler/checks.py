@@ -17,6 +17,7 @@ from engine.compiler import conditions, templates
 from engine.compiler.checks_oncall import check_oncall
 from engine.compiler.checks_remediation import check_remediation
 from engine.compiler.checks_targets import check_targets
+from engine.compiler.compile import event_binding, severity_binding
 from engine.compiler.implies import shadowing_rule
 from engine.compiler.load import Document, escape
 from engine.compiler.schema import schema_diagnostics, validator
@@ -237,7 +238,16 @@ def _limits(policy: Policy, docs: Mapping[str, Document]) -> list[Diagnostic]:
         except conditions.ConditionError as exc:
             out.append(doc.diagnostic(exc.pointer or f"{rule.origin.pointer}/when", exc.code, str(exc)))
             continue
-        referenced |= conditions.paths(rule.when)
+        referenced |= conditions.paths(rule.when) | conditions.paths(rule.when, engine=True)  # what is posted
+        binding = event_binding(rule.when) if isinstance(rule, SeverityRule) else severity_binding(rule.severity,
+                                                                                                   rule.when)
+        if (slots := conditions.expression_slots(binding)) > conditions.MAX_SLOTS:
+            out.append(doc.diagnostic(
+                f"{rule.origin.pointer}/when", "engine-limit",
+                f"rule {rule.id!r} compiles to {slots // 2} and/or groups (an all/any of several items, an 'in' "
+                f"of several values, a 'not' over eq/in/a comparison: one each); the engine allows "
+                f"{conditions.MAX_SLOTS // 2} per rule (durable-rules error 113): split it into several rules"))
+            continue
         terms = conditions.dnf_terms(expr)
         true_at_once += terms
         if true_at_once > MAX_TRUE_AT_ONCE:

@@ -20,10 +20,12 @@ remediation rules keep file order within a severity (a decision tree: first matc
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.compiler import conditions
+from engine.compiler import conditions, text_tests
 from engine.model.firing import RuleMeta
 from engine.model.policy import RANK, Policy
 
@@ -39,9 +41,16 @@ PRI_REMEDIATE = 40000
 class CompiledPolicy:
     ruleset: dict[str, Any]  # {rule name: durable rule}; pass copies to the engine
     rules: dict[str, RuleMeta]
-    event_paths: tuple[str, ...]  # the only event fields posted to the engine
+    event_paths: tuple[str, ...]  # the event fields posted to the engine: every field the rules read
     policy: Policy
-    severity_paths: tuple[str, ...] = ()  # the event fields the severity fact carries (what remediation reads)
+    severity_paths: tuple[str, ...] = ()  # the fact fields the severity fact carries (what remediation tests)
+    # the contains/matches leaves, evaluated in Python before posting (text_tests.tested): (key, leaf)
+    python_tests: tuple[tuple[str, conditions.Leaf], ...] = ()
+
+    @functools.cached_property
+    def run_tests(self) -> Callable[[dict[str, Any]], dict[str, bool]]:
+        """The ``tested`` block of an event document (:func:`engine.compiler.text_tests.tester`)."""
+        return text_tests.tester(self.python_tests)
 
     @property
     def digest(self) -> str:
@@ -52,14 +61,15 @@ class CompiledPolicy:
         return {RULESET: copy.deepcopy(self.ruleset)}
 
 
-def _event_binding(when: Any) -> dict[str, Any]:
-    expr = conditions.compile_expr(when) if when is not None else None
-    return {"$and": [{"t": "event"}, expr]} if expr else {"t": "event"}
+def event_binding(when: Any) -> dict[str, Any]:
+    """A severity rule's binding: the event fact and its condition (``checks`` counts its slots)."""
+    return conditions.conjoin({"t": "event"}, conditions.compile_expr(when) if when is not None else None)
 
 
-def _severity_binding(severity: str, when: Any = None) -> dict[str, Any]:
+def severity_binding(severity: str, when: Any = None) -> dict[str, Any]:
+    """A route/notify/remediation rule's binding: the severity fact (and the remediation's condition)."""
     expr = conditions.compile_expr(when) if when is not None else None
-    return {"$and": [{"t": "severity"}, {"level": severity}, *([expr] if expr else [])]}
+    return conditions.conjoin({"t": "severity"}, {"level": severity}, expr)
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
@@ -79,22 +89,24 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         referenced |= conditions.paths(rule.when)
         add(RuleMeta(f"severity:{rule.id}", "severity", rule.id, rule.severity, condition=rule.when,
                      origin=str(rule.origin)),
-            {"pri": pri, "all": [{"m": _event_binding(rule.when)}]})
+            {"pri": pri, "all": [{"m": event_binding(rule.when)}]})
     add(RuleMeta("severity:default", "severity", "default", policy.default_severity, condition=conditions.TRUE),
         {"pri": PRI_DEFAULT, "all": [{"m": {"t": "event"}}]})
     for sev in sorted(policy.levels, key=lambda s: -RANK[s]):
-        add(RuleMeta(f"route:{sev}", "route", sev, sev), {"pri": PRI_ROUTE, "all": [{"sev": _severity_binding(sev)}]})
+        add(RuleMeta(f"route:{sev}", "route", sev, sev), {"pri": PRI_ROUTE, "all": [{"sev": severity_binding(sev)}]})
     for i, remedy in enumerate(policy.remediation):
         referenced |= conditions.paths(remedy.when)
         add(RuleMeta(f"remediate:{remedy.id}", "remediate", remedy.id, remedy.severity, action=remedy.action,
                      condition=remedy.when, params=remedy.params, origin=str(remedy.origin)),
-            {"pri": PRI_REMEDIATE + i, "all": [{"sev": _severity_binding(remedy.severity, remedy.when)}]})
-    after_severity = set().union(*(conditions.paths(rule.when) for rule in policy.remediation))
+            {"pri": PRI_REMEDIATE + i, "all": [{"sev": severity_binding(remedy.severity, remedy.when)}]})
+    after_severity = set().union(*(conditions.paths(rule.when, engine=True) for rule in policy.remediation))
     i = 0
     for sev, level in sorted(policy.levels.items(), key=lambda kv: -RANK[kv[0]]):
         for channel in level.channels:
             add(RuleMeta(f"notify:{sev}:{channel}", "notify", f"{sev}:{channel}", sev, action=channel,
                          channel=channel),
-                {"pri": PRI_NOTIFY + i, "all": [{"sev": _severity_binding(sev)}]})
+                {"pri": PRI_NOTIFY + i, "all": [{"sev": severity_binding(sev)}]})
             i += 1
-    return CompiledPolicy(ruleset, metas, tuple(sorted(referenced)), policy, tuple(sorted(after_severity)))
+    tests = text_tests.python_tests([*(r.when for r in policy.severity_rules), *(r.when for r in policy.remediation)])
+    return CompiledPolicy(ruleset, metas, tuple(sorted(referenced)), policy, tuple(sorted(after_severity)),
+                          tests)

@@ -11,16 +11,20 @@ scalar means ``eq``)::
           - labels.tier: {in: [gold, platinum]}
           - title: {matches: ".*(outage|down).*"}
 
-Operators: ``eq ne gt gte lt lte in contains matches exists``. Semantics, chosen to be
-the same in the engine and in :func:`explain`:
+Operators: ``eq ne gt gte lt lte in contains matches exists``. One semantics, :func:`leaf_true`,
+used by :func:`evaluate`/:func:`explain` (``rules explain``, coverage, suppression) and by the engine:
 
-* a comparison on a field the event does not have is false (``ne`` too); ``exists: false``
-  and ``not`` are the ways to test absence;
-* ``matches`` is a full match (like Alertmanager's ``=~``) in a Python-style regex subset that
-  is translated to durable-rules' dialect (``\\d \\w \\s``, classes, groups, ``| * + ? {m,n}``);
-  ``^``/``$`` are implied; look-arounds, back-references and lazy quantifiers are rejected;
-* ``not`` is pushed down to the leaves (De Morgan); ``not`` over ``contains``/``matches`` is
-  rejected because durable-rules has no working negated match.
+* a comparison on a field the event does not have (or has as null) is false (``ne`` too);
+  ``exists: false`` and ``not`` are the ways to test absence;
+* ``matches`` is a full match (like Alertmanager's ``=~``) with RE2 semantics
+  (:mod:`engine.compiler.regex`: linear time; what RE2 rejects is a ``bad-regex`` error);
+  ``contains`` is a substring test;
+* **text tests are evaluated in Python, never by durable-rules.** Its regex engine (a home-made
+  NFA→DFA conversion) loses matches: ``.*[Dd]egrad.*`` did not match "Checkout Degraded", and it refuses
+  ordinary classes such as ``[-_ :.]`` (error 501). So a ``contains``/``matches`` leaf is computed by
+  :func:`leaf_true` before the fact is posted (:mod:`engine.compiler.text_tests`), and the engine only tests the derived
+  boolean ``tested.<key>`` (:func:`tested_key`): the engine and the review tools agree by construction;
+* ``not`` is pushed down to the leaves (De Morgan).
 
 Types come from the event model (:data:`FIELD_TYPES`): ordering operators only on numbers,
 ``contains``/``matches`` only on strings; a string compared with a number would otherwise be
@@ -30,8 +34,9 @@ compared as text by durable-rules.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +158,7 @@ def _leaf(path: str, spec: Any, pointer: str) -> Any:
             raise ConditionError(f"{pointer}/{op}", "unknown-operator", f"unknown operator {op!r}", want=list(OPS))
         _check_type(path, ftype, op, value, f"{pointer}/{op}")
         if op == "matches":
-            translate_regex(value, f"{pointer}/{op}")  # validate now
+            check_regex(value, f"{pointer}/{op}")
         leaves.append(Leaf(path, op, value, f"{pointer}/{op}"))
     return leaves[0] if len(leaves) == 1 else All(tuple(leaves))
 
@@ -188,52 +193,25 @@ def _check_type(path: str, ftype: str, op: str, value: Any, pointer: str) -> Non
                                  want="a finite number")
 
 
-# --- regex: Python-style subset -> durable-rules dialect -------------------------------------
-
-_CLASS_ESCAPES = {"d": "%d", "w": "%w", "s": "%s", "D": None, "W": None, "S": None}
-_SPECIAL = set(".*+?|()[]{}")
-
-
-def translate_regex(pattern: str, pointer: str = "") -> str:
-    """Translate a (full-match) Python-style pattern into durable-rules' regex dialect."""
+def check_regex(pattern: str, pointer: str = "") -> None:
+    """What RE2 (Alertmanager's semantics, the evaluator's matcher) rejects is a ``bad-regex`` error."""
     try:
-        compile_full(pattern, dot_nl=True)  # what RE2 (Alertmanager's semantics) rejects is rejected here
+        compile_full(pattern, dot_nl=True)
     except RegexError as exc:
         raise ConditionError(pointer, "bad-regex", f"invalid regex {pattern!r}: {exc}") from None
-    body = pattern[1:] if pattern.startswith("^") else pattern
-    if body.endswith("$") and not body.endswith("\\$"):
-        body = body[:-1]
-    if "(?" in body or re.search(r"[*+?}]\?", body) or re.search(r"\\[1-9bBAZ]", body) or "^" in body.replace("[^", ""):
-        raise ConditionError(pointer, "unsupported-regex",
-                             f"regex {pattern!r} uses a feature the engine does not support "
-                             "(groups with '(?', lazy quantifiers, back-references, inner anchors)")
-    out = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt in _CLASS_ESCAPES:
-                escaped = _CLASS_ESCAPES[nxt]
-                if escaped is None:
-                    raise ConditionError(pointer, "unsupported-regex", f"\\{nxt} is not supported; use a class")
-                out.append(escaped)
-            elif nxt.isalnum():
-                raise ConditionError(pointer, "unsupported-regex", f"escape \\{nxt} is not supported")
-            else:
-                out.append("%" + nxt)
-            i += 2
-            continue
-        out.append("%%" if ch == "%" else ch)
-        i += 1
-    return "".join(out)
-
-
-def _escape_literal(text: str) -> str:
-    return "".join(("%" + c) if c in _SPECIAL or c == "%" else c for c in text)
 
 
 # --- compile to durable-rules ----------------------------------------------------------------
+
+TESTED = "tested"  # the fact's field holding the Python-evaluated leaves: {"tested": {"<key>": true}}
+PYTHON_OPS = ("contains", "matches")  # evaluated by leaf_true before posting, never by durable-rules
+
+
+def tested_key(leaf: Leaf) -> str:
+    """The derived field of a Python-evaluated leaf: the same for equal leaves wherever they are written."""
+    text = json.dumps([leaf.path, leaf.op, leaf.value], ensure_ascii=False)
+    return f"{leaf.op}_{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
 
 def compile_expr(node: Any, negate: bool = False) -> dict[str, Any] | None:
     """AST → durable-rules expression for one message; ``None`` means "always true"."""
@@ -253,7 +231,12 @@ def compile_expr(node: Any, negate: bool = False) -> dict[str, Any] | None:
                     return None
             else:
                 return None
-        return parts[0] if len(parts) == 1 else {"$and" if conj else "$or": parts}
+        op = "$and" if conj else "$or"
+        flat: list[dict[str, Any]] = []
+        for p in parts:  # (a and (b and c)) is (a and b and c): every group costs the engine two slots
+            assert p is not None
+            flat += p[op] if set(p) == {op} else [p]
+        return flat[0] if len(flat) == 1 else {op: flat}
     return _compile_leaf(node, negate)
 
 
@@ -262,16 +245,13 @@ def _compile_leaf(leaf: Leaf, negate: bool) -> dict[str, Any]:
     exists, missing = {"$ex": {p: 1}}, {"$nex": {p: 1}}
     if leaf.op == "exists":
         return exists if v != negate else missing
-    if leaf.op in ("contains", "matches"):
-        if negate:
-            raise ConditionError(leaf.pointer, "unsupported-negation",
-                                 f"'not' over '{leaf.op}' is not supported by the engine; write a positive condition")
-        pattern = ".*" + _escape_literal(v) + ".*" if leaf.op == "contains" else translate_regex(v, leaf.pointer)
-        return {"$mt": {p: pattern}}
+    if leaf.op in PYTHON_OPS:
+        ref = f"{TESTED}.{tested_key(leaf)}"
+        return {"$nex": {ref: 1}} if negate else {ref: True}
     if leaf.op == "eq":
         return {"$or": [missing, {"$neq": {p: v}}]} if negate else {p: v}
     if leaf.op == "ne":
-        return {"$or": [missing, {p: v}]} if negate else {"$and": [exists, {"$neq": {p: v}}]}
+        return {"$or": [missing, {p: v}]} if negate else {"$neq": {p: v}}  # $neq is false on a missing field
     if leaf.op == "in":
         if negate:
             return {"$or": [missing, {"$and": [{"$neq": {p: x}} for x in v]}]}
@@ -279,6 +259,30 @@ def _compile_leaf(leaf: Leaf, negate: bool) -> dict[str, Any]:
     op = _NEGATE[leaf.op] if negate else leaf.op
     test = {_ORDER[op]: {p: v}}
     return {"$or": [missing, test]} if negate else test
+
+
+def conjoin(*parts: dict[str, Any] | None) -> dict[str, Any]:
+    """One binding's expression: the conjunction of ``parts`` (None: always true), nested ``$and``s merged."""
+    flat: list[dict[str, Any]] = []
+    for p in parts:
+        if p is not None:
+            flat += p["$and"] if set(p) == {"$and"} else [p]
+    return flat[0] if len(flat) == 1 else {"$and": flat}
+
+
+MAX_SLOTS = 31  # durable-rules' expression sequence per binding (rete.h MAX_SEQUENCE_EXPRESSIONS 32) → error 113
+
+
+def expression_slots(expr: dict[str, Any] | None) -> int:
+    """Slots of durable-rules' per-binding expression sequence ``expr`` takes: two per ``$and``/``$or``
+    (its opening and its end marker). The sequence holds 31 (``MAX_SEQUENCE_EXPRESSIONS`` 32 in rete.h;
+    past that ``create_ruleset`` fails with error 113)."""
+    if not expr:
+        return 0
+    key = next(iter(expr)) if len(expr) == 1 else ""
+    if key in ("$and", "$or"):
+        return 2 + sum(expression_slots(e) for e in expr[key])
+    return 0
 
 
 def dnf_terms(expr: dict[str, Any] | None) -> int:
@@ -295,14 +299,16 @@ def dnf_terms(expr: dict[str, Any] | None) -> int:
     return 1
 
 
-def paths(node: Any) -> set[str]:
+def paths(node: Any, engine: bool = False) -> set[str]:
+    """The event fields ``node`` reads; ``engine``: the fields durable-rules tests instead (a
+    Python-evaluated leaf is its ``tested.<key>``)."""
     if isinstance(node, Leaf):
-        return {node.path}
+        return {f"{TESTED}.{tested_key(node)}" if engine and node.op in PYTHON_OPS else node.path}
     if isinstance(node, Not):
-        return paths(node.item)
+        return paths(node.item, engine)
     out: set[str] = set()
     for item in node.items:
-        out |= paths(item)
+        out |= paths(item, engine)
     return out
 
 
@@ -321,10 +327,10 @@ def lookup(doc: dict[str, Any], path: str) -> Any:
 
 def leaf_true(leaf: Leaf, actual: Any) -> bool:
     """Is ``leaf`` true for the field value ``actual`` (``_MISSING`` when the event lacks it)?"""
+    if actual is _MISSING or actual is None:  # null is absent, as in the engine's fact (event_fact drops it)
+        return leaf.op == "exists" and not leaf.value
     if leaf.op == "exists":
-        return (actual is not _MISSING) == leaf.value
-    if actual is _MISSING or actual is None:
-        return False
+        return bool(leaf.value)
     op, v = leaf.op, leaf.value
     if op == "eq":
         return actual == v
@@ -334,10 +340,8 @@ def leaf_true(leaf: Leaf, actual: Any) -> bool:
         return actual in v
     if op == "contains":
         return isinstance(actual, str) and v in actual
-    if op == "matches":
-        body = v[1:] if v.startswith("^") else v
-        body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
-        return isinstance(actual, str) and full_match(body, actual, dot_nl=True)
+    if op == "matches":  # RE2 full match (anchors are redundant but allowed)
+        return isinstance(actual, str) and full_match(v, actual, dot_nl=True)
     if not isinstance(actual, int | float) or isinstance(actual, bool):
         return False
     return {"gt": actual > v, "gte": actual >= v, "lt": actual < v, "lte": actual <= v}[op]

@@ -31,10 +31,14 @@ def dnf(node: Any) -> list[frozenset[Any]] | None:
 
 
 def _atom(node: Any) -> Any:
+    """A hashable copy without pointers, so that equal atoms compare equal (a ``not`` over an ``in``
+    holds a list: hashing it raised a TypeError out of ``rules validate``)."""
     if isinstance(node, Leaf):
         value = tuple(node.value) if isinstance(node.value, list) else node.value
-        return Leaf(node.path, node.op, value)  # drop the pointer so equal leaves compare equal
-    return node
+        return Leaf(node.path, node.op, value)
+    if isinstance(node, Not):
+        return Not(_atom(node.item))
+    return type(node)(tuple(_atom(i) for i in node.items))
 
 
 def leaf_implies(b: Any, a: Any) -> bool:

@@ -135,7 +135,7 @@ def load_bytes(data: bytes | None, name: str, *, size: int | None = None) -> tup
         return None, [Diagnostic(name, line, col, "not-utf8",
                                  f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")]
     try:
-        node = yaml.compose(text, Loader=_RulesLoader)
+        node = _compose(text)
     except RecursionError:  # PyYAML's composer recurses once per level: 5,000 '[' exhaust the stack
         line, col = _too_deep_at(text)
         return None, [Diagnostic(name, line, col, "yaml-too-deep",
@@ -196,6 +196,38 @@ class _RulesLoader(yaml.SafeLoader):
 _RulesLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."))
+
+
+def _c_loader() -> type | None:
+    """libyaml's parser with :class:`_RulesLoader`'s resolver (the same node tree, several times faster)."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    loader = type("_CRulesLoader", (yaml.CSafeLoader,), {})
+    loader.yaml_implicit_resolvers = _RulesLoader.yaml_implicit_resolvers  # type: ignore[attr-defined]
+    return loader
+
+
+_CRulesLoader = _c_loader()
+C_MAX_NODES = 5000  # libyaml's composer recurses in C once per level and overflows the stack near 40,000
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of ``text``. libyaml composes a file that cannot nest deeper than :data:`C_MAX_NODES`
+    and has no character PyYAML's reader rejects; anything else, and any file libyaml finds an error in,
+    is composed by PyYAML's own parser (whose errors, RecursionError included, the diagnostics quote)."""
+    if (_CRulesLoader is not None and _collections_bound(text) <= C_MAX_NODES
+            and not yaml.reader.Reader.NON_PRINTABLE.search(text)):
+        try:
+            return yaml.compose(text, Loader=_CRulesLoader)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=_RulesLoader)
+
+
+def _collections_bound(text: str) -> int:
+    """At least the number of collections in ``text``, so at least its nesting depth: each sequence or
+    mapping starts at its own indicator (``[``, ``{``, ``-`` of its first entry, ``:`` or ``?`` of its first key)."""
+    return sum(text.count(c) for c in "[{-:?")
 
 
 class _Builder:

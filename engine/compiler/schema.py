@@ -8,15 +8,18 @@ have/want from the instance and the schema. Also used by the ``actions`` check f
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from engine.compiler.load import Document, escape
+from engine.compiler.schema_accept import acceptor
 from engine.model.diagnostics import Diagnostic
 from engine.resources import resource
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_DIR = resource("schemas")
 KINDS = ("severity", "escalation-matrix", "escalation-policy", "remediation", "templates", "suppression")
@@ -25,14 +28,32 @@ MAX_RULES = 2000  # per file; a 10,000-rule file is rejected before the semantic
 OPTIONAL = ("remediation", "suppression")
 
 
+class Schema:
+    """One schema file: a fast yes (:mod:`engine.compiler.schema_accept`) and jsonschema for the errors."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.accepts = acceptor(schema)  # None: jsonschema decides every document
+        self._full: Draft202012Validator | None = None
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self.accepts is not None and self.accepts(instance):
+            return iter(())
+        if self._full is None:
+            from jsonschema import Draft202012Validator
+
+            self._full = Draft202012Validator(self.schema)
+        return self._full.iter_errors(instance)
+
+
 @cache
-def validator(name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+def validator(name: str) -> Schema:
+    # The shipped schemas are checked against the meta-schema by tests/review/test_ci_files.py, not here:
+    # check_schema costs about 10 ms a schema on every start of ``rules validate``.
+    return Schema(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()))
 
 
-def schema_diagnostics(doc: Document, validator_: Draft202012Validator, base: str = "") -> list[Diagnostic]:
+def schema_diagnostics(doc: Document, validator_: Schema, base: str = "") -> list[Diagnostic]:
     """Translate every jsonschema error for ``doc`` (or the part at ``base``) into Diagnostics."""
     instance = _at(doc.data, base)
     out = []

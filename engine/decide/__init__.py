@@ -40,7 +40,7 @@ from engine.decide.classify import ModelState, ModelVerdict
 from engine.decide.escalation import PlannedStep, page_intents
 from engine.decide.escalation import plan as escalation_plan
 from engine.decide.history import HistoryProvider
-from engine.durable import Engine, event_fact
+from engine.durable import Engine, policy_fact
 from engine.model.event import Event, event_document
 from engine.model.firing import Firing, selected
 from engine.model.policy import Level
@@ -193,7 +193,7 @@ def _history(decider: Decider, d: Draft) -> None:
 
 
 def _rules(decider: Decider, d: Draft) -> None:
-    d.fact = event_fact(d.doc, decider.compiled.event_paths)
+    d.fact = policy_fact(decider.compiled, d.doc)
     d.firings = decider.engine.decide(d.fact)
     d.fired = [f.meta.name for f in d.firings]
     chosen = selected(d.firings, "severity")

@@ -21,6 +21,8 @@ How durable-rules really behaves (measured; the project's durable-rules notes ha
   in the session state); :class:`Engine` does not use that dispatcher, so nothing is swallowed.
 * A float with a signed exponent (``1e-05``, as ``json.dumps`` writes it) is rejected by
   the engine's JSON parser, so facts are serialized here with positional floats.
+* Its regex engine (``$mt``) loses matches and refuses ordinary patterns (error 501), so no regex
+  reaches it: text tests arrive as derived booleans (:func:`policy_fact`, ``engine.compiler.conditions``).
 * Its compile errors are bare numbers and some limits hang the process: the compiler and
   :mod:`engine.compiler.checks` enforce them before a ruleset gets here.
 * It builds from the sdist and fails to import on Python 3.13; ``pyproject.toml`` pins
@@ -43,6 +45,7 @@ import durable_rules_engine
 import orjson
 from durable import engine as durable_engine
 
+from engine.compiler import conditions
 from engine.compiler.compile import RULESET, CompiledPolicy
 from engine.model.errors import RulesError
 from engine.model.firing import Firing, RuleMeta, selected  # noqa: F401 - re-exported
@@ -224,6 +227,18 @@ def _check(result: tuple[int, int]) -> int:
         return state if code == 0 else 0
     raise EngineFailure(f"engine refused the message (code {code}: "
                         f"{'not handled' if code == 1 else 'already observed' if code == 2 else 'unknown'})")
+
+
+def policy_fact(compiled: CompiledPolicy, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The event fact :meth:`Engine.decide` takes: the fields the rules test, plus the ``tested`` block
+    of the text tests, evaluated here by the same evaluator as ``rules explain`` (never by durable-rules'
+    regex engine, which misses matches and refuses ordinary patterns; see engine.compiler.conditions)."""
+    fact = event_fact(doc, compiled.event_paths)
+    if compiled.python_tests:
+        passed = compiled.run_tests(doc if type(doc) is dict else dict(doc))
+        if passed:
+            fact[conditions.TESTED] = passed
+    return fact
 
 
 def event_fact(doc: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:

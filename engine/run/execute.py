@@ -34,6 +34,7 @@ class ActionReport:
     attempts: int = 0
     retry_in: float | None = None  # retrying: seconds until attempt ``next_attempt`` is due
     next_attempt: int = 0
+    used: int = 0  # retrying: attempts spent so far (a rate-limited one is not)
 
 
 @dataclass
@@ -72,8 +73,9 @@ class Executor:
     def run_pending(self, now: str | None = None, limit: int = 1000) -> list[ActionReport]:
         return [self.run_one(row) for row in self.audit.pending_actions(now, limit)]
 
-    def run_one(self, row: Mapping[str, Any], resume: tuple[int, float] | None = None) -> ActionReport:
-        """Execute one outbox row. ``resume``: (attempt number, seconds waited) of a deferred retry."""
+    def run_one(self, row: Mapping[str, Any], resume: tuple[int, float, int] | None = None) -> ActionReport:
+        """Execute one outbox row. ``resume``: (attempt number, seconds waited, attempts spent) of a
+        deferred retry (a rate-limited attempt spends none: :func:`actions.retry.execute`)."""
         ready = self.prepare(row)
         if isinstance(ready, ActionReport):
             return ready
@@ -81,15 +83,16 @@ class Executor:
                                                            ready.request, ready.rules_hash)
         if self.audit.in_transaction:  # results recorded so far sent nothing: durable before a side effect
             self.audit.commit()
-        first, waited = resume or (1, 0.0)
+        first, waited, used = resume or (1, 0.0, 0)
         retry = self.retry_policy(intent)
         run = execute(adapter, request, retry, sleep=self.sleep, first=first, waited=waited, defer=self.defer,
+                      used=used,
                       on_start=lambda n: self.audit.record_start(action_id, n, rules_hash),
                       on_attempt=lambda a: self.audit.record_attempt(action_id, a, rules_hash))
         if run.retry_in is not None:
             last = run.attempts[-1]
             return ActionReport(action_id, intent.action, intent.kind, "retrying", last.detail, len(run.attempts),
-                                run.retry_in, last.number + 1)
+                                run.retry_in, last.number + 1, run.used)
         if not run.attempts:  # resumed past the last attempt: nothing left to try
             return self.finish(action_id, intent, "failed", "no attempt left", "other", rules_hash, 0)
         if run.ok and run.outcome is not None:

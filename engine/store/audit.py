@@ -292,8 +292,10 @@ class Audit(Outbox):
 
 def _ledger(audit: Audit) -> Any:
     """The tamper-evident ledger on this log unless ``ESCALATION_LEDGER=off`` (or in memory)."""
+    if audit.path == ":memory:":  # before the import: the ledger's Ed25519 signing loads cryptography
+        return None
     from engine.store import ledger
 
-    if audit.path == ":memory:" or not ledger.enabled():
+    if not ledger.enabled():
         return None
     return ledger.Ledger(audit.conn, clock=lambda: audit.clock())

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.compiler import conditions
+from engine.compiler import conditions, text_tests
 from engine.compiler.suppression import Fusion
 from engine.durable import event_fact
 from engine.durable.join import Bound, SignalJoin
@@ -73,6 +73,8 @@ class FusionJoin:
     def __init__(self, fusions: tuple[Fusion, ...]) -> None:
         self.fusions = {f.id: f for f in fusions}
         self.paths = tuple(sorted({p for f in fusions for c in f.signals.values() for p in conditions.paths(c)}))
+        # the contains/matches leaves, evaluated here as in the policy's engine (engine.durable.policy_fact)
+        self.tests = text_tests.tester(text_tests.python_tests([c for f in fusions for c in f.signals.values()]))
         self.windows: dict[str, Window] = {}
         self.replaying = False
         self._completed: list[dict[str, Any]] = []
@@ -107,8 +109,11 @@ class FusionJoin:
 
     def post(self, fusion: Fusion, sid: str, doc: Mapping[str, Any], event_id: str) -> list[str] | None:
         """Post one signal; the bound event ids when this completed the join, else None."""
-        fact = {**event_fact(dict(doc), self.paths), "fusion": fusion.id, "event_id": event_id,
+        plain = dict(doc)
+        fact = {**event_fact(plain, self.paths), "fusion": fusion.id, "event_id": event_id,
                 "id": event_id, "sid": sid}
+        if passed := self.tests(plain):
+            fact[conditions.TESTED] = passed
         self._completed = []
         assert self._join is not None
         if not self._join.post(fact):

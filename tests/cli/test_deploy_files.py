@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 from core_util import ROOT
 
 from engine.cli import main
@@ -26,7 +27,9 @@ def test_systemd_unit_runs_the_daemon_after_a_strict_preflight() -> None:
     start = service["ExecStart"].replace("\\\n", " ").split()
     assert start[1] == "run" and "--db" in start and "--spool" in start
     args = start[2:]
-    ctx = main.commands["run"].make_context("run", args)  # every option the unit passes exists
+    run = main.get_command(click.Context(main), "run")
+    assert run is not None
+    ctx = run.make_context("run", args)  # every option the unit passes exists
     assert ctx.params["db"] == "/var/lib/escalation/audit.db"
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from condition_kit import Harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.compiler import conditions
-from engine.compiler.compile import RULESET
-from engine.durable import _Host, encode
 
 FIELDS = {"metrics.a": "number", "metrics.b": "number", "conditions.x": "boolean", "labels.tier": "string",
           "title": "string"}
@@ -28,7 +28,8 @@ def leaf_strategy() -> st.SearchStrategy:
         st.builds(lambda v: {"conditions.x": v}, st.booleans()),
         st.builds(lambda p, v: {p: {"exists": v}}, st.sampled_from(list(FIELDS)), st.booleans()),
         st.builds(lambda v: {"title": {"contains": v}}, st.sampled_from(["down", "full", "x"])),
-        st.builds(lambda v: {"title": {"matches": v}}, st.sampled_from([".*down", "Disk.*", "db %d+"[:4]])),
+        st.builds(lambda v: {"title": {"matches": v}},
+                  st.sampled_from([".*down", "Disk.*", "db %d+", ".*[Dd]isk.*", "[-_ ]down", ".*o.*"])),
     )
 
 
@@ -70,36 +71,24 @@ def to_doc(ev: dict) -> dict:
     return {k: v for k, v in doc.items() if v != {}}
 
 
-def durable_matches(expr: dict | None, doc: dict) -> bool:
-    fired: list[int] = []
-    rule = {"$and": [{"t": "e"}, expr]} if expr else {"t": "e"}
-    host = _Host({"r": lambda c: fired.append(1)}, {RULESET: {"r": {"all": [{"m": rule}], "run": "r"}}})
-    rs = host.get_ruleset(RULESET)
-    import durable_rules_engine
-
-    try:
-        res = durable_rules_engine.assert_fact(rs._handle, encode({**doc, "t": "e", "id": "1", "sid": "1"}))
-        rs.do_actions(rs._handle_result(res, doc), lambda e, s: None)
-    except Exception as exc:  # noqa: BLE001
-        if "handle" in type(exc).__name__.lower() or "NotHandled" in type(exc).__name__:
-            return False
-        raise
-    return bool(fired)
+def durable_matches(raw_or_node: Any, doc: dict) -> bool:
+    node = raw_or_node if not isinstance(raw_or_node, dict) else conditions.parse(raw_or_node)
+    return bool(Harness([node]).matching(doc))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(raw=condition_strategy(), ev=event_strategy())
 def test_engine_and_python_evaluator_agree(raw: dict, ev: dict) -> None:
     try:
         node = conditions.parse(raw)
-        expr = conditions.compile_expr(node)
+        conditions.compile_expr(node)
     except conditions.ConditionError:
-        return  # e.g. not over matches: rejected at validation, never compiled
+        return  # rejected at validation, never compiled
     doc = to_doc(ev)
-    assert durable_matches(expr, doc) == conditions.evaluate(node, doc), (raw, doc, expr)
+    assert durable_matches(node, doc) == conditions.evaluate(node, doc), (raw, doc)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(raw=condition_strategy(), ev=event_strategy())
 def test_evaluate_gives_explains_verdict(raw: dict, ev: dict) -> None:
     try:
@@ -116,28 +105,39 @@ def test_evaluate_gives_explains_verdict(raw: dict, ev: dict) -> None:
     (r"^(web|api)-[a-z]+$", ["web-eu", "api-us"], ["db-eu", "web-EU"]),
     (r"100%", ["100%"], ["100"]),
     (r"a{2,3}", ["aa", "aaa"], ["a", "aaaa"]),
+    # durable-rules' own regex engine lost these (its DFA drops the accepting state when the literal overlaps
+    # itself) and refused the class starting with '-' (error 501); they are evaluated in Python now
+    (r".*[Dd]egrad.*", ["Checkout Degraded", "degraded", "API Degradation"], ["DEGRADED", "Degarded"]),
+    (r".*abca.*", ["abcab", "abca", "xabcabca"], ["abcb"]),
+    (r"[-_ :.]x", ["-x", "_x", " x", ":x", ".x"], ["ax", "x"]),
+    (r"(?i).*timeout.*", ["Connection TIMEOUT", "timeout"], ["time out"]),
+    (r'say "\w+"', ['say "hi"'], ["say hi"]),
+    (r".*é.*", ["café", "é"], ["cafe"]),
 ])
-def test_regex_translation_is_a_full_match_like_python(pattern: str, yes: list, no: list) -> None:
+def test_matches_is_an_re2_full_match_in_the_engine_too(pattern: str, yes: list, no: list) -> None:
     node = conditions.parse({"title": {"matches": pattern}})
-    expr = conditions.compile_expr(node)
     for text in yes + no:
-        want = re.fullmatch(pattern.strip("^$"), text) is not None
-        assert want == (text in yes)
-        assert durable_matches(expr, {"title": text}) == want, (pattern, text)
+        want = re.fullmatch(pattern, text, re.S) is not None
+        assert want == (text in yes), (pattern, text)
+        assert durable_matches(node, {"title": text}) == want == conditions.evaluate(node, {"title": text}), text
 
 
-@pytest.mark.parametrize("pattern", [r"(?i)down", r"a+?", r"(a)\1", r"\bword", r"a^b"])
-def test_unsupported_regex_features_are_rejected(pattern: str) -> None:
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=x)a", r"a{1001}", r"(?P=n)", r"a\Z", "[z-a]"])
+def test_what_re2_rejects_is_a_bad_regex(pattern: str) -> None:
     with pytest.raises(conditions.ConditionError) as exc:
         conditions.parse({"title": {"matches": pattern}}, "/when")
-    assert exc.value.code in ("unsupported-regex", "bad-regex")
+    assert exc.value.code == "bad-regex"
 
 
-def test_not_over_matches_is_rejected_at_compile_time() -> None:
-    node = conditions.parse({"not": {"title": {"contains": "x"}}}, "/when")
-    with pytest.raises(conditions.ConditionError) as exc:
-        conditions.compile_expr(node)
-    assert exc.value.code == "unsupported-negation"
+@pytest.mark.parametrize("raw, doc, want", [
+    ({"not": {"title": {"contains": "x"}}}, {"title": "abc"}, True),
+    ({"not": {"title": {"contains": "x"}}}, {"title": "axc"}, False),
+    ({"not": {"title": {"matches": "a.*"}}}, {}, True),
+    ({"not": {"labels.tier": {"matches": "gold|silver"}}}, {"labels": {"tier": "gold"}}, False),
+])
+def test_not_over_a_text_test_is_evaluated_like_explain(raw: dict, doc: dict, want: bool) -> None:
+    node = conditions.parse(raw, "/when")
+    assert durable_matches(node, doc) == conditions.evaluate(node, doc) == want
 
 
 def test_string_compared_with_number_is_a_type_error() -> None:

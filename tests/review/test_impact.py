@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,22 @@ def test_markdown_stays_within_a_pr_comment() -> None:
                        for i in range(20000)]}
     md = impact_report.markdown(doc, "base → head")
     assert len(md) < 65_536 and "more changed event(s) not shown" in md and md.rstrip().endswith("</details>")
+
+
+def test_the_replay_without_messages_decides_as_the_daemons_decider(recorded: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """rules impact skips rendering message templates (a summary compares no message text): same summaries."""
+    from engine.cli.options import load_compiled
+    from engine.decide import Decider
+    from engine.run.review import impact as im
+    from engine.store import replay as audit_replay
+
+    compiled = load_compiled(RULES, quiet_warnings=True)
+    conn = audit_replay.open_readonly(recorded)
+    items = [im.Item(r.kind, f"audit:{r.event_id}", r.payload, datetime.fromisoformat(r.at.replace("Z", "+00:00")),
+                     r.event_id, r.model, r.decision_rowid) for r in audit_replay.recorded(conn)]
+    state = im.verdicts_model(items)
+    unrendered = im.replay(compiled, items, model=state, history_factory=lambda: im.RecordedHistory(conn))
+    monkeypatch.setattr(im, "Unrendered", Decider)
+    rendered = im.replay(compiled, items, model=state, history_factory=lambda: im.RecordedHistory(conn))
+    assert len(unrendered) > 10 and unrendered == rendered

@@ -125,7 +125,7 @@ def test_a_retry_reported_without_a_wait_is_due_at_once_and_resumed_where_it_sto
     executor's path: the concurrent one schedules its own retries, engine/run/dispatch.py)."""
     daemon = make_daemon(serial=True)
     row = {"id": 1, "action": "log", "rules_hash": "h"}
-    resumed: list[tuple[int, float] | None] = []
+    resumed: list[tuple[int, float, int] | None] = []
     monkeypatch.setattr(daemon.audit, "pending_actions",
                         lambda limit=1000, now=None, skip=(): [] if len(resumed) == 2 or 1 in skip else [row])
 
@@ -137,7 +137,7 @@ def test_a_retry_reported_without_a_wait_is_due_at_once_and_resumed_where_it_sto
 
     monkeypatch.setattr(daemon.executor, "run_one", run_one)
     stats = daemon.run_once()
-    assert resumed == [None, (2, 0.0)]
+    assert resumed == [None, (2, 0.0, 0)]  # (attempt, waited, attempts spent)
     assert stats.actions[("log", "ok")] == 1 and not daemon._retrying
 
 

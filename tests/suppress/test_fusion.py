@@ -151,3 +151,22 @@ def test_first_signal_reason_says_whether_pages_are_held(harness):
     assert held.suppression["reason"].endswith("pages held until 2025-01-06T10:05:00.000Z")
     not_held = harness(CONFIG.replace("window: 5m", "window: 5m\n    hold: 0s")).send("a", 0, title="log burst", **LOGS)
     assert not_held.suppression["reason"] == "fusion degradation: first signal (log-errors); pages not held (hold 0s)"
+
+
+def test_a_text_signal_fuses_as_the_evaluator_says(harness):
+    """Text conditions reach the join as derived booleans (evaluated with RE2 before posting):
+    durable-rules' own regex engine did not match "Checkout Degraded" for this pattern."""
+    h = harness("""
+fusion:
+  - id: degraded-and-slow
+    window: 5m
+    severity: CRITICAL
+    signals:
+      said-degraded: {title: {matches: ".*[Dd]egrad.*"}}
+      latency: {metrics.latency_p99_ms: {gte: 500}}
+""")
+    first = h.send("t0", 0, title="Checkout Degraded", metrics={})
+    second = h.send("t1", 60, title="latency", **LATENCY)
+    assert first.suppression["outcome"] == "held"
+    assert second.severity == "CRITICAL" and second.suppression["outcome"] == "fused"
+    assert second.incident_id == "t0"

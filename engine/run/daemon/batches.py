@@ -22,6 +22,7 @@ from engine.run.daemon.files import read as _read
 from engine.run.daemon.metrics import Metrics
 from engine.run.daemon.outbox import Stats
 from engine.run.daemon.spool import Spool
+from engine.run.daemon.triage import Triage
 from engine.run.pipeline import Pipeline
 
 logger = logging.getLogger("escalation_handlers.daemon")
@@ -38,25 +39,50 @@ class Batches:
     _queue: deque[str]
     _children: dict[tuple[Any, tuple[str, ...]], Any]
     _recovering: bool
+    triage: Triage | None
+    _scan_full: bool
+    _promoted_last: bool  # the last batch was a promoted one (the next one is plain if files wait there)
 
     if TYPE_CHECKING:  # provided by DbHealth
         def _db_down(self, exc: BaseException) -> NoReturn: ...
 
     def _claim(self) -> list[_File]:
         """Up to ``batch`` files from the head of the queue, claimed; an empty queue is refilled
-        by one scan of ``incoming/`` first (the only listing while a backlog drains)."""
+        by one scan of ``incoming/`` first (the only listing while a backlog drains). During a backlog
+        the triage (:mod:`engine.run.daemon.triage`) runs first, and a batch of promoted files (urgent
+        ones and their services' earlier files) alternates with the plain batches while both wait."""
         if not self._queue:
             self._queue.extend(self.spool.scan(self.config.scan))
+            self._scan_full = len(self._queue) >= self.config.scan  # more may wait than the queue holds
+        triage = self.triage
+        if triage is not None:
+            if len(self._queue) > self.config.batch or (self._scan_full and self._queue):  # a backlog
+                triage.turn()
+            elif not triage.waiting:
+                triage.reset()
+            if triage.waiting and not (self._promoted_last and self._queue):
+                self._promoted_last = True
+                promoted = [f for f in map(self._claim_one, triage.take(self.config.batch)) if f is not None]
+                if promoted:
+                    self.metrics.promoted.inc(len(promoted))
+                    return promoted
+            self._promoted_last = False
         files: list[_File] = []
         total = 0
         while self._queue and len(files) < self.config.batch and total < self.config.batch_bytes:
-            claimed = self.spool.claim(self._queue.popleft())
-            if claimed is None:
-                continue
-            path, st = claimed
-            files.append(_File(path, os.path.basename(path), st.st_ctime, st.st_mode))
-            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            f = self._claim_one(self._queue.popleft())
+            if f is not None:
+                files.append(f)
+                total += f.size if stat.S_ISREG(f.mode) else 0
         return files
+
+    def _claim_one(self, name: str) -> _File | None:
+        """``incoming/<name>`` claimed into ``processing/``; None when it is gone (taken back, or promoted)."""
+        claimed = self.spool.claim(name)
+        if claimed is None:
+            return None
+        path, st = claimed
+        return _File(path, os.path.basename(path), st.st_ctime, st.st_mode, size=st.st_size)
 
     def _leftovers(self) -> list[_File]:
         files = []

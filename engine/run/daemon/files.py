@@ -21,6 +21,7 @@ class File:
     data: bytes = b""
     items: list[Any] = field(default_factory=list)
     key: float = math.inf
+    size: int = 0  # bytes, from the lstat before the claim
 
 
 class NotAFile(Exception):

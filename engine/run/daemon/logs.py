@@ -23,8 +23,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from actions.transport import REDACTED, secret_forms
-
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|WEBHOOK|SIGNATURE|AUTH",
                          re.IGNORECASE)
 MIN_SECRET = 8  # shorter values would redact ordinary words
@@ -57,6 +55,8 @@ def forms_of(secrets: Iterable[str]) -> list[str]:
     """Every form of every secret to replace, longest first (a whole URL before its parts)."""
     forms: set[str] = set()
     for secret in secrets:
+        from actions.transport import secret_forms  # only with a secret set: httpx and ssl cost ~20 ms a start
+
         forms |= secret_forms(secret)
         encoded = base64.b64encode(secret.encode()).decode()
         forms |= {encoded, encoded.rstrip("=")}
@@ -75,6 +75,8 @@ class RedactingFormatter(logging.Formatter):
         line = self.inner.format(record)
         for form in self.forms:
             if form in line:
+                from actions.transport import REDACTED  # imported already: forms_of found a secret
+
                 line = line.replace(form, REDACTED)
         return line
 

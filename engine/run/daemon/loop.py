@@ -68,6 +68,7 @@ from engine.run.daemon.metrics import Health, Metrics
 from engine.run.daemon.outbox import OutboxSlices, Stats
 from engine.run.daemon.reload import RulesWatcher
 from engine.run.daemon.spool import Spool
+from engine.run.daemon.triage import Triage, classifier
 from engine.run.dispatch import Dispatcher
 from engine.run.execute import Executor
 from engine.run.lanes import Limits
@@ -97,6 +98,10 @@ class DaemonConfig:
     serial: bool = False  # send one action at a time on the loop thread (the executor before concurrency)
     limits: Limits = dataclasses.field(default_factory=Limits)  # the concurrent executor's lanes and circuits
     stop_grace: float = 10.0  # SIGTERM waits this long for sends in flight (the rest are sent after a restart)
+    triage: bool = True  # storm intake: urgent files decided ahead of a backlog (engine/run/daemon/triage.py)
+    triage_every: float = 1.0  # seconds between two listings of incoming/ for the triage during a backlog
+    triage_budget: float = 0.5  # seconds of triage (reading, parsing, matching) per turn at most
+    triage_window: int = 100_000  # newest waiting names the triage considers
 
 
 class Daemon(Batches, OutboxSlices, DbHealth):
@@ -110,6 +115,10 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self.watcher = watcher
         self.stop, self.wake = threading.Event(), threading.Event()
         self._queue: deque[str] = deque()  # names in incoming/, sorted; refilled when empty
+        self._scan_full = self._promoted_last = False
+        cfg = self.config
+        self.triage = Triage(spool, classifier(pipeline), every=cfg.triage_every, budget=cfg.triage_budget,
+                             window=cfg.triage_window, limit=pipeline.max_body_bytes) if cfg.triage else None
         self._recovering = True  # look at processing/ first: at start, and after a failed commit
         self._settled = False
         self._outbox_left = False
@@ -118,7 +127,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         self._frozen = False
         # action id -> (monotonic time its next attempt is due, that attempt's number, the wait): a retry
         # backoff is not slept in the loop (it would hold up intake, every other action and SIGTERM)
-        self._retrying: dict[int, tuple[float, int, float]] = {}
+        self._retrying: dict[int, tuple[float, int, float, int]] = {}
         # why /healthz says the audit log is not writable: "probe" (the idle write-lock check failed: its
         # next success clears it) or "write" (real work failed: cleared only when work commits rows, since
         # taking the lock proves nothing about a full disk or an I/O error)
@@ -154,7 +163,7 @@ class Daemon(Batches, OutboxSlices, DbHealth):
             if d.flights:  # sends in flight: record them as they finish
                 d.wait(1.0)
                 continue
-            held = [at for at, _, _ in self._retrying.values()]
+            held = [at for at, *_ in self._retrying.values()]
             nxt = d.next_wake()
             if nxt is not None and (d.backoff or self.audit.pending_actions(limit=1)):
                 held.append(nxt)
@@ -316,6 +325,8 @@ class Daemon(Batches, OutboxSlices, DbHealth):
                                  model=getattr(old.decider, "model", None))
         self.executor = dataclasses.replace(self.executor, policy=compiled.policy, _adapters={})
         self.dispatcher.executor = self.executor  # sends in flight keep the adapters they started with
+        if self.triage is not None:
+            self.triage.classify = classifier(self.pipeline)
         self.health.rules_hash = compiled.digest
         if self._frozen:
             del old

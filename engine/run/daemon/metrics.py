@@ -89,6 +89,8 @@ class Metrics:
         self.clock_skew = Counter("escalation_clock_skew_total", "Events and acks stamped further ahead of intake "
                                   "than --max-clock-skew (decided at intake time)", registry=r)
         self.queue = Gauge("escalation_queue_depth", "Files waiting in incoming/", registry=r)
+        self.promoted = Counter("escalation_intake_promoted_total", "Files decided ahead of a backlog (an urgent "
+                                "one, or an earlier file of its service): engine/run/daemon/triage.py", registry=r)
         self.http = Counter("escalation_http_requests_total", "HTTP intake requests by status", ["status"],
                             registry=r)
         if queue_depth is not None:

@@ -45,7 +45,7 @@ class OutboxSlices:
     stop: threading.Event
     config: Any
     _next_outbox: float
-    _retrying: dict[int, tuple[float, int, float]]
+    _retrying: dict[int, tuple[float, int, float, int]]
     _next_observe: float
     _outbox_dirty: bool  # rows were requested (a batch was decided) since the last look at the outbox
     _due: list[dict[str, Any]]  # due rows read last time and still waiting for a lane, most urgent first
@@ -86,7 +86,7 @@ class OutboxSlices:
         self._next_outbox, deadline = now + self.config.outbox_every, now + budget
         while not self.stop.is_set():
             now = time.monotonic()
-            waiting = [aid for aid, (at, _, _) in self._retrying.items() if at > now]  # in backoff: not yet
+            waiting = [aid for aid, (at, *_) in self._retrying.items() if at > now]  # in backoff: not yet
             try:
                 rows = self.audit.pending_actions(limit=limit, **({"skip": waiting} if waiting else {}))
             except AuditError as exc:
@@ -221,7 +221,7 @@ class OutboxSlices:
         else:
             if report.outcome == "retrying":  # attempt recorded, no result: the outbox runs it again when due
                 wait = report.retry_in if report.retry_in is not None else 0.0  # no wait given: due at once
-                self._retrying[action_id] = (time.monotonic() + wait, report.next_attempt, wait)
+                self._retrying[action_id] = (time.monotonic() + wait, report.next_attempt, wait, report.used)
                 return
         self._retrying.pop(action_id, None)
         stats.actions[key] += 1

@@ -8,10 +8,15 @@ it was seen **true** and seen **false**, each leaf at ``file:line:col``.
 A leaf of a severity rule is evaluated on every decision; a leaf of a remediation rule only on
 decisions at that rule's severity (the only ones whose decision tree it is part of).
 
-:class:`PythonCoverage` collects this by evaluating the compiled conditions in Python with
-:func:`engine.conditions.leaf_true` — the engine's semantics (``tests/core/test_conditions.py``
-holds the two equal). It is an observer: ``observe(decision)`` per decision, ``report()`` at the
-end. A collector fed by an engine-side hook can replace it with the same two methods.
+:class:`EngineCoverage` is a :data:`engine.decide.Observer`: the decider calls it after each stage
+of every decision it drafts (a suppressed repeat re-decided for its incident counts again). What
+was **decided** is what the engine chose (the selected severity firing, the remediation the draft
+carries). **Matched** and the leaves come from the Python evaluator (:mod:`engine.compiler.conditions`):
+durable-rules retracts the event fact once a severity rule fires, so the other rules' conditions
+are never evaluated by the engine. The two are checked against each other on every draft: the
+first rule the Python evaluator finds true (in the engine's order: highest severity, then file
+order; remediations in file order) must be the one the engine chose; each disagreement is listed
+in the report's ``disagreements`` and makes ``rules test`` fail.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from typing import Any, Protocol
 from engine.compiler import conditions
 from engine.compiler.compile import CompiledPolicy
 from engine.compiler.load import Document
-from engine.decide import Decision
+from engine.decide import STAGES, Draft
+from engine.model.vocabulary import SEVERITIES
+
+LAST_STAGE = STAGES[-1].name  # the draft is complete: severity, owner, remediation, escalation
 
 
 class Collector(Protocol):
-    def observe(self, decision: Decision) -> None: ...
+    def __call__(self, stage: str, draft: Draft) -> None: ...
 
     def report(self) -> dict[str, Any]: ...
 
@@ -72,8 +80,8 @@ def leaves(node: Any) -> list[conditions.Leaf]:
     return [leaf for item in node.items for leaf in leaves(item)]
 
 
-class PythonCoverage:
-    """Coverage by evaluating each rule's condition leaves on every decision's event document."""
+class EngineCoverage:
+    """Coverage from the decider's observer hook (see the module docstring)."""
 
     def __init__(self, compiled: CompiledPolicy, docs: list[Document]) -> None:
         by_file = {d.path: d for d in docs}
@@ -87,24 +95,43 @@ class PythonCoverage:
                     line, col = doc.where(leaf.pointer) if doc else (r.origin.line, r.origin.col)
                     rule.leaves.append(_Leaf(leaf, r.origin.file, line, col))
                 self.rules.append(rule)
+        rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # the compiler's pri bands: CRITICAL first
+        self._severity_order = sorted((r for r in self.rules if r.stage == "severity"), key=lambda r: rank[r.severity])
         self.decisions = 0
+        self.disagreements: list[str] = []
 
-    def observe(self, decision: Decision) -> None:
+    def __call__(self, stage: str, draft: Draft) -> None:
+        if stage != LAST_STAGE:
+            return
         self.decisions += 1
-        doc = decision.event_doc
-        chosen = {f.meta.name for f in decision.firings if f.selected}
-        for rule in self.rules:
-            if rule.stage == "remediate" and rule.severity != decision.severity:
+        doc = draft.doc
+        chosen_severity = next((f.meta.name for f in draft.firings if f.selected and f.meta.stage == "severity"),
+                               "severity:default")
+        chosen_remedy = f"remediate:{draft.remediation['rule']}" if draft.remediation else None
+        first_true: dict[str, str | None] = {"severity": None, "remediate": None}
+        for rule in self._severity_order + [r for r in self.rules if r.stage == "remediate"]:
+            if rule.stage == "remediate" and rule.severity != draft.severity:
                 continue
-            if rule.name in chosen:
+            true = rule.when is None or conditions.evaluate(rule.when, doc)
+            if true and first_true[rule.stage] is None:
+                first_true[rule.stage] = rule.name
+            if rule.name == (chosen_severity if rule.stage == "severity" else chosen_remedy):
                 rule.decided += 1
-            elif rule.when is None or conditions.evaluate(rule.when, doc):
+            elif true:
                 rule.matched += 1
             for c in rule.leaves:
                 if conditions.leaf_true(c.leaf, conditions.lookup(doc, c.leaf.path)):
                     c.true += 1
                 else:
                     c.false += 1
+        self._agree(draft, "severity", chosen_severity, first_true["severity"] or "severity:default")
+        if draft.forced is None or draft.forced == draft.engine_severity:  # else Python chose it (engine.decide)
+            self._agree(draft, "remediation", chosen_remedy, first_true["remediate"])
+
+    def _agree(self, draft: Draft, what: str, engine: str | None, python: str | None) -> None:
+        if engine != python:
+            self.disagreements.append(f"{draft.event.event_id}: the engine chose {what} {engine or 'none'}, "
+                                      f"the Python evaluator {python or 'none'}")
 
     def report(self) -> dict[str, Any]:
         all_leaves = [c for r in self.rules for c in r.leaves]
@@ -123,6 +150,7 @@ class PythonCoverage:
                           "leaves": [{"where": c.where, "leaf": c.describe(), "true": c.true, "false": c.false}
                                      for c in r.leaves]}
                          for r in self.rules],
+            **({"disagreements": self.disagreements} if self.disagreements else {}),
         }
 
 

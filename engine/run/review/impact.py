@@ -109,13 +109,22 @@ class _Recorded:
         return {s: (confidence if s == label else rest) for s in self.labels}
 
 
+class Unrendered(Decider):
+    """The daemon's decider without the message templates: a summary compares no message text, and
+    rendering is about a seventh of a replayed decision. Every decision, intent, step and suppression is
+    the same; only the messages the intents would carry are empty."""
+
+    def _render(self, channel: str, severity: str, ctx: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+        return {}
+
+
 def replay(compiled: CompiledPolicy, items: list[Item], *, model: Any, history_factory: Any = None
            ) -> dict[str, dict[str, Any]]:
     """Decide every item in order with ``compiled``; ``{event_id: summary}`` of each decision."""
     factory = AuditFactory()
     clock = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
     audit = factory.new(clock.now)
-    decider = Decider(compiled, model=model)
+    decider = Unrendered(compiled, model=model)
     pipeline = Pipeline(compiled, audit, decider=decider)
     history = history_factory() if history_factory is not None else None
     if history is not None:

@@ -7,7 +7,8 @@
 event of a case, each case on a fresh in-memory audit log (cases do not see each other's
 history) with one shared :class:`~engine.decide.Decider` (its templates are compiled once).
 
-An observer (``observe(decision)``) sees every decision: :mod:`engine.run.review.coverage` uses it.
+An observer (``observe(decision)``) sees every decision; a decider observer (``observer(stage, draft)``,
+:data:`engine.decide.Observer`) sees every stage of every draft: :mod:`engine.run.review.coverage` uses that.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from engine.compiler.compile import CompiledPolicy
 from engine.decide import Decider, Decision
+from engine.decide import Observer as StageObserver
 from engine.decide import classify as intelligence
 from engine.intake import IntakeError, parse
 from engine.run import replay as timeline
@@ -87,12 +89,13 @@ class CaseResult:
 class Runner:
     """Cases against one compiled policy; ``model`` is the default verdict source (as for simulate)."""
 
-    def __init__(self, compiled: CompiledPolicy, *, model: str | None = None, observe: Observer | None = None) -> None:
+    def __init__(self, compiled: CompiledPolicy, *, model: str | None = None, observe: Observer | None = None,
+                 observer: StageObserver | None = None) -> None:
         self.compiled = compiled
         self._model_arg = model
         self._configured: intelligence.ModelState | None = None
         self.observe = observe
-        self.decider = Decider(compiled, model=intelligence.NO_MODEL)
+        self.decider = Decider(compiled, model=intelligence.NO_MODEL, observer=observer)
         self._audits = AuditFactory()
 
     def _model(self, spec: Any) -> intelligence.ModelState:
