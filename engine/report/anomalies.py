@@ -26,6 +26,7 @@ Incidents above NONE count; NONE decisions are log-only.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -101,18 +102,24 @@ def bh(pvalues: Sequence[float]) -> list[float]:
     return q
 
 
+def count(times: Sequence[float], a: float, b: float) -> int:
+    """How many of the sorted ``times`` are in ``[a, b)``."""
+    return bisect_left(times, b) - bisect_left(times, a) if b > a else 0
+
+
 def surge_tests(service: str, times: Sequence[float], until: float, origin: float) -> list[Test]:
+    """``times``: the service's incident starts, sorted."""
     out = []
     for label, length in (("24h", DAY), ("48h", 2 * DAY), ("7d", 7 * DAY)):
         start, base_start = until - length, max(origin, until - length - 28 * DAY)
-        c2 = sum(1 for t in times if base_start <= t < start)
+        c2 = count(times, base_start, start)
         if c2 < SPARSE:  # a sparse baseline: a longer one, so its rate is known well enough to test against
             base_start = max(origin, until - length - SPARSE_DAYS * DAY)
-            c2 = sum(1 for t in times if base_start <= t < start)
+            c2 = count(times, base_start, start)
         e1, e2 = length / DAY, (start - base_start) / DAY
         if e2 < 7:
             continue
-        c1 = sum(1 for t in times if start <= t < until)
+        c1 = count(times, start, until)
         r = ratio(c1, e1, c2, e2)
         out.append(Test("surge", service, exact_poisson(c1, e1, c2, e2), c1 >= 3 and r >= 2,
                         {"window": label, "count": c1, "baseline_count": c2, "baseline_days": round(e2, 1),
@@ -179,8 +186,8 @@ def recurrence_tests(service: str, rows: Sequence[dict[str, Any]], until: float,
 
 
 def seasonal_tests(service: str, times: Sequence[float], until: float) -> list[Test]:
-    recent = [t for t in times if until - 14 * DAY <= t < until]
-    if len(recent) / (14 * 24) < 5:
+    """``times``: the service's incident starts, sorted."""
+    if count(times, until - 14 * DAY, until) / (14 * 24) < 5:
         return []
     weeks = [w for w in range(1, 13) if until - (w + 1) * 7 * DAY >= min(times)]
     if len(weeks) < 2:
@@ -188,8 +195,8 @@ def seasonal_tests(service: str, times: Sequence[float], until: float) -> list[T
     out = []
     for h in range(24):
         a, b = until - (24 - h) * HOUR, until - (23 - h) * HOUR
-        obs = sum(1 for t in times if a <= t < b)
-        past = [sum(1 for t in times if a - w * 7 * DAY <= t < b - w * 7 * DAY) for w in weeks]
+        obs = count(times, a, b)
+        past = [count(times, a - w * 7 * DAY, b - w * 7 * DAY) for w in weeks]
         expected = max(sum(past) / len(past), 0.5)
         p = min(1.0, 24 * float(pdtrc(obs - 1, expected)) if obs > 0 else 1.0)
         out.append(Test("seasonal", service, p, obs >= 2 * expected and obs >= 5,
@@ -198,17 +205,19 @@ def seasonal_tests(service: str, times: Sequence[float], until: float) -> list[T
 
 
 def repeated_causes(service: str, rows: Sequence[dict[str, Any]], until: float) -> list[Test]:
-    recent = [r for r in rows if until - 7 * DAY <= r["start_epoch"] < until]
-    month = [r for r in rows if until - 30 * DAY <= r["start_epoch"] < until]
-    before = {(r["rule"], r["fingerprint"]) for r in rows if until - 37 * DAY <= r["start_epoch"] < until - 7 * DAY}
+    rows = [r for r in rows if until - 37 * DAY <= r["start_epoch"] < until]
+    recent = [r for r in rows if until - 7 * DAY <= r["start_epoch"]]
+    month = [r for r in rows if until - 30 * DAY <= r["start_epoch"]]
+    before = {(r["rule"], r["fingerprint"]) for r in rows if r["start_epoch"] < until - 7 * DAY}
+    in_month = Counter((r["rule"], r["fingerprint"]) for r in month)
     out = []
-    for (rule, fp), count in sorted(Counter((r["rule"], r["fingerprint"]) for r in recent).items()):
-        if count < 3:
+    for (rule, fp), n in sorted(Counter((r["rule"], r["fingerprint"]) for r in recent).items()):
+        if n < 3:
             continue
-        share = sum(1 for r in month if (r["rule"], r["fingerprint"]) == (rule, fp)) / len(month)
+        share = in_month[rule, fp] / len(month)
         label = "new" if (rule, fp) not in before else ("frequent" if share >= 0.2 else "repeated")
         out.append(Test("repeated", service, None, label == "new",
-                        {"rule": rule, "fingerprint": fp, "count": count, "share_30d": share, "label": label}))
+                        {"rule": rule, "fingerprint": fp, "count": n, "share_30d": share, "label": label}))
     return out
 
 

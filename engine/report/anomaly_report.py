@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from engine.report import anomalies as an
 from engine.report import anomaly_score, heatmap
-from engine.report.insights_model import Chart, Findings, Header, Report, Table
+from engine.report.insights_model import Chart, Findings, Header, Report, Table, gc_paused
 from engine.store.metrics_views import InsightsStore
 
 LOOKBACK = 128 * an.DAY  # 90 days of daily counts + the 37 days repeated causes look at, rounded up
@@ -94,6 +94,7 @@ DEFINITIONS = [
 ]
 
 
+@gc_paused
 def trends(store: InsightsStore, until: float, tz: str) -> Report:
     zone = ZoneInfo(tz)
     rows, origin = load(store, until)
@@ -120,6 +121,7 @@ def trends(store: InsightsStore, until: float, tz: str) -> Report:
     return report
 
 
+@gc_paused
 def score(store: InsightsStore, since: float, until: float, tz: str, cap: float = anomaly_score.DEFAULT_CAP,
           top: int = 20) -> Report:
     rows, origin = load(store, until, since, "insight_incidents")
@@ -133,6 +135,7 @@ def score(store: InsightsStore, since: float, until: float, tz: str, cap: float 
     return report
 
 
+@gc_paused
 def heatmap_report(store: InsightsStore, since: float, until: float, tz: str, bucket_hours: float = 24,
                    top: int = 30) -> Report:
     rows = store.rows("insight_incidents", since, until)

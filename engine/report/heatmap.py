@@ -8,6 +8,7 @@ brief's colour (README "Severity Classification Matrix").
 from __future__ import annotations
 
 import html
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,7 +47,7 @@ def build(rows: Iterable[dict[str, Any]], since: float, until: float, bucket_hou
         t = r["start_epoch"]
         if t is None or not since <= t < until:
             continue
-        i = next(k for k, b in enumerate(bounds) if t < b)
+        i = bisect_right(bounds, t)  # the first bucket whose end is after t
         row = cells.setdefault(r["service"], [(None, 0)] * len(starts))
         worst, n = row[i]
         sev = r["severity"]

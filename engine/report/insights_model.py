@@ -8,12 +8,35 @@ byte for byte (golden-tested).
 
 from __future__ import annotations
 
+import functools
+import gc
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 SEVERITY_ORDER = ("CRITICAL", "MAJOR", "MODERATE", "NONE")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def gc_paused(f: Callable[P, R]) -> Callable[P, R]:
+    """Run ``f`` with the cyclic garbage collector paused: a report over a long window allocates millions of
+    acyclic objects (rows, incident ids), and every burst of allocations would start a collection that
+    traverses all of them (a third of a whole year's ``rules metrics``)."""
+
+    @functools.wraps(f)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return run
 
 
 @dataclass

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from rich import box
@@ -19,7 +20,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from engine.report import heatmap as hm
-from engine.report.insights_model import Chart, Findings, Heatmap, Report, Table
+from engine.report.insights_model import Chart, Findings, Heatmap, Report, Table, gc_paused
 
 STATUS_STYLE = {"met": "green", "warning": "yellow", "breached": "bold red"}
 SPARK = "▁▂▃▄▅▆▇█"
@@ -139,24 +140,46 @@ def _md_row(cells: list[str]) -> str:
 _PLAIN = {str, int, float, bool}
 
 
+@gc_paused
 def to_json(report: Report) -> str:
     """Indented, with each long list of plain values (the incident ids behind a figure) on one line:
     readable, and encoded by the C encoder (an indented dump of a million ids is pure Python)."""
-    flat: list[list[Any]] = []
+    flat: list[str] = []  # each long list of plain values, encoded
 
     def pack(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: pack(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            if len(value) > 8 and set(map(type, value)) <= _PLAIN:
-                flat.append(list(value))
+            encoded = _flat_list(value) if len(value) > 8 else None
+            if encoded is not None:
+                flat.append(encoded)
                 return f"\x00{len(flat) - 1}\x00"
             return [pack(v) for v in value]
         return value
 
     text = json.dumps(pack(report.as_dict()), indent=2, ensure_ascii=False, default=str)
-    text = re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(flat[int(m.group(1))], ensure_ascii=False), text)
+    text = re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: flat[int(m.group(1))], text)
     return text + "\n"
+
+
+_UNQUOTED = [*map(chr, range(32)), "\\"]  # what json.dumps(ensure_ascii=False) escapes in a string, but quotes
+
+
+def _flat_list(values: Sequence[Any]) -> str | None:
+    """``json.dumps(values, ensure_ascii=False)`` when every value is plain (str, int, float, bool), else None.
+    Strings none of which needs escaping (incident ids) are joined directly: the same text, without a
+    pass over the types (join refuses anything but strings)."""
+    if values and type(values[0]) is str:
+        try:
+            text = '", "'.join(values)  # the only quotes are the separators' when none needs escaping
+        except TypeError:
+            pass
+        else:
+            if text.count('"') == 2 * (len(values) - 1) and not any(c in text for c in _UNQUOTED):
+                return f'["{text}"]'
+    if not set(map(type, values)) <= _PLAIN:
+        return None
+    return json.dumps(values, ensure_ascii=False)
 
 
 def to_csv(report: Report) -> str:

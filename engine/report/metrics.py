@@ -8,6 +8,7 @@ reached (censored at ``until``), so a report over a past window is what it would
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
@@ -17,7 +18,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.store.metrics_views import InsightsStore
+import numpy as np
+
+from engine.report import metrics_columns as mc
+from engine.store.metrics_views import CLOCKS, LIFECYCLE, InsightsStore
 
 
 @dataclass(frozen=True)
@@ -205,20 +209,80 @@ def _groups(rows: list[dict[str, Any]], by: str) -> dict[str, list[dict[str, Any
 
 def compute(store: InsightsStore, since: float, until: float, by: Sequence[str] = GROUPINGS,
             metrics: Sequence[str] = tuple(BY_ID)) -> list[Stat]:
-    """Every metric for every group of every grouping asked for."""
+    """Every metric for every group of every grouping asked for: the window's lifecycle read once, each
+    figure computed column-wise (:mod:`engine.report.metrics_columns`, the same numbers as
+    :func:`duration_stat` and :func:`escalation_stat` over the views' rows)."""
+    needed = any(BY_ID[k].view in CLOCKS for k in metrics)
+    columns = [c for c in LIFECYCLE if c not in ("service", "team") or c in by]  # the labels grouped by alone
+    frame = mc.Frame.of(store.lifecycle(since, until, columns), columns) if needed else None
     out: list[Stat] = []
     for mid in metrics:
         d = BY_ID[mid]
-        rows = store.rows(d.view, since, until)
+        if frame is None or d.view not in CLOCKS:
+            out += _false_positives(store, since, until, by)
+            continue
+        pop = frame.population(d.view)
+        durations = mc.Durations.of(frame, d.view, until) if d.unit == "s" else None
         for grouping in by:
-            for group, members in _groups(rows, grouping).items():
-                if d.unit == "s":
-                    out.append(duration_stat(d, members, until, grouping, group))
-                elif mid == "escalation":
-                    out.append(escalation_stat(members, until, grouping, group))
+            for group, mask in frame.groups(grouping, pop):
+                if durations is not None:
+                    out.append(_duration(d, mc.duration_figures(durations, mask, until, frame.ids), grouping, group))
                 else:
-                    out.append(false_positive_stat(members, grouping, group))
+                    n, timeout, manual = mc.escalation_figures(frame, mask, until)
+                    rate = 100 * len(timeout) / n if n else None
+                    out.append(Stat(d.id, grouping, group, n, rate=rate, status=judge(rate, d), ids=timeout,
+                                    extra={"timeout": len(timeout), "manual": len(manual), "manual_ids": manual}))
     return out
+
+
+def _duration(definition: Definition, f: dict[str, Any], by: str, group: str) -> Stat:
+    """A :class:`Stat` from :func:`metrics_columns.duration_figures`, judged as :func:`duration_stat` does."""
+    stat = Stat(definition.id, by, group, f["n"], f["n_censored"], f["median"], f["p90"], f["mean"],
+                f["km_median"] if f["n"] else None, ids=f["ids"], censored_ids=f["censored_ids"])
+    if definition.target is not None:
+        stat.extra["within_target"] = (mc.first_at_least(f["obs"], definition.target) / stat.n
+                                       if stat.n else None)
+    if f["clamped"]:
+        stat.extra["clamped"] = f["clamped"]
+    if f["by_whom"]:
+        stat.extra["resolved_human"], stat.extra["resolved_auto"] = f["by_whom"]["human"], f["by_whom"]["auto"]
+    stat.status = judge(stat.mean, definition)
+    if f["n_censored"]:
+        km = stat.km_median if stat.km_median is not None else f["max_censored"]
+        km_status = judge(km, definition)
+        if stat.km_median is None and km_status != "breached":
+            km_status = "no data" if f["n"] == f["n_censored"] else stat.status
+        stat.status = max(stat.status, km_status, key=WORSE.__getitem__)
+    return stat
+
+
+def _false_positives(store: InsightsStore, since: float, until: float, by: Sequence[str]) -> list[Stat]:
+    """The false-positive rate per group, from counts made in SQL (one row per team, service and severity)."""
+    d = BY_ID["false_positive"]
+    counts = store.false_positive_counts(since, until)
+    key = {"team": 0, "service": 1, "severity": 2}
+    out = []
+    for grouping in by:
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        ids: dict[str, list[str]] = defaultdict(list)
+        for row in counts:
+            name = "all" if grouping == "overall" else (row[key[grouping]] or "(none)")
+            totals[name][0] += row[3]
+            totals[name][1] += row[4]
+            ids[name] += json.loads(row[5])
+        names = ([s for s in SEVERITIES if s in totals] if grouping == "severity" else
+                 ["all"] if grouping == "overall" else sorted(totals))
+        for name in names:
+            n, confirmed = totals[name]
+            fp = sorted(ids[name])
+            rate = 100 * len(fp) / confirmed if confirmed else None
+            out.append(Stat(d.id, grouping, name, n, rate=rate, status=judge(rate, d), ids=fp,
+                            extra={"confirmed": confirmed, "unconfirmed": n - confirmed,
+                                   "coverage": 100 * confirmed / n if n else None}))
+    return out
+
+
+HOUR_CLASSES = ("business", "off", "sleep")
 
 
 def hour_class(epoch: float, tz: ZoneInfo) -> str:
@@ -231,17 +295,33 @@ def hour_class(epoch: float, tz: ZoneInfo) -> str:
 
 def interruptions(store: InsightsStore, since: float, until: float, tz: ZoneInfo) -> list[dict[str, Any]]:
     """Pages per person (one per incident, step and person, whatever the channels) by hour class."""
-    people: dict[str, dict[str, Any]] = {}
     weeks = max((until - since) / (7 * 86400), 1e-9)
-    for r in store.rows("metric_interruptions", since, until):
-        if r["sent_epoch"] is None or r["sent_epoch"] >= until:
-            continue
-        p = people.setdefault(r["person"], {"person": r["person"], "business": 0, "off": 0, "sleep": 0,
-                                            "total": 0, "incidents": set()})
-        p[hour_class(r["sent_epoch"], tz)] += 1
-        p["total"] += 1
-        p["incidents"].add(r["incident_id"])
+    rows = [r for r in store.select("metric_interruptions", ("incident_id", "person", "sent_epoch"), since, until)
+            if r[2] is not None and r[2] < until]
+    incidents, persons, sent = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    names = list(dict.fromkeys(persons))
+    index = {p: k for k, p in enumerate(names)}
+    who = np.array([index[p] for p in persons], dtype=np.intp)
+    slots = [int(t // 900) for t in sent]
+    classes = {slot: _slot_class(slot, tz) for slot in set(slots)}  # None: the zone's offset moves inside it
+    kind = [classes[slot] or hour_class(t, tz) for slot, t in zip(slots, sent, strict=True)]
+    what = np.array([HOUR_CLASSES.index(k) for k in kind], dtype=np.intp)
+    counts = np.bincount(who * 3 + what, minlength=3 * len(names)).reshape(-1, 3).tolist() if rows else []
+    ids = np.empty(len(incidents), dtype=object)
+    ids[:] = incidents
     out = []
-    for p in sorted(people.values(), key=lambda p: (-p["total"], p["person"])):
-        out.append({**p, "per_week": round(p["total"] / weeks, 2), "incidents": sorted(p["incidents"])})
+    for k in sorted(range(len(names)), key=lambda k: (-sum(counts[k]), names[k])):
+        total = sum(counts[k])
+        out.append({"person": names[k], **dict(zip(HOUR_CLASSES, counts[k], strict=True)), "total": total,
+                    "incidents": sorted(set(ids[who == k].tolist())), "per_week": round(total / weeks, 2)})
     return out
+
+
+def _slot_class(slot: int, tz: ZoneInfo) -> str | None:
+    """The hour class of every instant of a 15-minute UTC slot, when the zone's offset is the same whole number
+    of quarter hours at both its ends (local hours then change only on slot boundaries); None otherwise."""
+    a, b = datetime.fromtimestamp(slot * 900, tz), datetime.fromtimestamp(slot * 900 + 899.999, tz)
+    offset = a.utcoffset()
+    if offset is None or offset != b.utcoffset() or offset.total_seconds() % 900:
+        return None
+    return hour_class(slot * 900, tz)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from engine.report import metrics as m
-from engine.report.insights_model import Header, Report, Table, fmt_duration, fmt_pct
+from engine.report.insights_model import Header, Report, Table, fmt_duration, fmt_pct, gc_paused
 from engine.store.metrics_views import InsightsStore
 
 
@@ -36,6 +36,7 @@ def _limit(value: float | None, unit: str) -> str:
     return f"{value:g} %" if unit == "%" else fmt_duration(value)
 
 
+@gc_paused
 def build(store: InsightsStore, since: float, until: float, tz: str, by: Sequence[str] = m.GROUPINGS,
           title: str = "SRE metrics") -> Report:
     stats = m.compute(store, since, until, by)

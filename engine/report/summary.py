@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ from engine.report import anomalies as an
 from engine.report import anomaly_report as ar
 from engine.report import anomaly_score, heatmap, metrics_report
 from engine.report import metrics as m
-from engine.report.insights_model import Chart, Findings, Report, Table, fmt_duration
+from engine.report.insights_model import Chart, Findings, Report, Table, fmt_duration, gc_paused
 from engine.store.metrics_views import InsightsStore
 
 OUTCOMES = ("ok", "failed", "not-configured", "cancelled", "pending")
@@ -40,6 +41,7 @@ def automation(store: InsightsStore, since: float, until: float) -> Table:
                  "acknowledged them (the remediation worked unattended).")
 
 
+@gc_paused
 def build(store: InsightsStore, since: float, until: float, tz: str, cap: float = anomaly_score.DEFAULT_CAP,
           top: int = 10, progress: Callable[[str], None] = lambda _: None) -> Report:
     zone = ZoneInfo(tz)
@@ -74,7 +76,7 @@ def build(store: InsightsStore, since: float, until: float, tz: str, cap: float 
     series: dict[str, list[float]] = {s: [0.0] * len(days) for s in ("CRITICAL", "MAJOR", "MODERATE")}
     for r in in_window:
         if r["severity"] in series:
-            series[r["severity"]][next(i for i, b in enumerate(bounds) if r["start_epoch"] < b)] += 1
+            series[r["severity"]][bisect_right(bounds, r["start_epoch"])] += 1
     labels = [hm_label for hm_label in heatmap.build([], since, until, 24, zone).buckets]
     report.blocks.append(Chart("daily_severity", "Incidents per day by severity", "stacked", labels, series,
                                "incidents"))

@@ -3,8 +3,9 @@
 The contract views (:mod:`engine.store.metrics_views`) aggregate decisions, pages, updates and
 closes per incident on every read; over a long log most of that work repeats. This cache keeps
 one row per incident — the ``insight_lifecycle`` view's columns plus the deciding rule and
-fingerprint of ``insight_causes`` — in a sidecar sqlite file (``<db>.insights``, or
-``$ESCALATION_INSIGHTS_CACHE``; ``off`` reads the views alone), indexed by start time.
+fingerprint of ``insight_causes`` — and each incident's ``metric_interruptions`` rows in a sidecar
+sqlite file (``<db>.insights``, or ``$ESCALATION_INSIGHTS_CACHE``; ``off`` reads the views alone),
+indexed by start time.
 
 It is never a second definition: each row is the views' own SQL evaluated for that incident.
 A refresh (every :meth:`~engine.store.metrics_views.InsightsStore.open`) finds the incidents that
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from engine.store import metrics_views as mv
 
-VERSION = "1"
+VERSION = "2"  # 2: the interruptions table
 SCHEMA = "ic"  # the sidecar's name on the audit log's connection (ATTACH … AS ic)
 # table -> (how its new rows name incidents); page results name theirs through the action
 TOUCHES = {
@@ -82,6 +83,11 @@ def _create(conn: sqlite3.Connection) -> None:
     conn.execute(f"CREATE TABLE {SCHEMA}.lifecycle ({', '.join(cols)}, PRIMARY KEY (incident_id))")
     # covering for the anomaly detectors' reads (service, severity, time); the window filter for the rest
     conn.execute(f"CREATE INDEX {SCHEMA}.idx_lifecycle_start ON lifecycle (start_epoch, service, severity)")
+    # metric_interruptions' rows (one per incident, step and person paged), by the incident's start
+    conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.interruptions")
+    conn.execute(f"CREATE TABLE {SCHEMA}.interruptions ({', '.join(columns(conn, 'metric_interruptions'))})")
+    conn.execute(f"CREATE INDEX {SCHEMA}.idx_interruptions_start ON interruptions (start_epoch)")
+    conn.execute(f"CREATE INDEX {SCHEMA}.idx_interruptions_incident ON interruptions (incident_id)")
     conn.execute(f"DELETE FROM {SCHEMA}.meta WHERE key != 'lock'")
 
 
@@ -95,6 +101,15 @@ def _fill_sql(windowed: bool) -> str:
                       f"insight_causes AS ({mv.body('insight_causes')})"])
     return (f"WITH {ctes} SELECT l.*, c.rule, c.fingerprint FROM insight_lifecycle l "
             "JOIN insight_causes c USING (incident_id)")
+
+
+def _interruptions_sql(windowed: bool) -> str:
+    """metric_interruptions' rows, for every incident or for those in ``temp.ic_touched``."""
+    if not windowed:
+        return "SELECT * FROM main.metric_interruptions"
+    ctes = ", ".join(["win AS (SELECT incident_id FROM temp.ic_touched)",
+                      *[f"{b} AS ({mv.body(b, True)})" for b in mv.BASE]])
+    return f"WITH {ctes} SELECT * FROM ({mv.body('metric_interruptions')})"
 
 
 def refresh(conn: sqlite3.Connection) -> int:
@@ -116,6 +131,7 @@ def refresh(conn: sqlite3.Connection) -> int:
             if not have or behind or pruned or meta.get("identity") != _identity(conn):
                 _create(conn)
                 conn.execute(f"INSERT INTO {SCHEMA}.lifecycle {_fill_sql(False)}")
+                conn.execute(f"INSERT INTO {SCHEMA}.interruptions {_interruptions_sql(False)}")
                 done = int(conn.execute(f"SELECT count(*) FROM {SCHEMA}.lifecycle").fetchone()[0])
             else:
                 done = _incremental(conn, old, marks)
@@ -146,4 +162,7 @@ def _incremental(conn: sqlite3.Connection, old: dict[str, int], marks: dict[str,
     n = int(conn.execute("SELECT count(*) FROM temp.ic_touched").fetchone()[0])
     if n:
         conn.execute(f"INSERT OR REPLACE INTO {SCHEMA}.lifecycle {_fill_sql(True)}")
+        conn.execute(f"DELETE FROM {SCHEMA}.interruptions WHERE incident_id IN "
+                     "(SELECT incident_id FROM temp.ic_touched)")
+        conn.execute(f"INSERT INTO {SCHEMA}.interruptions {_interruptions_sql(True)}")
     return n

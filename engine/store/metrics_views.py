@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,19 @@ VIEWS: dict[str, str] = {
         FROM insight_incidents i""",
 }
 DURATION_VIEWS = ("metric_mttd", "metric_mtta", "metric_mttr", "metric_mttr_detect")
+# The metric views above as columns of insight_lifecycle, for reports that read it once and compute every
+# metric from those columns: view -> (population, clock_start, clock_end, clock_stop, has resolved_by);
+# population "paged" = page_epoch IS NOT NULL, "above_none" = severity != 'NONE'. tests/report check each
+# view's rows against this reading of insight_lifecycle.
+CLOCKS: dict[str, tuple[str | None, str, str, str | None, bool]] = {
+    "metric_mttd": (None, "start_epoch", "decided_epoch", None, False),
+    "metric_mtta": ("paged", "page_epoch", "ack_epoch", "resolve_epoch", False),
+    "metric_mttr": ("paged", "page_epoch", "resolve_epoch", None, True),
+    "metric_mttr_detect": ("above_none", "start_epoch", "resolve_epoch", None, True),
+    "metric_escalation": ("paged", "page_epoch", "escalated_epoch", "manual_epoch", False),
+}
+LIFECYCLE = ("incident_id", "service", "team", "severity", "start_epoch", "decided_epoch", "page_epoch",
+             "ack_epoch", "resolve_epoch", "resolved_by", "escalated_epoch", "manual_epoch")
 BASE = ("insight_incidents", "insight_pages", "insight_lifecycle")  # what the metric views are built on
 CACHED = ("insight_incidents", "insight_lifecycle", "insight_causes")  # kept per incident by insights_cache
 # Indexes the windowed queries need (each costs the writer one index insert per decision).
@@ -234,19 +247,53 @@ class InsightsStore:
 
     def rows(self, view: str, since: float, until: float) -> list[dict[str, Any]]:
         """The view's rows whose incident started in ``[since, until)``."""
+        cur = self.conn.execute(self._sql(view, "*", since, until), {"since": since, "until": until})
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def select(self, view: str, columns: Sequence[str], since: float, until: float) -> list[tuple[Any, ...]]:
+        """Those columns of :meth:`rows`, as tuples (no dict per row)."""
+        sql = self._sql(view, ", ".join(columns), since, until)
+        return self.conn.execute(sql, {"since": since, "until": until}).fetchall()
+
+    def _sql(self, view: str, columns: str, since: float, until: float) -> str:
         if view not in VIEWS:
             raise KeyError(view)
+        window = "WHERE start_epoch >= :since AND start_epoch < :until"
+        if self.cached and view == "metric_interruptions":
+            from engine.store.insights_cache import columns as names
+
+            return f"SELECT {columns} FROM (SELECT {', '.join(names(self.conn, view))} FROM ic.interruptions {window})"
         if self.cached:
-            return self._query(f"WITH {self._cached_ctes(view)} SELECT * FROM "
-                               f"{view if view in CACHED else f'({body(view)})'} WHERE start_epoch >= :since "
-                               "AND start_epoch < :until", since, until)
+            return (f"WITH {self._cached_ctes(view)} SELECT {columns} FROM "
+                    f"{view if view in CACHED else f'({body(view)})'} {window}")
         self._materialize(since, until, "insight_incidents" if view in ("insight_incidents", "insight_causes")
                           else BASE[-1])
         source = f"w_{view}" if view in BASE else f"({body(view, True)})"
-        cur = self.conn.execute(f"{WITH_TEMP} SELECT * FROM {source} WHERE start_epoch >= :since AND start_epoch < "
-                                ":until", {"since": since, "until": until})
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return f"{WITH_TEMP} SELECT {columns} FROM {source} {window}"
+
+    def lifecycle(self, since: float, until: float, columns: Sequence[str] = LIFECYCLE) -> list[tuple[Any, ...]]:
+        """Those columns of ``insight_lifecycle`` (of ``LIFECYCLE``) for incidents started in ``[since, until)``,
+        as tuples (one query, no dict per row)."""
+        if not set(columns) <= set(LIFECYCLE):
+            raise KeyError(sorted(set(columns) - set(LIFECYCLE)))
+        cols = ", ".join(columns)
+        params = {"since": since, "until": until}
+        if self.cached:
+            sql = f"SELECT {cols} FROM ic.lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
+        else:
+            self._materialize(since, until)
+            sql = f"SELECT {cols} FROM w_insight_lifecycle WHERE start_epoch >= :since AND start_epoch < :until"
+        return self.conn.execute(sql, params).fetchall()
+
+    def false_positive_counts(self, since: float, until: float) -> list[tuple[Any, ...]]:
+        """``metric_false_positive`` for events started in the window, counted in SQL in one pass: rows of
+        (team, service, severity, events, confirmed, the false positives' event ids as a JSON array)."""
+        return self.conn.execute(
+            "SELECT team, service, severity, count(*), count(false_positive), "
+            "json_group_array(event_id) FILTER (WHERE false_positive = 1) "
+            f"FROM ({body('metric_false_positive')}) WHERE start_epoch >= :since AND start_epoch < :until "
+            "GROUP BY team, service, severity", {"since": since, "until": until}).fetchall()
 
     def _query(self, sql: str, since: float, until: float) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, {"since": since, "until": until})
