@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.classifier.model import DEFAULT_MODEL_PATH, Classifier, ModelUnavailable, load_classifier
+from engine.classifier.model import (
+    DEFAULT_MODEL_PATH,
+    SMALL_BATCH,
+    Classifier,
+    ModelUnavailable,
+    load_classifier,
+)
 from engine.model.event import Event
 
 ENV_MODEL = "ESCALATION_MODEL"
@@ -112,6 +118,18 @@ def predict(state: ModelState, event: Event) -> ModelVerdict | None:
     probabilities = clf.probabilities(event)
     label = max(probabilities, key=probabilities.__getitem__)
     return ModelVerdict(label, probabilities[label], state.version, probabilities)
+
+
+def warm(state: ModelState) -> None:
+    """Classify one synthetic event through the batch path now, so that what it imports on first use
+    (scikit-learn's hashing vectorizer, scipy.sparse: ~2 s on a loaded machine) is loaded before the
+    daemon takes its first file, not in the middle of the first storm's first batch."""
+    if state.classifier is None:
+        return
+    sample = Event.model_validate({"event_id": "warm-up", "timestamp": "2025-01-01T00:00:00Z", "source": "warm-up",
+                                   "service": "warm-up", "title": "warm up", "logs": [{"level": "error",
+                                                                                        "message": "warm up"}]})
+    predict_many(state, [sample] * (SMALL_BATCH + 1))  # a small batch takes the path that imports nothing
 
 
 def predict_many(state: ModelState, events: list[Event]) -> list[ModelVerdict | None]:

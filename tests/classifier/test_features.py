@@ -97,3 +97,17 @@ def test_huge_log_counts_saturate_instead_of_extrapolating() -> None:
     assert np.array_equal(F.numeric_block([huge, at_cap]), np.vstack([F.numeric_features(at_cap)] * 2))
     shipped = load_classifier()
     assert shipped.predict(huge) == shipped.predict(at_cap) == shipped.predict_many([huge])[0]
+
+
+def test_warm_loads_the_batch_path_before_the_first_event() -> None:
+    """The daemon warms the model at start: scikit-learn's vectorizer and scipy are loaded then, not in
+    the first storm's first batch (a fresh interpreter, so nothing else has imported them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom engine.decide import classify as c\nfrom engine.classifier import features as f\n"
+            "s = c.load_model(None)\nassert s.classifier is not None, s\n"
+            "before = 'scipy.sparse' in sys.modules, f._vectorizer.cache_info().currsize\n"
+            "c.warm(s)\nprint(before, ('scipy.sparse' in sys.modules, f._vectorizer.cache_info().currsize))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["(False,", "0)", "(True,", "1)"]

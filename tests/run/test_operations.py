@@ -61,6 +61,8 @@ def test_second_daemon_exits_3_and_sighup_reloads_and_logs_are_json(tmp_path: Pa
         assert proc.wait(timeout=20) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert {"started", "reloaded", "stopped"} <= {line.get("event") for line in lines}
+    (started,) = [line for line in lines if line.get("event") == "started"]
+    assert started["model_warm_ms"] >= 0  # the model's batch path was loaded before the first file
     assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
 
 

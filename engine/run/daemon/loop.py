@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.decide.classify import warm as warm_model
 from engine.model.errors import AuditError
 from engine.run.daemon.batches import Batches
 from engine.run.daemon.health import DbDown as _DbDown
@@ -191,9 +192,13 @@ class Daemon(Batches, OutboxSlices, DbHealth):
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        warmed = time.monotonic()
+        warm_model(self.pipeline.decider.model)  # before the heap is frozen: its modules are frozen too
+        warm_ms = round((time.monotonic() - warmed) * 1000)
         self.freeze_heap()
         logger.info("daemon started", extra={"event": "started", "spool": str(self.spool.root),
-                                             "rules_hash": self.pipeline.rules_hash, "pid": os.getpid()})
+                                             "rules_hash": self.pipeline.rules_hash, "pid": os.getpid(),
+                                             "model_warm_ms": warm_ms})
         summary, logged, wait = Stats(), time.monotonic(), self.config.min_wait
         while not self.stop.is_set():
             stats = Stats()
