@@ -55,12 +55,12 @@ def export_rules(rules: Path, ref: str, into: Path) -> Path:
               help="impact budget (YAML: max: {severity: 20, pages_added: 0}); exit 1 when exceeded")
 @click.option("--model", "model", metavar="FILE", envvar="ESCALATION_MODEL",
               help="for --events: the severity model ('none': rules alone); an audit log replays recorded verdicts")
-@click.option("--jobs", type=click.IntRange(1, 2), default=1, show_default=True, metavar="N",
-              help="1: replay base then head; 2: both at once, the base in a forked process (an idle multi-core "
-                   "runner; on a busy one it costs CPU and gains nothing)")
+@click.option("--jobs", type=click.IntRange(1, 2), default=None, metavar="N",
+              help="1: replay base then head; 2: both at once, the base in a forked process (halves the wall "
+                   "time on an idle multi-core runner; on a busy machine use 1)  [default: 2 with two usable CPUs]")
 def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: str, events: tuple[Path, ...],
             fmt: str, html_out: Path | None, summary_out: Path | None, budget: Path | None, model: str | None,
-            jobs: int) -> None:
+            jobs: int | None) -> None:
     """Decide every recorded event with the base and the head rules; report the differences.
 
     Example: rules impact --base origin/main --db escalation.db --format markdown --budget impact-budget.yaml
@@ -68,7 +68,7 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
     from engine.cli.options import load_compiled, rules_dir
     from engine.report import impact as report
     from engine.run.review import impact as im
-    from engine.run.review.impact_jobs import replay_both
+    from engine.run.review.impact_jobs import default_jobs, replay_both
 
     if (base_ref is None) == (baseline is None):
         raise click.UsageError("give exactly one of --base REF or --baseline DIR")
@@ -101,7 +101,7 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
             finally:
                 recorded.close()
     result = im.compare(*replay_both(base, head, items, model=state, history_factory=history,
-                                     jobs=jobs))
+                                     jobs=jobs or default_jobs()))
     doc = result.as_dict()
     over = im.over_budget(result, limits) if limits is not None else []
     title = f"{base_ref or baseline} → {head_dir}"
