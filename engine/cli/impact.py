@@ -52,7 +52,7 @@ def export_rules(rules: Path, ref: str, into: Path) -> Path:
 @click.option("--summary", "summary_out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="also append the Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY)")
 @click.option("--budget", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
-              help="impact budget (YAML: max: {severity: 20, pages_added: 0}); exit 1 when exceeded")
+              help="impact budget (YAML: max: {severity: 25, pages_added: 0}); exit 1 when exceeded")
 @click.option("--model", "model", metavar="FILE", envvar="ESCALATION_MODEL",
               help="for --events: the severity model ('none': rules alone); an audit log replays recorded verdicts")
 @click.option("--jobs", type=click.IntRange(1, 2), default=None, metavar="N",

@@ -57,9 +57,12 @@ def _load(c: Compilation) -> None:
 
 
 def _schema(c: Compilation) -> None:
+    unreadable = c.errors  # a file that did not load (YAML syntax, size, depth) is the cause to show
     c.by_kind, problems = by_kind(c.docs, str(c.root))
+    if unreadable:  # not also "no valid rule file of kind …" for the kind that file held
+        problems = [d for d in problems if d.code != "missing-kind"]
     c.diagnostics += problems
-    c.stopped = any(d.severity == "error" for d in problems)
+    c.stopped = unreadable or any(d.severity == "error" for d in problems)
 
 
 def _build(c: Compilation) -> None:

@@ -199,3 +199,17 @@ def test_rules_hash_covers_the_files_not_where_they_are(rules_copy: Path, monkey
     path = rules_copy / "templates.yaml"
     path.write_text(path.read_text() + "\n# a comment is an edit too\n")
     assert validate(rules_copy)[0].digest != shipped
+
+
+def test_a_file_that_does_not_parse_is_the_only_error_not_also_a_missing_kind(rules_copy) -> None:
+    from engine.compiler.validate import validate
+
+    path = rules_copy / "severity.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("    severity: "))
+    lines[at] = "  " + lines[at]  # misindented under its "- id:" line
+    path.write_text("".join(lines))
+    policy, diags = validate(rules_copy)
+    errors = [(d.code, d.line) for d in diags if d.severity == "error"]
+    assert policy is None
+    assert errors == [("yaml-syntax", at + 1)]
