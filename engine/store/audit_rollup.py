@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from engine.store.append_only import create_tables
 from engine.store.readonly import has_table
 
 TABLE = ("firing_rollups", "id INTEGER PRIMARY KEY, refresh INTEGER, upto INTEGER, pruned INTEGER, rule TEXT, "
@@ -35,11 +36,7 @@ def refresh(audit: Any, upto: int | None = None) -> int:
     """Append a snapshot of the grouping of every firing (its own sealed transaction); its row count.
     ``upto``: only the firings up to this rowid (benchmarks/history.py measures a tail after it)."""
     conn: sqlite3.Connection = audit.conn
-    name, cols = TABLE
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-    for op in ("UPDATE", "DELETE"):
-        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                     f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
+    create_tables(conn, dict([TABLE]))
     audit.begin()
     try:
         top = conn.execute("SELECT max(rowid) FROM firings").fetchone()[0] or 0

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.store import ledger_note
+from engine.store.append_only import create_tables
 from engine.store.ledger_capture import Capture, Layout
 from engine.store.ledger_merkle import CompactRange, leaf_hash, root
 from engine.store.ledger_rows import col_digests, encode, hash_rows, hashed_columns, positions, range_sql
@@ -70,11 +71,7 @@ class Ledger:
         self.seconds = seconds if seconds is not None else float(os.environ.get("ESCALATION_LEDGER_SECONDS", "60"))
         self.sink = sink if sink is not None else os.environ.get("ESCALATION_LEDGER_SINK") or None
         self.key = key if key is not None else ledger_note.key_from_env()
-        for name, cols in SCHEMA.items():
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-            for op in ("UPDATE", "DELETE"):
-                conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                             f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
+        create_tables(conn, SCHEMA)
         self._schema = -1
         self._tables: dict[str, list[str]] = {}
         self._sql: dict[str, str] = {}

@@ -9,7 +9,6 @@ edit of an applied one. Every table is append-only: ``UPDATE`` and ``DELETE`` ar
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ if TYPE_CHECKING:  # a reader of an up-to-date log never needs it (engine.store.
     import sqlite_utils
 
 from engine.store import metrics_views as metric_views
+from engine.store.append_only import guard
 
 T, N, F = str, int, float
 SCHEMA: dict[str, dict[str, type]] = {
@@ -84,12 +84,6 @@ Migration = Callable[["sqlite_utils.Database"], None]
 LATER_TABLES = ("vendor_refs", "rules_versions")
 
 
-def _append_only(conn: sqlite3.Connection, name: str) -> None:
-    for op in ("UPDATE", "DELETE"):
-        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                     f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
-
-
 def _audit_table(name: str) -> Migration:
     columns = SCHEMA[name]
 
@@ -107,7 +101,7 @@ def _audit_table(name: str) -> Migration:
                 table.create_index(cols, unique=True)
             for col in INDEXES.get(name, []):
                 table.create_index([col])
-        _append_only(db.conn, name)
+        guard(db.conn, name)
 
     return create
 
@@ -128,7 +122,7 @@ def _suppression_tables(db: sqlite_utils.Database) -> None:
         col = SUPPRESSION_INDEXES[name]
         db.conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
         db.conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{name}_{col} ON {name} ({col})")
-        _append_only(db.conn, name)
+        guard(db.conn, name)
 
 
 def _incident_members(db: sqlite_utils.Database) -> None:
@@ -137,7 +131,7 @@ def _incident_members(db: sqlite_utils.Database) -> None:
     db.conn.execute("CREATE TABLE IF NOT EXISTS incident_members (id INTEGER PRIMARY KEY, incident_id TEXT NOT "
                     "NULL, fingerprint TEXT, op TEXT, event_id TEXT, at TEXT)")
     db.conn.execute("CREATE INDEX IF NOT EXISTS idx_incident_members_incident_id ON incident_members (incident_id)")
-    _append_only(db.conn, "incident_members")
+    guard(db.conn, "incident_members")
 
 
 def _history_indexes(db: sqlite_utils.Database) -> None:
@@ -167,7 +161,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this file has not had, in order; return their names."""
     conn: Any = db.conn
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, at TEXT)")
-    _append_only(conn, "migrations")
+    guard(conn, "migrations")
     done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
     applied = []
     for name, step in MIGRATIONS:

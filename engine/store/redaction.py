@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.store.append_only import create_tables, guard, lift
 from engine.store.history_queries import Filters, query
 from engine.store.ledger_rows import HASHED, MARK, marker, parse_range
 from engine.store.readonly import has_table
@@ -45,11 +46,7 @@ class RedactError(ValueError):
 
 
 def create(conn: sqlite3.Connection) -> None:
-    for name, cols in EXTRA.items():
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-        for op in ("UPDATE", "DELETE"):
-            conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                         f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
+    create_tables(conn, EXTRA)
     conn.execute("CREATE INDEX IF NOT EXISTS idx_ledger_redacted_tbl_row ON ledger_redacted (tbl, row)")
 
 
@@ -157,13 +154,12 @@ def _batch(audit: Any, tables: dict[str, tuple[str, ...]], index: Any, events: l
     audit.begin()
     try:
         for table, _ in updates:
-            conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+            lift(conn, table, "UPDATE")
         for (table, col), rows in updates.items():
             conn.executemany(f'UPDATE "{table}" SET "{col}" = ? WHERE rowid = ?', rows)
         conn.executemany("INSERT INTO ledger_redacted (tbl, row, col, run) VALUES (?, ?, ?, ?)", listed)
         for table, _ in updates:
-            conn.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
-                         f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE on {table} refused'); END")
+            guard(conn, table, ("UPDATE",))
         audit.commit()
     except BaseException:
         audit.rollback()

@@ -28,6 +28,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.store.append_only import create_tables, guard, lift
 from engine.store.history_queries import SEVERITY_RANK, Filters, query
 
 EXTRA = {
@@ -52,11 +53,7 @@ WHERE = {"firings": _BY_EVENT, "facts": _BY_EVENT, "intake": _BY_EVENT, "events"
 
 
 def create(conn: sqlite3.Connection) -> None:
-    for name, cols in EXTRA.items():
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-        for op in ("UPDATE", "DELETE"):
-            conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                         f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: {op} on {name} refused'); END")
+    create_tables(conn, EXTRA)
     conn.execute("CREATE INDEX IF NOT EXISTS idx_ledger_pruned_tbl_row ON ledger_pruned (tbl, row)")
 
 
@@ -82,10 +79,9 @@ def rollups(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def _triggers(conn: sqlite3.Connection, tables: list[str], on: bool) -> None:
     for t in tables:
         if on:
-            conn.execute(f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
-                         f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE on {t} refused'); END")
+            guard(conn, t, ("DELETE",))
         else:
-            conn.execute(f"DROP TRIGGER IF EXISTS {t}_no_delete")
+            lift(conn, t, "DELETE")
 
 
 def prune(audit: Any, cutoff: float, batch: int = 500, now: str | None = None) -> dict[str, Any]:
