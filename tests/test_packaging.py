@@ -24,6 +24,7 @@ def test_wheel_installs_the_shipped_folders_as_data_files(tmp_path: Path) -> Non
         shipped = {p.name for p in (ROOT / folder).glob(pattern) if p.is_file()}
         assert shipped and {n for n in shipped if f"{share}/{folder}/{n}" in names} == shipped, folder
     assert "engine/intake/__init__.py" in names and "actions/pagerduty.py" in names
+    assert any(n.startswith("engine/store/_sealc.") and n.endswith(".so") for n in names)  # the ledger's C hashing
 
 
 def test_resources_are_found_under_the_install_prefix(tmp_path: Path, monkeypatch) -> None:

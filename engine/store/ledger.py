@@ -34,8 +34,8 @@ from typing import Any
 from engine.store import ledger_note
 from engine.store.append_only import create_tables
 from engine.store.ledger_capture import Capture, Layout
-from engine.store.ledger_merkle import CompactRange, leaf_hash, root
-from engine.store.ledger_rows import col_digests, encode, hash_rows, hashed_columns, positions, range_sql
+from engine.store.ledger_merkle import CompactRange, leaf_hash, root_of
+from engine.store.ledger_rows import col_digests, hash_range, hash_rows, hashed_columns, positions, range_sql
 
 __all__ = ["GENESIS", "LEDGER_TABLES", "Ledger", "col_digests", "covered_tables", "enabled", "hash_rows", "range_sql"]
 
@@ -122,7 +122,7 @@ class Ledger:
             self._load()
         self._refresh_tables()
         ranges: list[list[Any]] = []
-        hashes: list[bytes] = []
+        parts: list[bytes] = []
         digests: dict[str, list[str]] = {}
         marks = dict(self.marks)
         for table, sql in self._sql.items():
@@ -141,22 +141,22 @@ class Ledger:
             ncols = len(self._tables[table])
             names, where = self._hashed[table]
             ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols] + ([names] if names else []))
-            rows = encode(rows, where)
-            hashes += hash_rows(table, rows)
-            digests[table] = col_digests(rows, ncols)
+            part, digests[table] = hash_range(table, rows, where, ncols)
+            parts.append(part)
             marks[table] = rows[-1][0]
         self.capture.clear()
         changes = self.conn.total_changes
-        if not hashes:
+        if not parts:
             return
-        foreign = max(len(hashes) - (changes - self.changes), 0)
-        tx_root = root(hashes)
+        hashes = b"".join(parts)
+        foreign = max(len(hashes) // 32 - (changes - self.changes), 0)
+        tx_root = root_of(hashes)
         leaf = leaf_hash(tx_root)
         chain = hashlib.sha256(self.chain + leaf).digest()
         seq = self.seq + 1
         self.conn.execute("INSERT INTO ledger (seq, at, ranges, row_hashes, col_digests, tx_root, leaf, chain, marks, "
                           "foreign_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (seq, self.clock(), json.dumps(ranges), b"".join(hashes), json.dumps(digests), tx_root,
+                          (seq, self.clock(), json.dumps(ranges), hashes, json.dumps(digests), tx_root,
                            leaf, chain, json.dumps(marks), foreign))
         compact = self.compact.copy()
         compact.append(leaf)

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import hashlib
 
+try:
+    from engine.store import _sealc  # type: ignore[attr-defined]  # C, when built (engine/store/_sealc.c)
+except ImportError:
+    _sealc = None
+
 EMPTY = hashlib.sha256(b"").digest()
 
 
@@ -29,7 +34,21 @@ def _split(n: int) -> int:
 
 
 def root(leaves: list[bytes]) -> bytes:
-    """MTH over leaf *hashes* (RFC 9162 §2.1.1), iteratively: pair left to right, carry an odd last node up."""
+    """MTH over leaf *hashes* (RFC 9162 §2.1.1), in C when built (:func:`root_py` is the definition)."""
+    if _sealc is not None and all(len(h) == 32 for h in leaves):
+        return bytes(_sealc.merkle_root(b"".join(leaves)))
+    return root_py(leaves)
+
+
+def root_of(hashes: bytes) -> bytes:
+    """:func:`root` over concatenated 32-byte leaf hashes."""
+    if _sealc is not None:
+        return bytes(_sealc.merkle_root(hashes))
+    return root_py([hashes[i:i + 32] for i in range(0, len(hashes), 32)])
+
+
+def root_py(leaves: list[bytes]) -> bytes:
+    """MTH over leaf *hashes*, iteratively: pair left to right, carry an odd last node up."""
     if not leaves:
         return EMPTY
     level = list(leaves)

@@ -34,10 +34,9 @@ from engine.store.ledger_merkle import (
 from engine.store.ledger_rows import (
     HASHED,
     MARK,
-    col_digests,
     dumps,
     encode,
-    hash_rows,
+    hash_range,
     parse_range,
     positions,
     range_sql,
@@ -162,14 +161,14 @@ def verify(conn: sqlite3.Connection, keys: list[ledger_note.VerifierKey] | None 
                 recomputed += [b""] * count
                 continue
             cols = tables[table][:ncols]
-            rows = encode(_range(conn, table, cols, lo, hi), positions(cols, hashed))
-            got = hash_rows(table, rows)
+            rows = _range(conn, table, cols, lo, hi)
+            blob, got_cols = hash_range(table, rows, positions(cols, hashed), len(cols))
+            got = [blob[i:i + 32] for i in range(0, len(blob), 32)]
             rep.rows += len(got)
             if len(got) < len(part) and pruned:
                 got = _with_pruned(conn, table, lo, hi, rows, got, part)
             if got != part:
-                _locate(conn, rep, seq, table, cols, lo, hi, part, got, digests.get(table, []),
-                        col_digests(rows, len(cols)))
+                _locate(conn, rep, seq, table, cols, lo, hi, part, got, digests.get(table, []), got_cols)
             recomputed += got
         bad_root = (recomputed != stored and root(recomputed) != bytes(tx_root)) or root(stored) != bytes(tx_root)
         if bad_root and (not rep.problems or rep.problems[-1].get("seq") != seq):

@@ -1,0 +1,405 @@
+/* The ledger's row hashing in C: the same bytes as engine/store/ledger_rows.py, faster.
+ *
+ * ledger_rows.py is the definition (and what an auditor reads); this module computes exactly the
+ * same values for the seal and for verify, without a Python call per row:
+ *
+ *   seal_rows(prefix, rows, positions, ncols, mark, dumps) -> (row_hashes: bytes, col_digests: list[str])
+ *       per row: the values at `positions` replaced by their cell hash ("sha256:" + hex SHA-256 of
+ *       the value's JSON, or the hash a "redacted:sha256:" marker holds), then
+ *       SHA-256(prefix || JSON([rowid, c1, ...])); per column 1..ncols, the first 16 hex digits of
+ *       SHA-256(JSON([v1, v2, ...])) over the encoded values (ledger_rows.col_digests).
+ *   merkle_root(hashes) -> bytes      RFC 6962 tree head over 32-byte leaf hashes (ledger_merkle.root).
+ *
+ * JSON is orjson's: compact, UTF-8, `"` `\` and control characters escaped (\b \t \n \f \r, else
+ * \u00xx). None, int (64-bit), str and bytes (as hex, ledger_rows._blob) are encoded here; any other
+ * value (a float, an int past 64 bits, a str with a lone surrogate, a subclass) is handed to
+ * `dumps` (ledger_rows.dumps, orjson itself), so a value this file does not know cannot hash
+ * differently: tests/store/test_sealc.py holds both paths equal on generated rows.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <openssl/evp.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_grow(Buf *b, Py_ssize_t need) {
+    if (b->len + need <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + need)
+        cap *= 2;
+    char *p = PyMem_Realloc(b->p, (size_t)cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_grow(b, n) < 0)
+        return -1;
+    memcpy(b->p + b->len, s, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+/* fetched once (OpenSSL 3 would otherwise look the algorithm up at every EVP_DigestInit_ex) */
+static EVP_MD *SHA256_MD;
+static EVP_MD_CTX *SHA256_FRESH;  /* an initialised context, copied: cheaper than EVP_DigestInit_ex */
+
+static const char HEX[] = "0123456789abcdef";
+
+/* 1 where orjson escapes the byte: control characters, '"' and '\' (everything else is copied). */
+static unsigned char ESC[256];
+
+static void init_esc(void) {
+    for (int c = 0; c < 0x20; c++)
+        ESC[c] = 1;
+    ESC['"'] = ESC['\\'] = 1;
+}
+
+static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_grow(b, n * 6 + 2) < 0)  /* worst case: every byte \u00xx */
+        return -1;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t run = i;
+#ifdef __SSE2__
+        /* 16 bytes at a time while none needs escaping: <= 0x1f, '"' or '\\' */
+        const __m128i ctl = _mm_set1_epi8(0x1f), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+        while (run + 16 <= n) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(s + run));
+            __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl),
+                                       _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+            int mask = _mm_movemask_epi8(bad);
+            if (mask) {
+                run += __builtin_ctz((unsigned)mask);
+                break;
+            }
+            run += 16;
+        }
+#endif
+        while (run < n && !ESC[(unsigned char)s[run]])
+            run++;
+        memcpy(o, s + i, (size_t)(run - i));
+        o += run - i;
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        i = run + 1;
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\t': *o++ = 't'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\r': *o++ = 'r'; break;
+        default:
+            *o++ = 'u'; *o++ = '0'; *o++ = '0';
+            *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = o - b->p;
+    return 0;
+}
+
+/* A 64-bit integer in decimal, as orjson writes it. */
+static int put_int(Buf *b, long long x) {
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0)
+        *--p = '-';
+    return buf_put(b, p, e - p);
+}
+
+/* Append the JSON of one value; -1 with an exception set on failure. */
+static int put_value(Buf *b, PyObject *v, PyObject *dumps) {
+    if (v == Py_None)
+        return buf_put(b, "null", 4);
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (!overflow) {
+            if (x == -1 && PyErr_Occurred())
+                return -1;
+            return put_int(b, x);
+        }
+    } else if (PyFloat_CheckExact(v)) {
+        /* Python's repr and orjson agree where repr has no exponent (both shortest round-trip);
+         * anything else (1e+16, inf, nan) is orjson's to write */
+        char *r = PyOS_double_to_string(PyFloat_AS_DOUBLE(v), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!r)
+            return -1;
+        int rc = 1;
+        if (!strpbrk(r, "eEn"))  /* n: inf, nan */
+            rc = buf_put(b, r, (Py_ssize_t)strlen(r));
+        PyMem_Free(r);
+        if (rc <= 0)
+            return rc;
+    } else if (PyUnicode_CheckExact(v)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (s)
+            return put_json_str(b, s, n);
+        PyErr_Clear();  /* a lone surrogate: orjson's own error, below */
+    } else if (PyBytes_CheckExact(v)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(v);
+        if (buf_grow(b, 2 * n + 2) < 0)
+            return -1;
+        char *o = b->p + b->len;
+        *o++ = '"';
+        for (Py_ssize_t i = 0; i < n; i++) {
+            *o++ = HEX[s[i] >> 4];
+            *o++ = HEX[s[i] & 15];
+        }
+        *o++ = '"';
+        b->len = o - b->p;
+        return 0;
+    }
+    PyObject *out = PyObject_CallOneArg(dumps, v);
+    if (!out)
+        return -1;
+    if (!PyBytes_Check(out)) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_TypeError, "dumps must return bytes");
+        return -1;
+    }
+    int rc = buf_put(b, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
+    Py_DECREF(out);
+    return rc;
+}
+
+static int sha256(EVP_MD_CTX *ctx, const EVP_MD *md, const void *a, size_t na, const void *c, size_t nc,
+                  unsigned char out[32]) {
+    unsigned int n = 0;
+    (void)md;
+    if (!EVP_MD_CTX_copy_ex(ctx, SHA256_FRESH) || !EVP_DigestUpdate(ctx, a, na) || (nc && !EVP_DigestUpdate(ctx, c, nc))
+        || !EVP_DigestFinal_ex(ctx, out, &n)) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL SHA-256 failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* The cell a hashed column contributes: "sha256:<hex>" (the marker's hash when redacted). */
+static int put_cell(Buf *b, Buf *tmp, PyObject *v, const char *mark, Py_ssize_t nmark, PyObject *dumps,
+                    EVP_MD_CTX *ctx, const EVP_MD *md) {
+    char cell[7 + 64];
+    memcpy(cell, "sha256:", 7);
+    if (PyUnicode_CheckExact(v)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (s && n >= nmark && memcmp(s, mark, (size_t)nmark) == 0) {  /* redacted: its hash, as a str */
+            if (buf_grow(tmp, 7 + n - nmark) < 0)
+                return -1;
+            tmp->len = 0;
+            buf_put(tmp, "sha256:", 7);
+            buf_put(tmp, s + nmark, n - nmark);
+            return put_json_str(b, tmp->p, tmp->len);
+        }
+        if (!s)
+            PyErr_Clear();
+    }
+    tmp->len = 0;
+    if (put_value(tmp, v, dumps) < 0)
+        return -1;
+    unsigned char d[32];
+    if (sha256(ctx, md, tmp->p, (size_t)tmp->len, NULL, 0, d) < 0)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        cell[7 + 2 * i] = HEX[d[i] >> 4];
+        cell[8 + 2 * i] = HEX[d[i] & 15];
+    }
+    return put_json_str(b, cell, (Py_ssize_t)sizeof cell);
+}
+
+static PyObject *seal_rows(PyObject *self, PyObject *args) {
+    Py_buffer prefix;
+    PyObject *rows, *positions, *dumps;
+    Py_ssize_t ncols, nmark;
+    const char *mark;
+    if (!PyArg_ParseTuple(args, "y*O!O!ns#O", &prefix, &PyList_Type, &rows, &PyTuple_Type, &positions, &ncols,
+                          &mark, &nmark, &dumps))
+        return NULL;
+    PyObject *result = NULL, *hashes = NULL, *digests = NULL;
+    Py_ssize_t nrows = PyList_GET_SIZE(rows), width = ncols + 1;
+    Buf row = {0}, tmp = {0};
+    char *hashed = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new(), **cols = NULL;
+    const EVP_MD *md = SHA256_MD;
+    if (!ctx || ncols < 0)
+        goto nomem;
+    hashed = PyMem_Calloc((size_t)width, 1);
+    cols = PyMem_Calloc((size_t)ncols + 1, sizeof *cols);
+    if (!hashed || !cols)
+        goto nomem;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(positions); i++) {
+        Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(positions, i));
+        if (at < 0 || at >= width) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "position out of range");
+            goto done;
+        }
+        hashed[at] = 1;
+    }
+    for (Py_ssize_t c = 1; c <= ncols; c++) {
+        if (!(cols[c] = EVP_MD_CTX_new()) || !EVP_MD_CTX_copy_ex(cols[c], SHA256_FRESH))
+            goto nomem;
+    }
+    hashes = PyBytes_FromStringAndSize(NULL, nrows * 32);
+    if (!hashes)
+        goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(hashes);
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        PyObject *t = PyList_GET_ITEM(rows, r);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < width) {
+            PyErr_SetString(PyExc_ValueError, "a row is not a tuple of rowid and ncols values");
+            goto done;
+        }
+        Py_ssize_t n = PyTuple_GET_SIZE(t);
+        row.len = 0;
+        if (buf_put(&row, "[", 1) < 0)
+            goto done;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i && buf_put(&row, ",", 1) < 0)
+                goto done;
+            Py_ssize_t start = row.len;
+            PyObject *v = PyTuple_GET_ITEM(t, i);
+            int rc = i < width && hashed[i] ? put_cell(&row, &tmp, v, mark, nmark, dumps, ctx, md)
+                                            : put_value(&row, v, dumps);
+            if (rc < 0)
+                goto done;
+            if (i >= 1 && i <= ncols) {  /* the column digest: "[" v1 "," v2 ... "]" */
+                if (!EVP_DigestUpdate(cols[i], r ? "," : "[", 1)
+                    || !EVP_DigestUpdate(cols[i], row.p + start, (size_t)(row.len - start)))
+                    goto nomem;
+            }
+        }
+        if (buf_put(&row, "]", 1) < 0)
+            goto done;
+        if (sha256(ctx, md, prefix.buf, (size_t)prefix.len, row.p, (size_t)row.len, out + 32 * r) < 0)
+            goto done;
+    }
+    digests = PyList_New(nrows ? ncols : 0);
+    if (!digests)
+        goto done;
+    for (Py_ssize_t c = 1; nrows && c <= ncols; c++) {
+        unsigned char d[32];
+        unsigned int dn = 0;
+        char hex[16];
+        if (!EVP_DigestUpdate(cols[c], "]", 1) || !EVP_DigestFinal_ex(cols[c], d, &dn))
+            goto nomem;
+        for (int i = 0; i < 8; i++) {
+            hex[2 * i] = HEX[d[i] >> 4];
+            hex[2 * i + 1] = HEX[d[i] & 15];
+        }
+        PyObject *s = PyUnicode_FromStringAndSize(hex, 16);
+        if (!s)
+            goto done;
+        PyList_SET_ITEM(digests, c - 1, s);
+    }
+    result = PyTuple_Pack(2, hashes, digests);
+    goto done;
+nomem:
+    if (!PyErr_Occurred())
+        PyErr_NoMemory();
+done:
+    Py_XDECREF(hashes);
+    Py_XDECREF(digests);
+    PyBuffer_Release(&prefix);
+    PyMem_Free(row.p);
+    PyMem_Free(tmp.p);
+    PyMem_Free(hashed);
+    if (cols)
+        for (Py_ssize_t c = 1; c <= ncols; c++)
+            EVP_MD_CTX_free(cols[c]);
+    PyMem_Free(cols);
+    EVP_MD_CTX_free(ctx);
+    return result;
+}
+
+static PyObject *merkle_root(PyObject *self, PyObject *arg) {
+    Py_buffer in;
+    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = in.len / 32;
+    unsigned char *level = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    const EVP_MD *md = SHA256_MD;
+    if (in.len % 32) {
+        PyErr_SetString(PyExc_ValueError, "leaf hashes are 32 bytes each");
+        goto done;
+    }
+    if (!ctx || !(level = PyMem_Malloc((size_t)(n ? n : 1) * 32))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (n == 0) {
+        if (sha256(ctx, md, "", 0, NULL, 0, level) < 0)
+            goto done;
+        result = PyBytes_FromStringAndSize((char *)level, 32);
+        goto done;
+    }
+    memcpy(level, in.buf, (size_t)in.len);
+    while (n > 1) {
+        Py_ssize_t m = 0;
+        for (Py_ssize_t i = 0; i + 1 < n; i += 2, m++) {
+            unsigned char node[65];
+            node[0] = 1;
+            memcpy(node + 1, level + 32 * i, 64);
+            if (sha256(ctx, md, node, 65, NULL, 0, level + 32 * m) < 0)
+                goto done;
+        }
+        if (n % 2)
+            memmove(level + 32 * m++, level + 32 * (n - 1), 32);
+        n = m;
+    }
+    result = PyBytes_FromStringAndSize((char *)level, 32);
+done:
+    PyMem_Free(level);
+    EVP_MD_CTX_free(ctx);
+    PyBuffer_Release(&in);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"seal_rows", seal_rows, METH_VARARGS, "Row hashes and column digests of encoded ledger rows."},
+    {"merkle_root", merkle_root, METH_O, "RFC 6962 Merkle tree head over concatenated 32-byte leaf hashes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_sealc", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__sealc(void) {
+    init_esc();
+    if (!SHA256_MD && !(SHA256_MD = EVP_MD_fetch(NULL, "SHA2-256", NULL))) {
+        PyErr_SetString(PyExc_ImportError, "OpenSSL has no SHA2-256");
+        return NULL;
+    }
+    if (!SHA256_FRESH && (!(SHA256_FRESH = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(SHA256_FRESH, SHA256_MD, NULL))) {
+        PyErr_SetString(PyExc_ImportError, "OpenSSL SHA-256 failed to initialise");
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}
