@@ -55,6 +55,7 @@ static int buf_put(Buf *b, const char *s, Py_ssize_t n) {
 
 /* fetched once (OpenSSL 3 would otherwise look the algorithm up at every EVP_DigestInit_ex) */
 static EVP_MD *SHA256_MD;
+static PyObject *ORJSON_DUMPS;  /* orjson.dumps: a float's text is orjson's */
 static EVP_MD_CTX *SHA256_FRESH;  /* an initialised context, copied: cheaper than EVP_DigestInit_ex */
 
 static const char HEX[] = "0123456789abcdef";
@@ -144,17 +145,19 @@ static int put_value(Buf *b, PyObject *v, PyObject *dumps) {
             return put_int(b, x);
         }
     } else if (PyFloat_CheckExact(v)) {
-        /* Python's repr and orjson agree where repr has no exponent (both shortest round-trip);
-         * anything else (1e+16, inf, nan) is orjson's to write */
-        char *r = PyOS_double_to_string(PyFloat_AS_DOUBLE(v), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-        if (!r)
+        double x = PyFloat_AS_DOUBLE(v);
+        if (x > -1e16 && x < 1e16 && x != 0 && x == (double)(long long)x) {  /* 1735689600.0, as orjson writes it; the
+                                                                            * range first: NaN, inf never reach the cast */
+            if (put_int(b, (long long)x) < 0)
+                return -1;
+            return buf_put(b, ".0", 2);
+        }
+        PyObject *out = PyObject_CallOneArg(ORJSON_DUMPS, v);  /* shortest round-trip, orjson's own text */
+        if (!out)
             return -1;
-        int rc = 1;
-        if (!strpbrk(r, "eEn"))  /* n: inf, nan */
-            rc = buf_put(b, r, (Py_ssize_t)strlen(r));
-        PyMem_Free(r);
-        if (rc <= 0)
-            return rc;
+        int rc = buf_put(b, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
+        Py_DECREF(out);
+        return rc;
     } else if (PyUnicode_CheckExact(v)) {
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(v, &n);
@@ -245,7 +248,8 @@ static PyObject *seal_rows(PyObject *self, PyObject *args) {
     Py_ssize_t nrows = PyList_GET_SIZE(rows), width = ncols + 1;
     Buf row = {0}, tmp = {0};
     char *hashed = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new(), **cols = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    Buf *cols = NULL;  /* per column 1..ncols: "[" v1 "," v2 ... of the encoded values, hashed at the end */
     const EVP_MD *md = SHA256_MD;
     if (!ctx || ncols < 0)
         goto nomem;
@@ -261,10 +265,6 @@ static PyObject *seal_rows(PyObject *self, PyObject *args) {
             goto done;
         }
         hashed[at] = 1;
-    }
-    for (Py_ssize_t c = 1; c <= ncols; c++) {
-        if (!(cols[c] = EVP_MD_CTX_new()) || !EVP_MD_CTX_copy_ex(cols[c], SHA256_FRESH))
-            goto nomem;
     }
     hashes = PyBytes_FromStringAndSize(NULL, nrows * 32);
     if (!hashes)
@@ -290,9 +290,8 @@ static PyObject *seal_rows(PyObject *self, PyObject *args) {
             if (rc < 0)
                 goto done;
             if (i >= 1 && i <= ncols) {  /* the column digest: "[" v1 "," v2 ... "]" */
-                if (!EVP_DigestUpdate(cols[i], r ? "," : "[", 1)
-                    || !EVP_DigestUpdate(cols[i], row.p + start, (size_t)(row.len - start)))
-                    goto nomem;
+                if (buf_put(&cols[i], r ? "," : "[", 1) < 0 || buf_put(&cols[i], row.p + start, row.len - start) < 0)
+                    goto done;
             }
         }
         if (buf_put(&row, "]", 1) < 0)
@@ -305,10 +304,9 @@ static PyObject *seal_rows(PyObject *self, PyObject *args) {
         goto done;
     for (Py_ssize_t c = 1; nrows && c <= ncols; c++) {
         unsigned char d[32];
-        unsigned int dn = 0;
         char hex[16];
-        if (!EVP_DigestUpdate(cols[c], "]", 1) || !EVP_DigestFinal_ex(cols[c], d, &dn))
-            goto nomem;
+        if (buf_put(&cols[c], "]", 1) < 0 || sha256(ctx, md, cols[c].p, (size_t)cols[c].len, NULL, 0, d) < 0)
+            goto done;
         for (int i = 0; i < 8; i++) {
             hex[2 * i] = HEX[d[i] >> 4];
             hex[2 * i + 1] = HEX[d[i] & 15];
@@ -332,7 +330,7 @@ done:
     PyMem_Free(hashed);
     if (cols)
         for (Py_ssize_t c = 1; c <= ncols; c++)
-            EVP_MD_CTX_free(cols[c]);
+            PyMem_Free(cols[c].p);
     PyMem_Free(cols);
     EVP_MD_CTX_free(ctx);
     return result;
@@ -393,6 +391,15 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_sealc", NULL, -1, m
 
 PyMODINIT_FUNC PyInit__sealc(void) {
     init_esc();
+    if (!ORJSON_DUMPS) {
+        PyObject *orjson = PyImport_ImportModule("orjson");
+        if (!orjson)
+            return NULL;
+        ORJSON_DUMPS = PyObject_GetAttrString(orjson, "dumps");
+        Py_DECREF(orjson);
+        if (!ORJSON_DUMPS)
+            return NULL;
+    }
     if (!SHA256_MD && !(SHA256_MD = EVP_MD_fetch(NULL, "SHA2-256", NULL))) {
         PyErr_SetString(PyExc_ImportError, "OpenSSL has no SHA2-256");
         return NULL;

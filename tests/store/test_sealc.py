@@ -98,3 +98,18 @@ def test_merkle_root_of_three_by_hand() -> None:
     assert ledger_merkle.root_of(b"") == hashlib.sha256(b"").digest()
     with pytest.raises(ValueError):
         ledger_merkle.root_of(b"x" * 33)
+
+
+def test_floats_in_bulk() -> None:
+    """A float the C path writes itself (integral, |x| < 1e16) must be orjson's text; the rest is orjson's."""
+    import random
+    import struct
+    rnd = random.Random(7)
+    floats = [struct.unpack("<d", rnd.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(30_000)]
+    floats += [rnd.uniform(-1e16, 1e16) for _ in range(30_000)] + [rnd.uniform(-1e-3, 1e-3) for _ in range(30_000)]
+    floats += [10.0 ** k * s for k in range(-6, 18) for s in (1, -1, 0.9999999999999999, 1.0000000000000002)]
+    floats += [float(rnd.randrange(-10**16, 10**16)) for _ in range(10_000)] + [float(2**53 + 2), 1e16, -1e16]
+    floats += [0.0, -0.0, float("nan"), float("inf"), float("-inf"), 1735689600.0]
+    rows = [(i, x) for i, x in enumerate(floats)]
+    assert hash_range("facts", rows, [], 1) == hash_range_py("facts", rows, [], 1)
+    assert hash_range("facts", rows, [1], 1) == hash_range_py("facts", rows, [1], 1)
