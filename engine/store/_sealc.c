@@ -8,6 +8,8 @@
  *       the value's JSON, or the hash a "redacted:sha256:" marker holds), then
  *       SHA-256(prefix || JSON([rowid, c1, ...])); per column 1..ncols, the first 16 hex digits of
  *       SHA-256(JSON([v1, v2, ...])) over the encoded values (ledger_rows.col_digests).
+ *   seal_inserted(...) -> the same, of the rows as the audit log inserted them, each value converted as sqlite
+ *       stores it (ledger_capture.py's rule), or None when that is not certain (see the function).
  *   merkle_root(hashes) -> bytes      RFC 6962 tree head over 32-byte leaf hashes (ledger_merkle.root).
  *
  * JSON is orjson's: compact, UTF-8, `"` `\` and control characters escaped (\b \t \n \f \r, else
@@ -236,103 +238,252 @@ static int put_cell(Buf *b, Buf *tmp, PyObject *v, const char *mark, Py_ssize_t 
     return put_json_str(b, cell, (Py_ssize_t)sizeof cell);
 }
 
-static PyObject *seal_rows(PyObject *self, PyObject *args) {
-    Py_buffer prefix;
-    PyObject *rows, *positions, *dumps;
-    Py_ssize_t ncols, nmark;
+/* What one seal call shares across its rows: the buffers, the hashed columns, the per-column digests. */
+typedef struct {
+    Buf row, tmp;
+    Buf *cols;  /* per column 1..ncols: "[" v1 "," v2 ... of the encoded values, hashed at the end */
+    char *hashed;  /* per position 0..ncols: hashed on its own */
+    Py_ssize_t ncols, width, nmark, done;  /* done: rows encoded so far */
     const char *mark;
-    if (!PyArg_ParseTuple(args, "y*O!O!ns#O", &prefix, &PyList_Type, &rows, &PyTuple_Type, &positions, &ncols,
-                          &mark, &nmark, &dumps))
-        return NULL;
-    PyObject *result = NULL, *hashes = NULL, *digests = NULL;
-    Py_ssize_t nrows = PyList_GET_SIZE(rows), width = ncols + 1;
-    Buf row = {0}, tmp = {0};
-    char *hashed = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    Buf *cols = NULL;  /* per column 1..ncols: "[" v1 "," v2 ... of the encoded values, hashed at the end */
-    const EVP_MD *md = SHA256_MD;
-    if (!ctx || ncols < 0)
-        goto nomem;
-    hashed = PyMem_Calloc((size_t)width, 1);
-    cols = PyMem_Calloc((size_t)ncols + 1, sizeof *cols);
-    if (!hashed || !cols)
-        goto nomem;
+    PyObject *dumps;
+    EVP_MD_CTX *ctx;
+    Py_buffer prefix;
+} Seal;
+
+static int seal_open(Seal *st, PyObject *positions) {
+    st->ctx = EVP_MD_CTX_new();
+    st->width = st->ncols + 1;
+    st->hashed = PyMem_Calloc((size_t)st->width, 1);
+    st->cols = PyMem_Calloc((size_t)st->width, sizeof *st->cols);
+    if (!st->ctx || !st->hashed || !st->cols || st->ncols < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(positions); i++) {
         Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(positions, i));
-        if (at < 0 || at >= width) {
+        if (at < 0 || at >= st->width) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_ValueError, "position out of range");
-            goto done;
+            return -1;
         }
-        hashed[at] = 1;
+        st->hashed[at] = 1;
     }
-    hashes = PyBytes_FromStringAndSize(NULL, nrows * 32);
-    if (!hashes)
-        goto done;
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(hashes);
-    for (Py_ssize_t r = 0; r < nrows; r++) {
-        PyObject *t = PyList_GET_ITEM(rows, r);
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < width) {
-            PyErr_SetString(PyExc_ValueError, "a row is not a tuple of rowid and ncols values");
-            goto done;
+    return 0;
+}
+
+static void seal_close(Seal *st) {
+    PyBuffer_Release(&st->prefix);
+    PyMem_Free(st->row.p);
+    PyMem_Free(st->tmp.p);
+    PyMem_Free(st->hashed);
+    if (st->cols)
+        for (Py_ssize_t c = 0; c < st->width; c++)
+            PyMem_Free(st->cols[c].p);
+    PyMem_Free(st->cols);
+    EVP_MD_CTX_free(st->ctx);
+}
+
+/* One row (vals[0] the rowid, then the columns; n may exceed width): its hash into out, its cells into the digests. */
+static int seal_row(Seal *st, PyObject *const *vals, Py_ssize_t n, unsigned char out[32]) {
+    Buf *row = &st->row;
+    row->len = 0;
+    if (buf_put(row, "[", 1) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i && buf_put(row, ",", 1) < 0)
+            return -1;
+        Py_ssize_t start = row->len;
+        int rc = i < st->width && st->hashed[i]
+                     ? put_cell(row, &st->tmp, vals[i], st->mark, st->nmark, st->dumps, st->ctx, SHA256_MD)
+                     : put_value(row, vals[i], st->dumps);
+        if (rc < 0)
+            return -1;
+        if (i >= 1 && i <= st->ncols) {  /* the column digest: "[" v1 "," v2 ... "]" */
+            Buf *col = &st->cols[i];
+            if (buf_put(col, st->done ? "," : "[", 1) < 0 || buf_put(col, row->p + start, row->len - start) < 0)
+                return -1;
         }
-        Py_ssize_t n = PyTuple_GET_SIZE(t);
-        row.len = 0;
-        if (buf_put(&row, "[", 1) < 0)
-            goto done;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (i && buf_put(&row, ",", 1) < 0)
-                goto done;
-            Py_ssize_t start = row.len;
-            PyObject *v = PyTuple_GET_ITEM(t, i);
-            int rc = i < width && hashed[i] ? put_cell(&row, &tmp, v, mark, nmark, dumps, ctx, md)
-                                            : put_value(&row, v, dumps);
-            if (rc < 0)
-                goto done;
-            if (i >= 1 && i <= ncols) {  /* the column digest: "[" v1 "," v2 ... "]" */
-                if (buf_put(&cols[i], r ? "," : "[", 1) < 0 || buf_put(&cols[i], row.p + start, row.len - start) < 0)
-                    goto done;
-            }
-        }
-        if (buf_put(&row, "]", 1) < 0)
-            goto done;
-        if (sha256(ctx, md, prefix.buf, (size_t)prefix.len, row.p, (size_t)row.len, out + 32 * r) < 0)
-            goto done;
     }
-    digests = PyList_New(nrows ? ncols : 0);
+    st->done++;
+    if (buf_put(row, "]", 1) < 0)
+        return -1;
+    return sha256(st->ctx, SHA256_MD, st->prefix.buf, (size_t)st->prefix.len, row->p, (size_t)row->len, out);
+}
+
+/* (hashes, col_digests) once every row is in. */
+static PyObject *seal_result(Seal *st, PyObject *hashes) {
+    PyObject *digests = PyList_New(st->done ? st->ncols : 0);
     if (!digests)
-        goto done;
-    for (Py_ssize_t c = 1; nrows && c <= ncols; c++) {
+        return NULL;
+    for (Py_ssize_t c = 1; st->done && c <= st->ncols; c++) {
         unsigned char d[32];
         char hex[16];
-        if (buf_put(&cols[c], "]", 1) < 0 || sha256(ctx, md, cols[c].p, (size_t)cols[c].len, NULL, 0, d) < 0)
-            goto done;
+        Buf *col = &st->cols[c];
+        if (buf_put(col, "]", 1) < 0 || sha256(st->ctx, SHA256_MD, col->p, (size_t)col->len, NULL, 0, d) < 0) {
+            Py_DECREF(digests);
+            return NULL;
+        }
         for (int i = 0; i < 8; i++) {
             hex[2 * i] = HEX[d[i] >> 4];
             hex[2 * i + 1] = HEX[d[i] & 15];
         }
         PyObject *s = PyUnicode_FromStringAndSize(hex, 16);
-        if (!s)
-            goto done;
+        if (!s) {
+            Py_DECREF(digests);
+            return NULL;
+        }
         PyList_SET_ITEM(digests, c - 1, s);
     }
-    result = PyTuple_Pack(2, hashes, digests);
-    goto done;
-nomem:
-    if (!PyErr_Occurred())
-        PyErr_NoMemory();
+    PyObject *result = PyTuple_Pack(2, hashes, digests);
+    Py_DECREF(digests);
+    return result;
+}
+
+static PyObject *seal_rows(PyObject *self, PyObject *args) {
+    Seal st = {0};
+    PyObject *rows, *positions, *result = NULL, *hashes = NULL;
+    if (!PyArg_ParseTuple(args, "y*O!O!ns#O", &st.prefix, &PyList_Type, &rows, &PyTuple_Type, &positions, &st.ncols,
+                          &st.mark, &st.nmark, &st.dumps))
+        return NULL;
+    Py_ssize_t nrows = PyList_GET_SIZE(rows);
+    if (seal_open(&st, positions) < 0 || !(hashes = PyBytes_FromStringAndSize(NULL, nrows * 32)))
+        goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(hashes);
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        PyObject *t = PyList_GET_ITEM(rows, r);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < st.width) {
+            PyErr_SetString(PyExc_ValueError, "a row is not a tuple of rowid and ncols values");
+            goto done;
+        }
+        if (seal_row(&st, &PyTuple_GET_ITEM(t, 0), PyTuple_GET_SIZE(t), out + 32 * r) < 0)
+            goto done;
+    }
+    result = seal_result(&st, hashes);
 done:
     Py_XDECREF(hashes);
-    Py_XDECREF(digests);
-    PyBuffer_Release(&prefix);
-    PyMem_Free(row.p);
-    PyMem_Free(tmp.p);
-    PyMem_Free(hashed);
-    if (cols)
-        for (Py_ssize_t c = 1; c <= ncols; c++)
-            PyMem_Free(cols[c].p);
-    PyMem_Free(cols);
-    EVP_MD_CTX_free(ctx);
+    seal_close(&st);
+    return result;
+}
+
+/* A value as sqlite stores it in a column of affinity `aff` (https://sqlite.org/datatype3.html §3):
+ * a new reference, or NULL when that is not certain (no exception set) or on failure (one set). */
+static PyObject *stored(PyObject *v, char aff) {
+    if (v == Py_None)
+        return Py_NewRef(v);
+    if (PyBool_Check(v)) {  /* an int to sqlite: 1 or 0, 1.0 or 0.0 in a REAL column */
+        if (aff == 'T')
+            return NULL;
+        return aff == 'R' ? PyFloat_FromDouble(v == Py_True) : PyLong_FromLong(v == Py_True);
+    }
+    if (PyLong_CheckExact(v)) {
+        if (aff == 'T')
+            return NULL;
+        if (aff != 'R')
+            return Py_NewRef(v);
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || x > (1LL << 53) || x < -(1LL << 53))  /* not exactly a double: sqlite's own rounding */
+            return NULL;
+        return PyFloat_FromDouble((double)x);
+    }
+    if (PyFloat_CheckExact(v)) {
+        if (aff == 'R' && PyFloat_AS_DOUBLE(v) == 0)  /* -0.0 reads back 0.0: sqlite stores it as the integer 0 */
+            return PyFloat_FromDouble(0.0);
+        return aff == 'R' || aff == 'B' ? Py_NewRef(v) : NULL;
+    }
+    if (PyUnicode_CheckExact(v) || PyBytes_CheckExact(v))
+        return aff == 'T' || aff == 'B' ? Py_NewRef(v) : NULL;
+    return NULL;
+}
+
+/* seal_inserted(prefix, chunks, start, affinity, positions, ncols, mark, dumps) -> (hashes, col_digests) | None
+ *   the rows as the audit log inserted them (engine/store/ledger_capture.py): chunks of (columns, rows), columns
+ *   giving per table column 1..ncols the index of its value in an inserted tuple, -1 for NULL (not inserted, no
+ *   default), -2 for the rowid (the INTEGER PRIMARY KEY, not inserted); rowids start, start + 1, ...; affinity one letter per column (I T R N B, index 0 unused). Each
+ *   value is converted as sqlite would store it; None when one cannot be sure (the caller reads the rows back). */
+static PyObject *seal_inserted(PyObject *self, PyObject *args) {
+    Seal st = {0};
+    PyObject *chunks, *positions, *result = NULL, *hashes = NULL, **vals = NULL;
+    long long start;
+    const char *aff;
+    Py_ssize_t naff, total = 0, got = 0, *index = NULL;
+    if (!PyArg_ParseTuple(args, "y*O!Ls#O!ns#O", &st.prefix, &PyList_Type, &chunks, &start, &aff, &naff,
+                          &PyTuple_Type, &positions, &st.ncols, &st.mark, &st.nmark, &st.dumps))
+        return NULL;
+    if (seal_open(&st, positions) < 0)
+        goto done;
+    if (naff != st.width) {
+        PyErr_SetString(PyExc_ValueError, "one affinity per column and one for the rowid");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(chunks); k++) {
+        PyObject *chunk = PyList_GET_ITEM(chunks, k);
+        if (!PyTuple_Check(chunk) || PyTuple_GET_SIZE(chunk) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(chunk, 0))
+            || PyTuple_GET_SIZE(PyTuple_GET_ITEM(chunk, 0)) != st.ncols || !PyList_Check(PyTuple_GET_ITEM(chunk, 1))) {
+            PyErr_SetString(PyExc_ValueError, "a chunk is (a tuple of ncols indexes, a list of rows)");
+            goto done;
+        }
+        total += PyList_GET_SIZE(PyTuple_GET_ITEM(chunk, 1));
+    }
+    vals = PyMem_Calloc((size_t)st.width, sizeof *vals);
+    index = PyMem_Calloc((size_t)st.width, sizeof *index);
+    if (!vals || !index || !(hashes = PyBytes_FromStringAndSize(NULL, total * 32))) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(hashes);
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(chunks); k++) {
+        PyObject *chunk = PyList_GET_ITEM(chunks, k), *columns = PyTuple_GET_ITEM(chunk, 0);
+        PyObject *rows = PyTuple_GET_ITEM(chunk, 1);
+        for (Py_ssize_t c = 1; c <= st.ncols; c++)
+            if ((index[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns, c - 1))) == -1 && PyErr_Occurred())
+                goto done;
+        for (Py_ssize_t r = 0; r < PyList_GET_SIZE(rows); r++, got++) {
+            PyObject *t = PyList_GET_ITEM(rows, r);
+            if (!PyTuple_Check(t)) {
+                PyErr_SetString(PyExc_ValueError, "an inserted row is not a tuple");
+                goto done;
+            }
+            int sure = 1;
+            if (!(vals[0] = PyLong_FromLongLong(start + got)))
+                goto done;
+            for (Py_ssize_t c = 1; c <= st.ncols && sure; c++) {
+                Py_ssize_t at = index[c];
+                if (at >= PyTuple_GET_SIZE(t)) {
+                    PyErr_SetString(PyExc_ValueError, "a column index past the inserted row");
+                    goto done_row;
+                }
+                vals[c] = at == -1 ? Py_NewRef(Py_None) : at < 0 ? Py_NewRef(vals[0])  /* the rowid alias */
+                                                                : stored(PyTuple_GET_ITEM(t, at), aff[c]);
+                if (!vals[c]) {
+                    if (PyErr_Occurred())
+                        goto done_row;
+                    sure = 0;
+                }
+            }
+            if (sure && seal_row(&st, vals, st.width, out + 32 * got) < 0)
+                sure = -1;
+            for (Py_ssize_t c = 0; c < st.width; c++)
+                Py_CLEAR(vals[c]);
+            if (sure < 0)
+                goto done;
+            if (!sure) {
+                result = Py_NewRef(Py_None);
+                goto done;
+            }
+        }
+    }
+    result = seal_result(&st, hashes);
+    goto done;
+done_row:
+    for (Py_ssize_t c = 0; c < st.width; c++)
+        Py_CLEAR(vals[c]);
+done:
+    Py_XDECREF(hashes);
+    PyMem_Free(vals);
+    PyMem_Free(index);
+    seal_close(&st);
     return result;
 }
 
@@ -383,6 +534,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"seal_rows", seal_rows, METH_VARARGS, "Row hashes and column digests of encoded ledger rows."},
+    {"seal_inserted", seal_inserted, METH_VARARGS, "seal_rows of the rows as inserted, or None when not certain."},
     {"merkle_root", merkle_root, METH_O, "RFC 6962 Merkle tree head over concatenated 32-byte leaf hashes."},
     {NULL, NULL, 0, NULL},
 };

@@ -75,6 +75,7 @@ class Ledger:
         self._schema = -1
         self._tables: dict[str, list[str]] = {}
         self._sql: dict[str, str] = {}
+        self._probe = ""  # one statement: per covered table, count(*) above its mark and max(rowid)
         self._hashed: dict[str, tuple[list[str], list[int]]] = {}
         self._layouts: dict[str, Layout] = {}
         self.capture = Capture()  # rows as inserted this transaction (engine/store/ledger_capture.py)
@@ -109,6 +110,8 @@ class Ledger:
             self._schema = version
             self._tables = covered_tables(self.conn)
             self._sql = {t: range_sql(t, cols) for t, cols in self._tables.items()}
+            self._probe = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{t}" WHERE rowid > ?), '
+                                                f'(SELECT max(rowid) FROM "{t}")' for t in self._tables)
             self._hashed, self._layouts = {}, {}
             for t, cols in self._tables.items():
                 names = hashed_columns(t, cols)
@@ -125,25 +128,31 @@ class Ledger:
         parts: list[bytes] = []
         digests: dict[str, list[str]] = {}
         marks = dict(self.marks)
-        for table, sql in self._sql.items():
+        # which tables have rows above their marks: one statement instead of one or two per table
+        probe = self.conn.execute(self._probe, [marks.get(t, 0) for t in self._sql]).fetchone() if self._sql else ()
+        for k, (table, sql) in enumerate(self._sql.items()):
+            count, high = probe[2 * k], probe[2 * k + 1]
+            if not count:
+                continue
             mark = marks.get(table, 0)
-            rows = None
+            ncols = len(self._tables[table])
+            names, where = self._hashed[table]
+            got = None
             if table in self.capture:
                 layout = self._layouts.get(table)
                 if layout is None:
-                    layout = self._layouts[table] = Layout(self.conn, table, len(self._tables[table]))
-                rows = self.capture.rows(self.conn, table, layout, mark)
-            if rows is None:
+                    layout = self._layouts[table] = Layout(self.conn, table, ncols)
+                got = self.capture.sealed(table, layout, mark, count, high, where, ncols)
+            if got is None:
                 rows = self.conn.execute(sql, (mark, 1 << 62)).fetchall()
                 self.read_back += bool(rows)
-            if not rows:
-                continue
-            ncols = len(self._tables[table])
-            names, where = self._hashed[table]
-            ranges.append([table, rows[0][0], rows[-1][0], len(rows), ncols] + ([names] if names else []))
-            part, digests[table] = hash_range(table, rows, where, ncols)
+                if not rows:
+                    continue
+                got = (rows[0][0], rows[-1][0], len(rows), *hash_range(table, rows, where, ncols))
+            lo, hi, n, part, digests[table] = got
+            ranges.append([table, lo, hi, n, ncols] + ([names] if names else []))
             parts.append(part)
-            marks[table] = rows[-1][0]
+            marks[table] = hi
         self.capture.clear()
         changes = self.conn.total_changes
         if not parts:

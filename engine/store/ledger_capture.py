@@ -4,7 +4,8 @@
 log ran in the open transaction (``Audit.flush``, ``Audit.insert``). At seal, :meth:`Capture.rows`
 rebuilds a table's new rows as sqlite stores them — every column in table order, the rowid (the
 ``INTEGER PRIMARY KEY`` when given, else the next one), column affinity applied (an int in a REAL
-column is a float, a bool an int) — and returns them only when that is certain:
+column is a float, -0.0 there reads back 0.0, a bool is an int; a NaN sqlite stores as NULL, which orjson
+writes alike) — and returns them only when that is certain:
 
 - every value has a type its column stores unchanged (or converted exactly as above): a float in an
   INTEGER column, a number in a TEXT column or a column with a default refuses the capture;
@@ -13,6 +14,10 @@ column is a float, a bool an int) — and returns them only when that is certain
 
 Otherwise the table's rows are read back, as before: a capture can only make the seal faster, never
 change what it hashes.
+
+:meth:`Capture.sealed` hashes them: in C when built (``ledger_rows.hash_inserted``: the inserted tuples are
+read in place, each value converted by the same rule, no row rebuilt in Python), else :meth:`Capture.rows`
+and ``ledger_rows.hash_range``. Rows with explicit rowids take the Python path (they may need sorting).
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from engine.store.ledger_rows import ACCELERATED, hash_inserted, hash_range
+
 _INSERT = re.compile(r'\s*INSERT INTO\s+"?(\w+)"?\s*\(([^)]*)\)\s*VALUES\s*\((\s*\?\s*(?:,\s*\?\s*)*)\)\s*$', re.I)
 _NONE = type(None)
 # affinity → types stored unchanged; and those converted (to float in REAL, to int elsewhere)
 _KEEP: dict[str, set[type]] = {"INTEGER": {int, _NONE}, "TEXT": {str, bytes, _NONE}, "REAL": {float, _NONE},
                                "NUMERIC": {int, _NONE}, "BLOB": {int, float, str, bytes, _NONE}}
+_LETTER = {"INTEGER": "I", "TEXT": "T", "REAL": "R", "NUMERIC": "N", "BLOB": "B"}
 _CONVERT: dict[str, set[type]] = {"INTEGER": {bool}, "REAL": {int, bool}, "NUMERIC": {bool}, "BLOB": {bool},
                                   "TEXT": set()}
 
@@ -55,18 +63,30 @@ class Layout:
         self.defaults = {r[1] for r in info if r[4] is not None}
         pks = [r for r in info if r[5]]
         self.alias = pks[0][1] if len(pks) == 1 and (pks[0][2] or "").upper() == "INTEGER" else None
+        self.letters = "_" + "".join(_LETTER[a] for a in self.affinity)  # for ledger_rows.hash_inserted
+        self._index: dict[tuple[str, ...], tuple[int, ...] | None] = {}
+
+    def index(self, cols: tuple[str, ...]) -> tuple[int, ...] | None:
+        """Per table column, where an ``INSERT (cols…)`` row holds its value: -2 the rowid alias, -1 NULL (not
+        inserted); None when a column not inserted has a default (its stored value is not known here)."""
+        if cols not in self._index:
+            at = {c: i for i, c in enumerate(cols)}
+            out = [-2 if c == self.alias and c not in at else at.get(c, -1) for c in self.cols]
+            missing = {c for c, i in zip(self.cols, out, strict=True) if i == -1}
+            self._index[cols] = None if missing & self.defaults else tuple(out)
+        return self._index[cols]
 
 
 def _column(values: tuple[Any, ...], aff: str) -> tuple[Any, ...] | None:
     kinds = set(map(type, values))
-    if kinds <= _KEEP[aff]:
+    if kinds <= _KEEP[aff] and (aff != "REAL" or 0.0 not in values):
         return values
     if not kinds <= _KEEP[aff] | _CONVERT[aff]:
         return None
-    if aff == "REAL":
+    if aff == "REAL":  # an int is a float there; and -0.0 reads back 0.0 (sqlite stores it as the integer 0)
         if any(abs(v) > 2 ** 53 for v in values if v.__class__ is int):
             return None
-        return tuple(None if v is None else float(v) for v in values)
+        return tuple(None if v is None else float(v) + 0.0 for v in values)
     return tuple(int(v) if v.__class__ is bool else v for v in values)
 
 
@@ -92,8 +112,31 @@ class Capture:
     def __contains__(self, table: str) -> bool:
         return table in self._rows
 
-    def rows(self, conn: sqlite3.Connection, table: str, layout: Layout, mark: int) -> list[tuple[Any, ...]] | None:
-        """The table's rows above ``mark`` as sqlite stores them, or None when that is not certain."""
+    def sealed(self, table: str, layout: Layout, mark: int, count: int, high: int | None, where: list[int],
+               ncols: int) -> tuple[int, int, int, bytes, list[str]] | None:
+        """(first rowid, last rowid, rows, row hashes, column digests) of the table's rows above ``mark`` as
+        sqlite stores them, hashed as ``ledger_rows.hash_range`` does; None when that is not certain."""
+        chunks = self._rows.get(table, [])
+        if ACCELERATED and all(layout.alias is None or layout.alias not in cols for cols, _ in chunks):
+            n = sum(len(rows) for _, rows in chunks)
+            if count != n or high != mark + n:
+                return None
+            spec = []
+            for cols, rows in chunks:
+                index = layout.index(cols)
+                if index is None:
+                    return None
+                spec.append((index, rows))
+            got = hash_inserted(table, spec, mark + 1, layout.letters, where, ncols)
+            return None if got is None else (mark + 1, mark + n, n, *got)
+        built = self.rows(table, layout, mark, count, high)
+        if built is None:
+            return None
+        return (built[0][0], built[-1][0], len(built), *hash_range(table, built, where, ncols))
+
+    def rows(self, table: str, layout: Layout, mark: int, count: int, high: int | None) -> list[tuple[Any, ...]] | None:
+        """The table's rows above ``mark`` as sqlite stores them, or None when that is not certain: ``count``
+        and ``high`` are what the table holds (``count(*)`` above ``mark``, ``max(rowid)``)."""
         out: list[tuple[Any, ...]] = []
         top, ordered = mark, True
         for cols, rows in self._rows.get(table, []):
@@ -128,7 +171,6 @@ class Capture:
             out += zip(ids, *built, strict=True)
         if not ordered:
             out.sort(key=lambda r: r[0])
-        count, high = conn.execute(f'SELECT count(*), max(rowid) FROM "{table}" WHERE rowid > ?', (mark,)).fetchone()
         if count != len(out) or high != (out[-1][0] if out else None) or (
                 not ordered and len({r[0] for r in out}) != len(out)):
             return None

@@ -124,6 +124,16 @@ def hash_range_py(table: str, rows: list[tuple[Any, ...]], where: list[int], nco
     return b"".join(hash_rows(table, encoded)), col_digests(encoded, ncols) if encoded else []
 
 
+def hash_inserted(table: str, chunks: list[tuple[tuple[int, ...], list[tuple[Any, ...]]]], start: int, letters: str,
+                  where: list[int], ncols: int) -> tuple[bytes, list[str]] | None:
+    """:func:`hash_range` of rows as inserted (``engine/store/ledger_capture.py``), in C only: None when a value's
+    stored form is not certain. ``letters``: each column's affinity (I T R N B) after a placeholder for the rowid."""
+    assert _sealc is not None
+    got: tuple[bytes, list[str]] | None = _sealc.seal_inserted(b"\x00" + table.encode() + b"\x00", chunks, start,
+                                                                letters, tuple(where), ncols, MARK, dumps)
+    return got
+
+
 def hash_range(table: str, rows: list[tuple[Any, ...]], where: list[int], ncols: int) -> tuple[bytes, list[str]]:
     """:func:`hash_range_py`, in C when built: the same bytes."""
     if _sealc is None:
