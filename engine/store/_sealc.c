@@ -71,50 +71,55 @@ static void init_esc(void) {
     ESC['"'] = ESC['\\'] = 1;
 }
 
+/* The escape of one byte that needs it, as orjson writes it. */
+static inline char *put_escape(char *o, unsigned char c) {
+    *o++ = '\\';
+    switch (c) {
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\t': *o++ = 't'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\f': *o++ = 'f'; break;
+    case '\r': *o++ = 'r'; break;
+    default:
+        *o++ = 'u'; *o++ = '0'; *o++ = '0';
+        *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
+    }
+    return o;
+}
+
 static int put_json_str(Buf *b, const char *s, Py_ssize_t n) {
-    if (buf_grow(b, n * 6 + 2) < 0)  /* worst case: every byte \u00xx */
+    if (buf_grow(b, n * 6 + 2) < 0)  /* worst case: every byte \u00xx; so a 16-byte store below always fits */
         return -1;
     char *o = b->p + b->len;
     *o++ = '"';
     Py_ssize_t i = 0;
-    while (i < n) {
-        Py_ssize_t run = i;
 #ifdef __SSE2__
-        /* 16 bytes at a time while none needs escaping: <= 0x1f, '"' or '\\' */
-        const __m128i ctl = _mm_set1_epi8(0x1f), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-        while (run + 16 <= n) {
-            __m128i x = _mm_loadu_si128((const __m128i *)(s + run));
-            __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl),
-                                       _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
-            int mask = _mm_movemask_epi8(bad);
-            if (mask) {
-                run += __builtin_ctz((unsigned)mask);
-                break;
-            }
-            run += 16;
+    /* 16 bytes at a time: stored whole, then kept up to the first byte that needs escaping (<= 0x1f, '"', '\\') */
+    const __m128i ctl = _mm_set1_epi8(0x1f), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+        int mask = _mm_movemask_epi8(bad);
+        _mm_storeu_si128((__m128i *)o, x);
+        if (!mask) {
+            o += 16;
+            i += 16;
+            continue;
         }
+        int k = __builtin_ctz((unsigned)mask);
+        o = put_escape(o + k, (unsigned char)s[i + k]);
+        i += k + 1;
+    }
 #endif
-        while (run < n && !ESC[(unsigned char)s[run]])
-            run++;
-        memcpy(o, s + i, (size_t)(run - i));
-        o += run - i;
-        if (run == n)
-            break;
-        unsigned char c = (unsigned char)s[run];
-        i = run + 1;
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\t': *o++ = 't'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\r': *o++ = 'r'; break;
-        default:
-            *o++ = 'u'; *o++ = '0'; *o++ = '0';
-            *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
-        }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (ESC[c])
+            o = put_escape(o, c);
+        else
+            *o++ = (char)c;
     }
     *o++ = '"';
     b->len = o - b->p;

@@ -113,3 +113,16 @@ def test_floats_in_bulk() -> None:
     rows = [(i, x) for i, x in enumerate(floats)]
     assert hash_range("facts", rows, [], 1) == hash_range_py("facts", rows, [], 1)
     assert hash_range("facts", rows, [1], 1) == hash_range_py("facts", rows, [1], 1)
+
+
+def test_long_strings_with_escapes_anywhere() -> None:
+    """Strings past the 16-byte blocks the C escaping scans, with the bytes orjson escapes at every offset."""
+    import random
+    rnd = random.Random(11)
+    alphabet = ['"', "\\", "\n", "\x00", "\x1f", "\x7f", "é", "😀", "a", "b", " ", "{", "}"]
+    texts = ["x" * k + c + "y" * m for k in range(0, 40) for c in ('"', "\\", "\x01", "é") for m in (0, 1, 15, 16, 17)]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 200))) for _ in range(3000)]
+    texts += ['{"path": "metrics.error_rate", "op": ">=", "value": 0.05}' * 4, "a" * 1000 + '"']
+    rows = [(i, t, t[::-1]) for i, t in enumerate(texts)]
+    assert hash_range("facts", rows, [], 2) == hash_range_py("facts", rows, [], 2)
+    assert hash_range("facts", rows, [2], 2) == hash_range_py("facts", rows, [2], 2)
