@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from engine.cli import main
-from engine.cli.options import db_option, load_compiled, rules_dir, rules_option
+from engine.cli.options import db_option, load_compiled, need_audit_log, rules_dir, rules_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,9 +77,7 @@ def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: s
            extra: dict[str, Any] | None = None) -> None:
     from engine.run.daemon.lock import AlreadyRunning, acquire_lock
 
-    if db != ":memory:" and not Path(db).is_file():
-        click.echo(f"error: no audit log at {db} (pass --db or set ESCALATION_DB)", err=True)
-        raise SystemExit(1)
+    need_audit_log(db)
     doc = {"type": kind, "event_id": f"cli:{kind}:{uuid.uuid4().hex}", "incident_id": incident_id, "by": by,
            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
            "source": "cli", "note": note, **(extra or {})}

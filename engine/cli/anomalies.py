@@ -12,6 +12,7 @@ import click
 
 from engine.cli import main
 from engine.cli.metrics import emit, fail, resolve_window, with_window
+from engine.cli.options import NO_LOG_EXIT
 
 FORMATS = click.Choice(["table", "json", "csv", "markdown", "html"])
 
@@ -33,7 +34,9 @@ def store(db: str) -> Iterator[Any]:
     try:
         with InsightsStore.open(db) as s:
             yield s
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        fail(str(exc), NO_LOG_EXIT)
+    except ValueError as exc:
         fail(str(exc))
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from engine.cli import main
-from engine.cli.options import db_option, unused_rules_option
+from engine.cli.options import db_option, need_audit_log, unused_rules_option
 
 
 @main.command()
@@ -26,9 +24,7 @@ def confirm(event_id: str, severity: str, by: str, note: str, rules: str | None,
     from engine.model.errors import AuditError
     from engine.store.audit import Audit
 
-    if db != ":memory:" and not Path(db).is_file():  # a mistyped --db must not create an empty audit log
-        click.echo(f"error: no audit log at {db} (pass --db or set ESCALATION_DB)", err=True)
-        raise SystemExit(1)
+    need_audit_log(db)
     audit = Audit(db)
     try:
         row = audit.record_feedback(event_id, severity, by, note)

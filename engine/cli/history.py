@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from engine.cli.options import need_audit_log
 from engine.store.history_queries import SEVERITY_RANK, STATUSES, Filters
 
 # The options every command takes (as in engine/cli.py; not imported from it, which imports this file).
@@ -164,14 +165,11 @@ def prune(older_than: float, batch: int, rules: str | None, db: str) -> None:
     Open and acked incidents are never touched; the run records itself and ends with a signed prune
     checkpoint, so `rules audit verify` still passes. Example: rules history prune --older-than 90d
     """
-    from pathlib import Path
 
     from engine.store.audit import Audit
     from engine.store.retention import prune as run_prune
 
-    if not Path(db).is_file():
-        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
-        raise SystemExit(3)
+    need_audit_log(db)
     log = Audit(db)
     try:
         out = run_prune(log, older_than, batch=batch)
@@ -196,7 +194,6 @@ def redact(older_than: float | None, event_ids: tuple[str, ...], batch: int, rul
     "redacted:sha256:<hex>"; decisions, pages and times stay. Open and acked incidents are never touched;
     `rules audit verify` still passes. Example: rules history redact --older-than 30d
     """
-    from pathlib import Path
 
     from engine.store.audit import Audit
     from engine.store.redaction import RedactError
@@ -205,9 +202,7 @@ def redact(older_than: float | None, event_ids: tuple[str, ...], batch: int, rul
     if (older_than is None) == (not event_ids):
         click.echo("error: give --older-than WHEN or --event ID (not both)", err=True)
         raise SystemExit(2)
-    if not Path(db).is_file():
-        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
-        raise SystemExit(3)
+    need_audit_log(db)
     log = Audit(db)
     try:
         out = run_redact(log, older_than, list(event_ids), batch=batch)

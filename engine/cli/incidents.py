@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
 from engine.cli import main
-from engine.cli.options import db_option, unused_rules_option
+from engine.cli.options import db_option, need_audit_log, unused_rules_option
 
 
 def _need(db: str) -> None:
-    if not Path(db).is_file():
-        click.echo(f"error: no audit log at {db} (pass --db or set ESCALATION_DB)", err=True)
-        raise SystemExit(1)
+    need_audit_log(db)
 
 
 @main.command()

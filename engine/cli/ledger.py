@@ -10,6 +10,7 @@ import click
 
 from engine.cli.audit import audit
 from engine.cli.history import db_option, unused_rules_option
+from engine.cli.options import need_audit_log
 
 keys_option = click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                            help="verifier keys, one '<name>+<id>+<key> [from=N]' per line")
@@ -134,9 +135,7 @@ def rollup_cmd(rules: str | None, db: str) -> None:
     from engine.store.audit import Audit
     from engine.store.audit_rollup import refresh
 
-    if not Path(db).is_file():
-        click.echo(f"error: no audit log at {db} (give --db or set ESCALATION_DB)", err=True)
-        raise SystemExit(3)
+    need_audit_log(db)
     log = Audit(db)
     try:
         n = refresh(log)

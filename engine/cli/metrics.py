@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from engine.cli import main
+from engine.cli.options import NO_LOG_EXIT
 from engine.report.insights_model import Report
 
 window_options = [
@@ -27,9 +28,9 @@ def with_window(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def fail(message: str) -> None:
+def fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
-    raise SystemExit(1)
+    raise SystemExit(code)
 
 
 def resolve_window(since: str | None, until: str | None, length: str, tz: str) -> tuple[float, float]:
@@ -92,6 +93,8 @@ def metrics(since: str | None, until: str | None, length: str, tz: str, by: tupl
     try:
         with InsightsStore.open(db) as store:
             report = metrics_report.build(store, start, end, tz, by or ("overall", "team", "severity"))
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        fail(str(exc), NO_LOG_EXIT)
+    except ValueError as exc:
         fail(str(exc))
     emit(report, fmt, out)

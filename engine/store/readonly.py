@@ -18,7 +18,7 @@ def connect_ro(path: str | Path) -> sqlite3.Connection:
     """Open ``path`` read-only; :class:`AuditError` (one line) when it is missing or not a database."""
     p = Path(path)
     if not p.is_file():
-        raise AuditError(f"no audit log at {p} (give --db or set ESCALATION_DB)")
+        raise AuditError(f"no audit log at {p} (pass --db or set ESCALATION_DB)")
     try:
         conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode=ro", uri=True, check_same_thread=False)
         conn.execute("PRAGMA query_only=ON")

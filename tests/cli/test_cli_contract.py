@@ -100,9 +100,21 @@ def test_confirm_with_a_missing_db_creates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "typo" / "audit.db"
     res = rules("confirm", "INC-2025-001", "--severity", "MAJOR", "--by", "me", "--db", str(db),
                 "--rules", str(RULES))
-    assert res.returncode == 1
+    assert res.returncode == 3
     assert res.stderr.strip() == f"error: no audit log at {db} (pass --db or set ESCALATION_DB)"
     assert not db.parent.exists()
+
+
+@pytest.mark.parametrize("args", [["timeline", "INC-1"], ["audit", "verify"], ["audit", "firings"], ["audit", "rollup"],
+                                  ["history", "latest"], ["history", "prune", "--older-than", "90d"], ["metrics"],
+                                  ["anomalies", "trends"], ["anomalies", "score"], ["incidents"],
+                                  ["incident", "show", "INC-1"], ["ack", "INC-1", "--by", "me"]])
+def test_every_reader_of_a_missing_log_says_so_alike(tmp_path: Path, args: list[str]) -> None:
+    """One line, one wording, exit 3 (a runtime failure), and no empty log created, whichever command reads it."""
+    db = tmp_path / "typo.db"
+    res = rules(*args, "--db", str(db))
+    assert (res.returncode, res.stderr.strip()) == (3, f"error: no audit log at {db} (pass --db or set ESCALATION_DB)")
+    assert not db.exists()
 
 
 def test_parse_listen_rejects_malformed_addresses() -> None:

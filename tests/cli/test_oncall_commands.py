@@ -79,7 +79,7 @@ def test_ack_resolve_and_the_incident_view_round_trip(tmp_path: Path, httpserver
     assert unknown.stderr.strip().splitlines() == [
         "error: ack from cli by alice names no incident here (INC-NOPE)"]
     missing = rules("incidents", "--db", str(tmp_path / "typo.db"))
-    assert (missing.returncode, missing.stderr.strip()) == (1, f"error: no audit log at {tmp_path / 'typo.db'} "
+    assert (missing.returncode, missing.stderr.strip()) == (3, f"error: no audit log at {tmp_path / 'typo.db'} "
                                                             "(pass --db or set ESCALATION_DB)")
     assert not (tmp_path / "typo.db").exists()
 

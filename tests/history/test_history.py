@@ -105,7 +105,7 @@ def test_show(generated: tuple[Path, list[Incident]]) -> None:
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     res = rules("history", "latest", "--db", str(tmp_path / "missing.db"))
     assert res.returncode == 3
-    assert res.stderr.strip() == f"error: no audit log at {tmp_path / 'missing.db'} (give --db or set ESCALATION_DB)"
+    assert res.stderr.strip() == f"error: no audit log at {tmp_path / 'missing.db'} (pass --db or set ESCALATION_DB)"
     assert not (tmp_path / "missing.db").exists()
     res = rules("history", "list", "--since", "yesterday", "--db", str(tmp_path / "x.db"))
     assert res.returncode == 2 and "'yesterday' is neither a duration" in res.stderr

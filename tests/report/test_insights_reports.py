@@ -77,7 +77,7 @@ def test_json_and_csv_carry_the_same_figures(db: str) -> None:
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     res = rules("metrics", "--db", str(tmp_path / "missing.db"))
-    assert res.returncode == 1 and res.stderr.strip().splitlines() == [
+    assert res.returncode == 3 and res.stderr.strip().splitlines() == [
         f"error: no audit log at {tmp_path / 'missing.db'} (pass --db or set ESCALATION_DB)"]
     assert not (tmp_path / "missing.db").exists()
     (tmp_path / "junk.db").write_text("not sqlite")
