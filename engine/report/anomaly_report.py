@@ -107,7 +107,8 @@ def trends(store: InsightsStore, until: float, tz: str) -> Report:
     report.blocks.append(Findings("causes", "Repeated causes (≥ 3 in 7 days, seen before)",
                                   [sentence(t, zone) for t in result.causes]))
     report.blocks.append(Findings("not_assessed", "Not assessed",
-                                  [f"{s}: {why}" for s, why in result.not_assessed.items()], "every service assessed"))
+                                  [f"{s}: {why}" for s, why in result.not_assessed.items()],
+                                  "every service assessed" if rows else "no incident in the last 90 days: nothing to assess"))
     services = sorted({t.service for t in findings})[:20]
     counted = [r for r in rows if r["severity"] != "NONE"]
     if services:

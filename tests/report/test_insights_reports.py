@@ -89,6 +89,15 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2 and "unknown time zone 'Mars/Olympus'" in res.stderr
 
 
+def test_an_empty_log_is_not_called_fully_assessed(tmp_path: Path) -> None:
+    from engine.store.audit import Audit
+
+    Audit(tmp_path / "empty.db").close()
+    out = rules("anomalies", "trends", "--db", str(tmp_path / "empty.db")).stdout
+    assert "every service assessed" not in out
+    assert "• no incident in the last 90 days: nothing to assess" in out
+
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     assert found, "chromium is required (Debian package 'chromium'; .ci/run installs it)"
