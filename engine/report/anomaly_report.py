@@ -106,9 +106,9 @@ def trends(store: InsightsStore, until: float, tz: str) -> Report:
                                   [sentence(t, zone) for t in findings], "no finding at q < 0.01"))
     report.blocks.append(Findings("causes", "Repeated causes (≥ 3 in 7 days, seen before)",
                                   [sentence(t, zone) for t in result.causes]))
+    empty = "every service assessed" if rows else "no incident in the last 90 days: nothing to assess"
     report.blocks.append(Findings("not_assessed", "Not assessed",
-                                  [f"{s}: {why}" for s, why in result.not_assessed.items()],
-                                  "every service assessed" if rows else "no incident in the last 90 days: nothing to assess"))
+                                  [f"{s}: {why}" for s, why in result.not_assessed.items()], empty))
     services = sorted({t.service for t in findings})[:20]
     counted = [r for r in rows if r["severity"] != "NONE"]
     if services:
