@@ -8,7 +8,9 @@ are never touched), and every decision older than the cut that opened no inciden
    survive the rows;
 2. then its rows — decisions, events, intake, facts, firings, actions with their starts, attempts
    and results, incident updates, suppression and group-membership rows, the pagers' references to it
-   (``vendor_refs``) — deleted in transactions of ``batch`` incidents;
+   (``vendor_refs``) — deleted in transactions of ``batch`` incidents; then the suppression state no
+   reader needs any more and older than the cut (:data:`SUPERSEDED`: a tracker's states before its
+   newest, the signals of fusion windows closed before the cut), in bounded transactions too;
    each deleted ``(table, rowid)`` is listed in ``ledger_pruned`` in the same transaction (the
    append-only triggers are dropped and re-created inside it, so no other writer sees them gone);
 3. one ``retention_runs`` row records the run, the firings rollup is refreshed (engine/store/audit_rollup.py),
@@ -50,6 +52,16 @@ WHERE = {"firings": _BY_EVENT, "facts": _BY_EVENT, "intake": _BY_EVENT, "events"
          "suppressions": "incident_id = :inc", "incidents": "incident_id = :inc",
          "incident_members": "incident_id = :inc", "vendor_refs": "incident_id = :inc",
          "decisions": "incident_id = :inc"}  # decisions last: the others find their rows through it
+
+
+# state rows whose only reader has moved past them (engine/store/incidents.py: ``trackers`` reads each key's newest
+# row, ``open_windows`` the signals after each window's last close): deleted when older than the cut
+SUPERSEDED = {
+    "suppress_state": "at < :cut AND id < (SELECT max(m.id) FROM suppress_state m WHERE m.key = suppress_state.key)",
+    "fusion_signals": "id <= coalesce((SELECT max(c.id) FROM fusion_signals c WHERE c.sid = fusion_signals.sid "
+                      "AND c.op != 'signal' AND c.at < :epoch), 0)",
+}
+STATE_BATCH = 5000
 
 
 def create(conn: sqlite3.Connection) -> None:
@@ -112,6 +124,8 @@ def prune(audit: Any, cutoff: float, batch: int = 500, now: str | None = None) -
         deleted += _delete_batch(audit, tables, [{"inc": x} for x in ids[i:i + batch]], run)
     for i in range(0, len(loose), batch):  # decisions that opened no incident: by event id
         deleted += _delete_loose(audit, tables, loose[i:i + batch], run)
+    state = _delete_superseded(audit, cutoff, run)
+    deleted += state
     seconds = time.perf_counter() - started
     audit.begin()
     try:  # the run records itself (rows, rollups, time): its own row, sealed like any other
@@ -128,7 +142,7 @@ def prune(audit: Any, cutoff: float, batch: int = 500, now: str | None = None) -
     refresh(audit)  # `rules audit firings` over the whole log without the pruned rows
     if audit.ledger is not None:
         audit.ledger.checkpoint("prune", {"cutoff": int(cutoff), "pruned": deleted, "run": run})
-    return {"run": run, "incidents": len(ids), "loose_decisions": len(loose), "rows": deleted,
+    return {"run": run, "incidents": len(ids), "loose_decisions": len(loose), "rows": deleted, "state_rows": state,
             "rollups": len(rolled), "seconds": round(seconds, 3)}
 
 
@@ -165,3 +179,17 @@ def _delete_loose(audit: Any, tables: list[str], event_ids: list[str], run: int)
     where = {t: "event_id = :e" for t in tables if t in ("firings", "facts", "intake", "events", "disagreements",
                                                           "decisions", "suppressions")}
     return _delete(audit, [t for t in tables if t in where], where, [{"e": e} for e in event_ids], run)
+
+
+def _delete_superseded(audit: Any, cutoff: float, run: int) -> int:
+    """The :data:`SUPERSEDED` rows, at most :data:`STATE_BATCH` per table and transaction."""
+    conn = audit.conn
+    tables = [t for t in SUPERSEDED if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                                    (t,)).fetchone()]
+    where = {t: f"{SUPERSEDED[t]} LIMIT {STATE_BATCH}" for t in tables}
+    cut = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as written
+    params = {"cut": cut, "epoch": cutoff}
+    total = 0
+    while n := _delete(audit, tables, where, [params], run):
+        total += n
+    return total

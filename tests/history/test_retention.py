@@ -117,3 +117,50 @@ def test_prune_takes_the_pagers_references_and_memberships_with_their_incident(
         assert len(left & gone) <= 1
     conn.close()
     assert rules("audit", "verify", "--db", str(db)).returncode == 0
+
+
+def test_prune_takes_superseded_suppression_state_and_closed_fusion_windows(
+        generated: tuple[Path, list[Incident]], tmp_path: Path) -> None:
+    """A tracker keeps its newest state; a fusion window closed before the cut goes, one still open (or closed
+    after the cut) keeps its signals; and what open_windows/trackers read back is unchanged by the prune."""
+    from engine.store.incidents import IncidentStore
+
+    src, _ = generated
+    db = tmp_path / "s.db"
+    shutil.copy(src, db)
+    old, new = CUT - 86400, CUT + 86400
+    iso = {t: datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+           for t in (old, new)}
+    log = Audit(db)
+    store = IncidentStore(log.conn, "h", log.defer, log.flush)
+    log.begin()
+    for k in range(3):
+        store.tracker("flappy", {"n": k}, iso[old])  # two superseded before the cut, the newest kept
+    store.tracker("quiet", {"n": 9}, iso[old])  # old, but its key's newest: kept
+    store.tracker("busy", {"n": 0}, iso[old])  # superseded by a state after the cut: goes
+    store.tracker("busy", {"n": 1}, iso[new])
+    store.signal("closed-old", "f", "svc", "signal", "e1", "INC-1", "k", {"a": 1}, old)
+    store.signal("closed-old", "f", "svc", "closed", "e2", "INC-1", "k", None, old)
+    store.signal("closed-new", "f", "svc", "signal", "e3", "INC-2", "k", {"a": 2}, old)
+    store.signal("closed-new", "f", "svc", "closed", "e4", "INC-2", "k", None, new)
+    store.signal("still-open", "f", "svc", "signal", "e5", "INC-3", "k", {"a": 3}, old)
+    store.signal("reopened", "f", "svc", "signal", "e6", "INC-4", "k", {"a": 4}, old)
+    store.signal("reopened", "f", "svc", "expired", "e7", "INC-4", "k", None, old)
+    store.signal("reopened", "f", "svc", "signal", "e8", "INC-4", "k", {"a": 5}, new)
+    store.tracker("last", {"n": 0}, iso[new])  # the tables' newest rows, which prune always keeps
+    store.signal("last", "f", "svc", "signal", "e9", "INC-5", "k", None, new)
+    log.commit()
+    before = (store.trackers(), store.open_windows())
+    out = prune(log, CUT, batch=100)
+    store = IncidentStore(log.conn, "h", log.defer, log.flush)
+    assert (store.trackers(), store.open_windows()) == before
+    log.close()
+    conn = sqlite3.connect(db)
+    states = [(k, json.loads(s)["n"]) for k, s in conn.execute("SELECT key, state FROM suppress_state ORDER BY id")]
+    assert states == [("flappy", 2), ("quiet", 9), ("busy", 1), ("last", 0)]
+    signals = [(s, e) for s, e in conn.execute("SELECT sid, event_id FROM fusion_signals ORDER BY id")]
+    assert signals == [("closed-new", "e3"), ("closed-new", "e4"), ("still-open", "e5"), ("reopened", "e8"),
+                       ("last", "e9")]
+    assert out["state_rows"] == 3 + 2 + 2  # flappy 0, 1 and busy 0; closed-old both; reopened's first signal, expiry
+    conn.close()
+    assert rules("audit", "verify", "--db", str(db)).returncode == 0
