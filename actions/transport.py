@@ -2,7 +2,8 @@
 limits (``fit``, ``fit_key``, :class:`RateLimiter`).
 
 * :class:`Http` holds one ``httpx.Client`` per adapter instance, created on first use, with
-  explicit timeouts (connect 5 s; read, write and pool 10 s, or the adapter's ``timeout``).
+  explicit timeouts (connect 5 s; read, write and pool 10 s, or the adapter's ``timeout``) and no
+  connection cap of its own (the daemon's lanes bound the sends in flight).
   Its ``post`` goes through :func:`actions.retry.post_json` (shared classification) and scrubs
   the given secrets out of every :class:`ActionFailed` it raises, dropping the httpx exception
   chain (whose request objects carry URLs and headers).
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # imported with the first client: loading an adapter (rules v
 CONNECT_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 10.0
 REDACTED = "[redacted]"
+KEEPALIVE = 64  # idle connections kept per adapter instance
 MIN_SECRET_PART = 16  # a webhook URL's path segment or query value this long is a token (Slack, Teams sig)
 
 
@@ -55,7 +57,10 @@ class Http:
         if self._client is None:
             import httpx
 
-            self._client = httpx.Client(timeout=self.timeout)
+            # no connection cap of its own: the daemon's lanes bound the sends in flight (--send-per-adapter), and
+            # httpx's default of 100 would make the 101st wait for a free connection until the pool timeout
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE)
+            self._client = httpx.Client(timeout=self.timeout, limits=limits)
         return self._client
 
     def post(
