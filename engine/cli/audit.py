@@ -97,12 +97,16 @@ def why_cmd(event_id: str, fmt: str, rules: str | None, db: str) -> None:
     fact = json.loads(row["fact"]) if row["fact"] and not redacted else None
     out = why(row, fact, row["deciding_rule"], loaded, digest)
     out["incident_id"] = row["incident_id"]
+    out["suppression"] = row["suppression"]
     if fmt == "json":
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     model = out["model"]
     click.echo(f"{event_id}: {out['severity']} (incident {row['incident_id'] or 'none'}), "
                f"rules hash {str(out['rules_hash'])[:12]}")
+    sup = row["suppression"]
+    if sup and sup["outcome"] != "opened":  # why a decided severity paged nobody (or joined another incident)
+        click.echo(f"  {sup['outcome']} by {sup['mechanism']}: {sup['reason']}")
     click.echo(f"  deciding rule: {out['deciding_rule'] or 'none recorded'}"
                + (f" — {out['description']}" if out.get("description") else ""))
     for line in out.get("conditions", []):

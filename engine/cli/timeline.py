@@ -42,7 +42,7 @@ def timeline(incident_id: str, fmt: str, output: Path | None, rules: str | None,
     loaded, digest = severity_rules(rules)
     t = build(db, incident_id, rules=loaded, digest=digest)
     if t is None:
-        click.echo(f"error: no incident {incident_id!r} in {db}", err=True)
+        click.echo(f"error: no incident {incident_id!r} in {db}{_event_hint(db, incident_id)}", err=True)
         raise SystemExit(1)
     text = render(t, fmt)
     if output is None:
@@ -53,6 +53,24 @@ def timeline(incident_id: str, fmt: str, output: Path | None, rules: str | None,
     except OSError as exc:
         click.echo(f"error: cannot write {output}: {exc.strerror}", err=True)
         raise SystemExit(3) from None
+
+
+def _event_hint(db: str, event_id: str) -> str:
+    """When the id names an event that opened no incident: what became of it, and where to read why."""
+    from engine.store.audit_queries import decision
+    from engine.store.readonly import connect_ro
+
+    conn = connect_ro(db)
+    try:
+        row = decision(conn, event_id) if event_id else None
+    finally:
+        conn.close()
+    if row is None:
+        return ""
+    sup = row["suppression"]
+    became = (f"{sup['outcome']} by {sup['mechanism']}" + (f", incident {sup['incident_id']}" if sup["incident_id"]
+                                                            else "")) if sup else "opened no incident"
+    return f"; it is an event ({row['severity']}, {became}): see rules audit why {event_id}"
 
 
 from engine.cli import main  # noqa: E402

@@ -79,6 +79,12 @@ def decision(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
     fact = conn.execute("SELECT fact FROM facts WHERE event_id = ? AND kind = 'event' ORDER BY id LIMIT 1",
                         (event_id,)).fetchone()
     out["fact"] = fact[0] if fact else None
+    out["suppression"] = None  # what the suppression stage did with it: a silence, maintenance, dedup, group …
+    known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'").fetchone()
+    if known:
+        sup = _rows(conn, "SELECT outcome, mechanism, reason, incident_id FROM suppressions WHERE event_id = :e "
+                          "ORDER BY id DESC LIMIT 1", {"e": event_id})
+        out["suppression"] = sup[0] if sup else None
     return out
 
 

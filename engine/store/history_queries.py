@@ -162,6 +162,6 @@ def query(conn: sqlite3.Connection, filters: Filters | None = None, limit: int |
 def incident_events(conn: sqlite3.Connection, incident_id: str) -> list[dict[str, Any]]:
     """The decisions of one incident, oldest first: event id, severity, event time, rules hash."""
     cur = conn.execute("SELECT d.event_id, d.severity, d.event_epoch, d.rules_hash, d.fired_rules FROM decisions d "
-                       "WHERE d.incident_id = ? ORDER BY d.rowid", (incident_id,))
+                       "WHERE d.incident_id = ? AND d.incident_id != '' ORDER BY d.rowid", (incident_id,))
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur]

@@ -156,7 +156,7 @@ WITH_TEMP = "WITH " + ", ".join(["win AS (SELECT incident_id FROM w_win)",
                                  *[f"{b} AS (SELECT * FROM w_{b})" for b in BASE]])
 WITH_WINDOW = "WITH " + ", ".join([
     "win AS (SELECT DISTINCT incident_id FROM decisions WHERE event_epoch >= :since AND event_epoch < :until"
-    " AND incident_id IS NOT NULL)", *[f"{name} AS ({body(name, True)})" for name in BASE]])
+    " AND incident_id IS NOT NULL AND incident_id != '')", *[f"{name} AS ({body(name, True)})" for name in BASE]])
 
 
 def digest() -> str:
@@ -325,7 +325,8 @@ class InsightsStore:
             for name in ("win", *BASE):
                 self.conn.execute(f"DROP TABLE IF EXISTS temp.w_{name}")
             self.conn.execute("CREATE TEMP TABLE w_win AS SELECT DISTINCT incident_id FROM decisions WHERE "
-                              "event_epoch >= :since AND event_epoch < :until AND incident_id IS NOT NULL", params)
+                              "event_epoch >= :since AND event_epoch < :until AND incident_id IS NOT NULL "
+                              "AND incident_id != ''", params)
             self._window, self._built = (since, until), 0
         for i in range(self._built, need):
             ctes = ", ".join(["win AS (SELECT incident_id FROM w_win)",

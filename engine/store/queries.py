@@ -57,7 +57,8 @@ def incidents(db: Path | str) -> list[dict[str, Any]]:
         conn = read_only(db)
         try:
             rows = _rows(conn, "SELECT incident_id, service, severity, MIN(at) AS opened, COUNT(*) AS events "
-                               "FROM decisions WHERE incident_id IS NOT NULL GROUP BY incident_id ORDER BY opened")
+                               "FROM decisions WHERE incident_id IS NOT NULL AND incident_id != '' "
+                               "GROUP BY incident_id ORDER BY opened")
             updates: dict[str, list[dict[str, Any]]] = {}
             for u in _rows(conn, "SELECT incident_id, type, by, source, at FROM incident_updates ORDER BY id"):
                 updates.setdefault(u["incident_id"], []).append(u)
@@ -75,6 +76,8 @@ def incidents(db: Path | str) -> list[dict[str, Any]]:
 def incident(db: Path | str, incident_id: str) -> dict[str, Any] | None:
     """One incident: its decisions, acks/resolves, every page and action with its result, the rules'
     Git commit per rules_hash, and the pages still due (who is paged next and when). None if unknown."""
+    if not incident_id:  # the decisions that opened no incident hold '': not one incident
+        return None
     try:
         conn = read_only(db)
         try:

@@ -36,7 +36,7 @@ def incident_rows(conn: sqlite3.Connection, incident_id: str) -> dict[str, list[
         "e.timestamp, e.source, e.status, " + _RECEIVED.format("d") + " AS received_at, "
         "(SELECT n.file FROM intake n WHERE n.event_id = d.event_id AND n.outcome = 'accepted' ORDER BY n.id "
         "LIMIT 1) AS file FROM decisions d LEFT JOIN events e ON e.event_id = d.event_id "
-        "WHERE d.incident_id = ? ORDER BY d.rowid"), (incident_id,))
+        "WHERE d.incident_id = ? AND d.incident_id != '' ORDER BY d.rowid"), (incident_id,))
     ids = [d["event_id"] for d in out["decisions"]]
     out["facts"] = _rows(conn, f"SELECT event_id, kind, fact FROM facts WHERE event_id IN ({_marks(ids)}) "
                                "ORDER BY id", tuple(ids)) if ids else []
