@@ -25,15 +25,20 @@ ASCII_LEGEND = "# CRITICAL  + MAJOR  - MODERATE  . NONE only  (blank) no inciden
 
 
 def bucket_starts(since: float, until: float, bucket_hours: float, tz: ZoneInfo) -> list[float]:
-    """Bucket boundaries from ``since``; day buckets follow the zone's calendar (a DST day is 23 or 25 h)."""
-    starts, t = [], since
-    while t < until:
-        starts.append(t)
-        if bucket_hours % 24 == 0:
-            local = datetime.fromtimestamp(t, tz)
-            t = (local.replace(tzinfo=None) + timedelta(days=bucket_hours // 24)).replace(tzinfo=tz).timestamp()
-        else:
+    """Bucket boundaries from ``since``. Day buckets are calendar days of the zone: cut at local midnight
+    (a DST day is 23 or 25 h), so a window that does not start at midnight begins and ends with a part of
+    a day, and every column is labelled by the day its incidents started on."""
+    if bucket_hours % 24:
+        starts, t = [], since
+        while t < until:
+            starts.append(t)
             t += bucket_hours * 3600
+        return starts
+    step = timedelta(days=bucket_hours // 24)
+    day = datetime.fromtimestamp(since, tz).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    starts = [since] if since < until else []
+    while (t := (day := day + step).replace(tzinfo=tz).timestamp()) < until:
+        starts.append(t)
     return starts
 
 

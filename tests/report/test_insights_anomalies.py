@@ -163,6 +163,26 @@ def test_every_heatmap_cell_matches_an_independent_computation(history) -> None:
             assert (sev, n) == tuple(expected.get((service, day), [None, 0])), (service, day)
 
 
+def test_day_columns_are_calendar_days_when_the_window_starts_mid_day(history) -> None:
+    """The default window ends now, not at midnight: each incident still sits under the day it started on
+    (the window's first and last columns are parts of a day), in the zone's calendar across a DST change."""
+    paris = ZoneInfo("Europe/Paris")
+    until = datetime(2026, 11, 27, 14, 30, tzinfo=paris).timestamp()
+    since = until - 7 * DAY
+    with InsightsStore.open(history.path) as store:
+        hm = heatmap.build(store.rows("insight_incidents", since, until), since, until, 24, paris)
+    assert hm.buckets == ["Fri 20", "Sat 21", "Sun 22", "Mon 23", "Tue 24", "Wed 25", "Thu 26", "Fri 27"]
+    labels = [datetime.fromtimestamp(t.start, paris).strftime("%a %d") for t in history.truths
+              if since <= t.start < until]
+    counted = {b: sum(n for row in hm.cells for (_, n) in [row[j]]) for j, b in enumerate(hm.buckets)}
+    assert counted == {b: labels.count(b) for b in hm.buckets}
+    assert sum(counted.values()) == len(labels) > 0
+    march = datetime(2026, 3, 27, 12, tzinfo=paris).timestamp()  # the night of 28–29 March has 23 hours
+    starts = heatmap.bucket_starts(march, march + 4 * DAY, 24, paris)
+    assert [datetime.fromtimestamp(s, paris).strftime("%d %H:%M") for s in starts] == [
+        "27 12:00", "28 00:00", "29 00:00", "30 00:00", "31 00:00"]
+
+
 def test_the_exact_poisson_test_is_scipys_binomtest() -> None:
     from scipy.stats import binomtest
 
