@@ -1,7 +1,8 @@
 """The ``rules`` command: thin wrappers around the engine's functions.
 
-Exit codes: 0 success; 1 rule files invalid or simulate expectations not met; 2 usage error;
-3 runtime failure (audit log unwritable, engine failure); 4 ``rules run --once``: a page failed.
+Exit codes: 0 success; 1 rule files invalid, simulate expectations not met, an event file rejected by
+``rules run --once``, or an incident/event not found; 2 usage error; 3 runtime failure (audit log missing or
+unwritable, engine failure); 4 ``rules run --once``: a page failed.
 Results go to stdout, diagnostics and logs to stderr, so ``rules simulate --format json | jq`` always works.
 
 Each command lives in its own module (``engine/cli/<module>.py``), which registers itself on

@@ -157,12 +157,18 @@ def run(rules: str | None, db: str, spool: str, once: bool, interval: float, enq
     failed = audit.failed_pages(started)
     for incident_id, action, detail in failed:  # a page nobody received: the run did not do its job
         click.echo(f"error: page for {incident_id} via {action} failed: {detail[:300]}", err=True)
+    if stats.failed:  # bad input: quarantined with its reason (logged above), the rest decided; the run says so
+        click.echo(f"error: {stats.failed} event file(s) rejected; each is in {box.failed} with a .reason.json",
+                   err=True)
     audit.close()  # seals what is left and writes the shutdown checkpoint (engine/store/ledger.py)
     if failed:
         raise SystemExit(PAGE_FAILED)
+    if stats.failed:
+        raise SystemExit(REJECTED)
 
 
 PAGE_FAILED = 4  # rules run --once: every file decided, but at least one page failed (see README exit codes)
+REJECTED = 1  # rules run --once: an event file was rejected (quarantined in failed/), the others decided
 logger = logging.getLogger("escalation_handlers.daemon")
 
 

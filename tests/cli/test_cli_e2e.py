@@ -58,7 +58,9 @@ def test_bad_event_file_is_quarantined_with_its_reason(tmp_path: Path) -> None:
     bad.write_text('{"event_id": "x", "timestamp": "2025-01-01T00:00:00Z", "service": "api", "metrcis": {}}')
     spool = tmp_path / "spool"
     res = rules("run", "--once", "--db", str(tmp_path / "a.db"), "--spool", str(spool), "--enqueue", str(bad))
-    assert res.returncode == 0
+    assert res.returncode == 1 and "Traceback" not in res.stderr  # the run says a file was rejected
+    assert "event file failed: bad.json: schema: " in res.stderr and "metrcis" in res.stderr  # which, and why
+    assert f"error: 1 event file(s) rejected; each is in {spool / 'failed'} with a .reason.json" in res.stderr
     reason = json.loads((spool / "failed" / "bad.json.reason.json").read_text())
     assert "metrcis" in reason["reason"] and "\n" not in reason["reason"]
     assert (spool / "failed" / "bad.json").read_bytes() == bad.read_bytes()  # nothing lost

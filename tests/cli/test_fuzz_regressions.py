@@ -114,8 +114,8 @@ def test_run_quarantines_an_out_of_range_timestamp_as_schema(tmp_path: Path) -> 
     spool = tmp_path / "spool"
     res = rules("run", "--once", "--db", str(tmp_path / "a.db"), "--spool", str(spool),
                 "--enqueue", str(good), "--enqueue", str(bad))
-    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr  # before: engine-failure + traceback
-    assert "1 file(s) done, 1 failed, 1 decision(s)" in res.stdout
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr  # before: engine-failure + traceback
+    assert "1 file(s) done, 1 failed, 1 decision(s)" in res.stdout  # the good one decided, the bad one rejected
     reason = json.loads((spool / "failed" / "bad.json.reason.json").read_text())
     assert reason["code"] == "schema" and "out of range" in reason["reason"]
 

@@ -237,8 +237,8 @@ class Batches:
 
     def _move(self, f: _File, stats: Stats, ok: bool, reason: str = "", code: str = "") -> None:
         if not ok:
-            logger.warning("event file failed", extra={"event": "failed", "file": f.name, "code": code,
-                                                       "reason": reason})
+            logger.warning("event file failed: %s: %s (%s; moved to failed/ with its reason)", f.name, reason, code,
+                           extra={"event": "failed", "file": f.name, "code": code, "reason": reason})
         self.spool.finish(f.path, ok, reason, code)
         if self._recovering:
             self.spool.forget_attempts(f.name)
