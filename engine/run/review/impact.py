@@ -26,7 +26,9 @@ from engine.run.pipeline import Pipeline
 from engine.run.replay import VirtualClock
 from engine.run.review.expect import observed
 from engine.run.review.runner import first_time
+from engine.store.audit import Audit
 from engine.store.copy import AuditFactory
+from engine.store.replay_audit import ReplayAudit
 
 KINDS = ("severity", "rule", "owner", "route", "pages_added", "pages_removed", "escalation_timing", "remediation",
          "channels", "suppressed", "unsuppressed")
@@ -78,18 +80,44 @@ def changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]
 
 class RecordedHistory:
     """``history.*`` as the recorded log had it when each event was decided: the recorded decisions
-    before that event's own row (:class:`engine.store.replay.RecordedDecisions`), read by the same
-    :class:`~engine.decide.history.AuditHistory` the daemon uses."""
+    before that event's own row, read by the same :class:`~engine.decide.history.AuditHistory` the
+    daemon uses. ``store="memory"``: the rows are handed to it as they come (its writer's report,
+    :meth:`~engine.decide.history.AuditHistory.recorded`) and held in
+    :class:`~engine.store.memory_history.MemoryDecisionRows`; ``"sqlite"``: copied into an in-memory
+    sqlite table it reads (:class:`engine.store.replay.RecordedDecisions`), the reference."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, store: str = "memory") -> None:
         from engine.decide.history import AuditHistory
+        from engine.store.memory_history import MemoryDecisionRows
         from engine.store.replay import RecordedDecisions
 
-        self.log = RecordedDecisions(conn)
-        self._history = AuditHistory(self.log.rows)
+        self.log: RecordedDecisions | None = None
+        if store == "sqlite":
+            self.log = RecordedDecisions(conn)
+            self._history = AuditHistory(self.log.rows)
+            return
+        if store != "memory":
+            raise ValueError(f"store must be 'memory' or 'sqlite', not {store!r}")
+        self._rows = conn.execute("SELECT rowid, service, severity, incident_id, event_epoch FROM decisions "
+                                  "ORDER BY rowid").fetchall()
+        self._next = 0
+        self._mem = MemoryDecisionRows()
+        self._history = AuditHistory(self._mem)
 
     def before(self, decision_rowid: int | None) -> None:
-        self.log.advance(decision_rowid)
+        """Hand over the recorded rows written before ``decision_rowid`` (None: none more)."""
+        if self.log is not None:
+            self.log.advance(decision_rowid)
+            return
+        rows, n = self._rows, self._next
+        if decision_rowid is None:
+            return
+        while n < len(rows) and rows[n][0] < decision_rowid:
+            _, service, severity, incident, epoch = rows[n]
+            self._mem.append(service, severity, incident, epoch)
+            self._history.recorded(service, severity, incident, epoch)
+            n += 1
+        self._next = n
 
     def __call__(self, service: str, at: datetime) -> dict[str, Any]:
         return self._history(service, at)
@@ -118,12 +146,25 @@ class Unrendered(Decider):
         return {}
 
 
-def replay(compiled: CompiledPolicy, items: list[Item], *, model: Any, history_factory: Any = None
-           ) -> dict[str, dict[str, Any]]:
-    """Decide every item in order with ``compiled``; ``{event_id: summary}`` of each decision."""
-    factory = AuditFactory()
+STORES = ("memory", "sqlite")
+
+
+def replay(compiled: CompiledPolicy, items: list[Item], *, model: Any, history_factory: Any = None,
+           store: str = "memory") -> dict[str, dict[str, Any]]:
+    """Decide every item in order with ``compiled``; ``{event_id: summary}`` of each decision.
+
+    ``store``: where the pipeline's audit log and suppression state live: ``"memory"``
+    (:class:`~engine.store.replay_audit.ReplayAudit`) or ``"sqlite"`` (an in-memory sqlite audit log, the
+    daemon's own store: the reference; tests/review/test_impact_store.py holds the two equal)."""
     clock = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
-    audit = factory.new(clock.now)
+    factory: AuditFactory | None = None
+    if store == "memory":
+        audit: Audit = ReplayAudit(clock.now)
+    elif store == "sqlite":
+        factory = AuditFactory()
+        audit = factory.new(clock.now)
+    else:
+        raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
     decider = Unrendered(compiled, model=model)
     pipeline = Pipeline(compiled, audit, decider=decider)
     history = history_factory() if history_factory is not None else None
@@ -140,7 +181,8 @@ def replay(compiled: CompiledPolicy, items: list[Item], *, model: Any, history_f
                 out[decision.event_id] = summarize(decision)
     finally:
         audit.close()
-        factory.close()
+        if factory is not None:
+            factory.close()
     return out
 
 

@@ -35,17 +35,18 @@ def default_jobs() -> int:
 
 
 def replay_both(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *, model: Any,
-                history_factory: Any = None, jobs: int = 1) -> tuple[Summaries, Summaries]:
-    """``(replay(base), replay(head))``, concurrently when ``jobs >= 2`` and ``fork`` exists."""
+                history_factory: Any = None, jobs: int = 1, store: str = "memory") -> tuple[Summaries, Summaries]:
+    """``(replay(base), replay(head))``, concurrently when ``jobs >= 2`` and ``fork`` exists; ``store``: see
+    :func:`engine.run.review.impact.replay`."""
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return (replay(base, items, model=model, history_factory=history_factory),
-                replay(head, items, model=model, history_factory=history_factory))
+        return (replay(base, items, model=model, history_factory=history_factory, store=store),
+                replay(head, items, model=model, history_factory=history_factory, store=store))
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
 
     def child() -> None:
         try:
-            send.send(("ok", replay(base, items, model=model, history_factory=history_factory)))
+            send.send(("ok", replay(base, items, model=model, history_factory=history_factory, store=store)))
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             send.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
         finally:
@@ -55,7 +56,7 @@ def replay_both(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *
     proc.start()
     send.close()
     try:
-        head_out = replay(head, items, model=model, history_factory=history_factory)
+        head_out = replay(head, items, model=model, history_factory=history_factory, store=store)
         try:
             status, payload = receive.recv()
         except EOFError:
