@@ -20,7 +20,6 @@ exception ends the replay (``rules impact`` reports it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -258,11 +257,10 @@ class ReplayAudit(Audit):
         for a in self._by_incident.get(incident_id, ()):
             if a.kind != "page" or self._results.get(a.id, ("",))[0] == "superseded":
                 continue
-            doc = json.loads(to_json(intent_dict(a.intent)))  # as the sqlite store reads the intent column
-            step = int(doc.get("step") or 0) if a.action in PER_STEP_ALERTS else 0
-            key_env = str((doc.get("params") or {}).get("routing_key_env") or "")
-            out.setdefault((a.action, step), (a.action, doc.get("environment", ""), doc.get("level", ""), step,
-                                              key_env))
+            intent = a.intent  # what the sqlite store reads back from the intent column's JSON
+            step = int(intent.step or 0) if a.action in PER_STEP_ALERTS else 0
+            key_env = str((intent.params or {}).get("routing_key_env") or "")
+            out.setdefault((a.action, step), (a.action, intent.environment, intent.level, step, key_env))
         return list(out.values())
 
     def store_pending(self, incident_id: str) -> list[tuple[int, str]]:
