@@ -60,8 +60,7 @@ class _Action:
     action: str
     kind: str
     step: int
-    due_at: str
-    intent: Intent
+    intent: Intent  # its due time is not kept: only the executor and a manual escalation read it
     at: str
 
 
@@ -195,7 +194,7 @@ class ReplayAudit(Audit):
             if key in self._keys:
                 continue
             row = _Action(len(self._actions) + 1, key, event_id, intent.incident_id, intent.action, intent.kind,
-                          intent.step, due(intent) if due else now, intent, now)
+                          intent.step, intent, now)
             self._actions.append(row)
             self._keys[key] = row.id
             self._by_incident.setdefault(intent.incident_id, []).append(row)

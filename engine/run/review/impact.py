@@ -22,6 +22,7 @@ from typing import Any
 from engine.compiler.compile import CompiledPolicy
 from engine.decide import Decider, Decision
 from engine.decide import classify as intelligence
+from engine.intake import IntakeError
 from engine.run.pipeline import Pipeline
 from engine.run.replay import VirtualClock
 from engine.run.review.expect import observed
@@ -149,41 +150,86 @@ class Unrendered(Decider):
 STORES = ("memory", "sqlite")
 
 
+class Side:
+    """One rule set's replay: the daemon's pipeline on its own audit log and virtual clock.
+
+    ``store``: where the audit log and the suppression state live: ``"memory"``
+    (:class:`~engine.store.replay_audit.ReplayAudit`) or ``"sqlite"`` (an in-memory sqlite audit log, the
+    daemon's own tables: the reference; tests/review/test_impact_store.py holds the two equal)."""
+
+    def __init__(self, compiled: CompiledPolicy, *, model: Any, history_factory: Any = None,
+                 store: str = "memory") -> None:
+        self.clock = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
+        self.factory: AuditFactory | None = None
+        if store == "memory":
+            self.audit: Audit = ReplayAudit(self.clock.now)
+        elif store == "sqlite":
+            self.factory = AuditFactory()
+            self.audit = self.factory.new(self.clock.now)
+        else:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
+        decider = Unrendered(compiled, model=model)
+        self.pipeline = Pipeline(compiled, self.audit, decider=decider)
+        self.history = history_factory() if history_factory is not None else None
+        if self.history is not None:
+            decider.history = self.history
+        self.out: dict[str, dict[str, Any]] = {}  # event id → summary of its decision
+
+    def parse(self, data: bytes) -> list[Any] | None:
+        """The body's items as this pipeline parses them; None when it refuses the body (it is then
+        parsed again, and recorded as failed, when decided)."""
+        try:
+            return self.pipeline.parse(data)
+        except IntakeError:
+            return None
+
+    def parses_as(self, other: Side) -> bool:
+        """A body parses the same here and in ``other``: same labels read, same size limits."""
+        a, b = self.pipeline, other.pipeline
+        return (a.read_labels, a.max_body_bytes, a.max_event_bytes) == (b.read_labels, b.max_body_bytes,
+                                                                        b.max_event_bytes)
+
+    def step(self, item: Item, parsed: list[Any] | None = None) -> None:
+        """Decide one item at its recorded time (``parsed``: its body, already parsed by :meth:`parse`)."""
+        self.clock.set(item.at or first_time(item.payload) or self.clock.at)
+        if self.history is not None:
+            self.history.before(item.decision_rowid)
+        for decision in self.pipeline.process(item.name, item.payload, items=parsed).decisions:
+            self.out[decision.event_id] = summarize(decision)
+
+    def close(self) -> None:
+        self.audit.close()
+        if self.factory is not None:
+            self.factory.close()
+
+
 def replay(compiled: CompiledPolicy, items: list[Item], *, model: Any, history_factory: Any = None,
            store: str = "memory") -> dict[str, dict[str, Any]]:
-    """Decide every item in order with ``compiled``; ``{event_id: summary}`` of each decision.
-
-    ``store``: where the pipeline's audit log and suppression state live: ``"memory"``
-    (:class:`~engine.store.replay_audit.ReplayAudit`) or ``"sqlite"`` (an in-memory sqlite audit log, the
-    daemon's own store: the reference; tests/review/test_impact_store.py holds the two equal)."""
-    clock = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
-    factory: AuditFactory | None = None
-    if store == "memory":
-        audit: Audit = ReplayAudit(clock.now)
-    elif store == "sqlite":
-        factory = AuditFactory()
-        audit = factory.new(clock.now)
-    else:
-        raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
-    decider = Unrendered(compiled, model=model)
-    pipeline = Pipeline(compiled, audit, decider=decider)
-    history = history_factory() if history_factory is not None else None
-    if history is not None:
-        decider.history = history
-    out: dict[str, dict[str, Any]] = {}
+    """Decide every item in order with ``compiled``; ``{event_id: summary}`` of each decision (see :class:`Side`)."""
+    side = Side(compiled, model=model, history_factory=history_factory, store=store)
     try:
         for item in items:
-            clock.set(item.at or first_time(item.payload) or clock.at)
-            if history is not None:
-                history.before(item.decision_rowid)
-            result = pipeline.process(item.name, item.payload)
-            for decision in result.decisions:
-                out[decision.event_id] = summarize(decision)
+            side.step(item)
     finally:
-        audit.close()
-        if factory is not None:
-            factory.close()
-    return out
+        side.close()
+    return side.out
+
+
+def replay_pair(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *, model: Any,
+                history_factory: Any = None, store: str = "memory") -> tuple[dict[str, dict[str, Any]], ...]:
+    """``(replay(base), replay(head))`` in one process, item by item: each body is parsed once for both
+    (when both rule sets read the same labels), and nothing parsed outlives its item."""
+    sides = [Side(c, model=model, history_factory=history_factory, store=store) for c in (base, head)]
+    try:
+        shared = sides[0].parses_as(sides[1])
+        for item in items:
+            parsed = sides[0].parse(item.payload) if shared else None
+            for side in sides:
+                side.step(item, parsed)
+    finally:
+        for side in sides:
+            side.close()
+    return sides[0].out, sides[1].out
 
 
 @dataclass

@@ -8,8 +8,8 @@ rule sets in 56 s instead of 111 s, at the same CPU time; the summaries are the 
 process (a test compares them). On a saturated machine it gains no wall time and costs CPU
 (copy-on-write faults, the summaries pickled back): ``--jobs 1`` there. Figures: benchmarks/impact.py.
 The child is forked so that it inherits the compiled rule sets and the items instead of
-rebuilding them; where ``fork`` is not available (macOS/Windows spawn), or with ``jobs=1``, the
-replays run one after the other.
+rebuilding them; where ``fork`` is not available (macOS/Windows spawn), or with ``jobs=1``, both
+replays run in this process item by item, each body parsed once for both (``replay_pair``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import traceback
 from typing import Any
 
 from engine.compiler.compile import CompiledPolicy
-from engine.run.review.impact import Item, replay
+from engine.run.review.impact import Item, replay, replay_pair
 
 Summaries = dict[str, dict[str, Any]]
 
@@ -39,8 +39,8 @@ def replay_both(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *
     """``(replay(base), replay(head))``, concurrently when ``jobs >= 2`` and ``fork`` exists; ``store``: see
     :func:`engine.run.review.impact.replay`."""
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return (replay(base, items, model=model, history_factory=history_factory, store=store),
-                replay(head, items, model=model, history_factory=history_factory, store=store))
+        out = replay_pair(base, head, items, model=model, history_factory=history_factory, store=store)
+        return out[0], out[1]
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
 
