@@ -3,10 +3,11 @@
 The two replays share nothing but their inputs (the recorded items, the model verdicts, the compiled
 rule sets): each has its own in-memory audit log, virtual clock and, from an audit log, its own
 read-only connection to the recorded ``history.*`` (``history_factory`` is called in the process that
-replays). On an idle two-core machine (a CI runner) the wall time halves: 100,000 events through both
-rule sets in 56 s instead of 111 s, at the same CPU time; the summaries are the same as in one
-process (a test compares them). On a saturated machine it gains no wall time and costs CPU
-(copy-on-write faults, the summaries pickled back): ``--jobs 1`` there. Figures: benchmarks/impact.py.
+replays). On an idle two-core machine (a CI runner) the wall time about halves, at about the same CPU
+time (each process parses every body: ``--jobs 1`` parses it once for both); the summaries are the same
+as in one process (a test compares them). On a saturated machine it gains no wall time and costs CPU
+(copy-on-write faults, the summaries pickled back): ``--jobs 1`` there. Figures: README "Impact replay
+speed".
 The child is forked so that it inherits the compiled rule sets and the items instead of
 rebuilding them; where ``fork`` is not available (macOS/Windows spawn), or with ``jobs=1``, both
 replays run in this process item by item, each body parsed once for both (``replay_pair``).
