@@ -58,9 +58,12 @@ def export_rules(rules: Path, ref: str, into: Path) -> Path:
 @click.option("--jobs", type=click.IntRange(1, 2), default=None, metavar="N",
               help="1: replay base then head; 2: both at once, the base in a forked process (halves the wall "
                    "time on an idle multi-core runner; on a busy machine use 1)  [default: 2 with two usable CPUs]")
+@click.option("--store", type=click.Choice(["memory", "sqlite"]), default="memory", show_default=True,
+              help="where each replay keeps its audit log and suppression state: Python structures, or the "
+                   "daemon's sqlite tables (in memory; the reference, about twice the time)")
 def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: str, events: tuple[Path, ...],
             fmt: str, html_out: Path | None, summary_out: Path | None, budget: Path | None, model: str | None,
-            jobs: int | None) -> None:
+            jobs: int | None, store: str) -> None:
     """Decide every recorded event with the base and the head rules; report the differences.
 
     Example: rules impact --base origin/main --db escalation.db --format markdown --budget impact-budget.yaml
@@ -97,11 +100,11 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
         def history() -> im.RecordedHistory:  # reads the recorded decisions whole, in the replaying process
             recorded = audit_replay.open_readonly(Path(db))
             try:
-                return im.RecordedHistory(recorded)
+                return im.RecordedHistory(recorded, store=store)
             finally:
                 recorded.close()
     result = im.compare(*replay_both(base, head, items, model=state, history_factory=history,
-                                     jobs=jobs or default_jobs()))
+                                     jobs=jobs or default_jobs(), store=store))
     doc = result.as_dict()
     over = im.over_budget(result, limits) if limits is not None else []
     title = f"{base_ref or baseline} → {head_dir}"

@@ -3,13 +3,14 @@
 The two replays share nothing but their inputs (the recorded items, the model verdicts, the compiled
 rule sets): each has its own in-memory audit log, virtual clock and, from an audit log, its own
 read-only connection to the recorded ``history.*`` (``history_factory`` is called in the process that
-replays). On an idle two-core machine (a CI runner) the wall time halves: 100,000 events through both
-rule sets in 56 s instead of 111 s, at the same CPU time; the summaries are the same as in one
-process (a test compares them). On a saturated machine it gains no wall time and costs CPU
-(copy-on-write faults, the summaries pickled back): ``--jobs 1`` there. Figures: benchmarks/impact.py.
+replays). On an idle two-core machine (a CI runner) the wall time about halves, at about the same CPU
+time (each process parses every body: ``--jobs 1`` parses it once for both); the summaries are the same
+as in one process (a test compares them). On a saturated machine it gains no wall time and costs CPU
+(copy-on-write faults, the summaries pickled back): ``--jobs 1`` there. Figures: README "Impact replay
+speed".
 The child is forked so that it inherits the compiled rule sets and the items instead of
-rebuilding them; where ``fork`` is not available (macOS/Windows spawn), or with ``jobs=1``, the
-replays run one after the other.
+rebuilding them; where ``fork`` is not available (macOS/Windows spawn), or with ``jobs=1``, both
+replays run in this process item by item, each body parsed once for both (``replay_pair``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import traceback
 from typing import Any
 
 from engine.compiler.compile import CompiledPolicy
-from engine.run.review.impact import Item, replay
+from engine.run.review.impact import Item, replay, replay_pair
 
 Summaries = dict[str, dict[str, Any]]
 
@@ -35,17 +36,18 @@ def default_jobs() -> int:
 
 
 def replay_both(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *, model: Any,
-                history_factory: Any = None, jobs: int = 1) -> tuple[Summaries, Summaries]:
-    """``(replay(base), replay(head))``, concurrently when ``jobs >= 2`` and ``fork`` exists."""
+                history_factory: Any = None, jobs: int = 1, store: str = "memory") -> tuple[Summaries, Summaries]:
+    """``(replay(base), replay(head))``, concurrently when ``jobs >= 2`` and ``fork`` exists; ``store``: see
+    :func:`engine.run.review.impact.replay`."""
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return (replay(base, items, model=model, history_factory=history_factory),
-                replay(head, items, model=model, history_factory=history_factory))
+        out = replay_pair(base, head, items, model=model, history_factory=history_factory, store=store)
+        return out[0], out[1]
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
 
     def child() -> None:
         try:
-            send.send(("ok", replay(base, items, model=model, history_factory=history_factory)))
+            send.send(("ok", replay(base, items, model=model, history_factory=history_factory, store=store)))
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             send.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
         finally:
@@ -55,7 +57,7 @@ def replay_both(base: CompiledPolicy, head: CompiledPolicy, items: list[Item], *
     proc.start()
     send.close()
     try:
-        head_out = replay(head, items, model=model, history_factory=history_factory)
+        head_out = replay(head, items, model=model, history_factory=history_factory, store=store)
         try:
             status, payload = receive.recv()
         except EOFError:
