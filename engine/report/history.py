@@ -163,24 +163,45 @@ _STYLE = {"CRITICAL": "bold red", "MAJOR": "red", "MODERATE": "yellow", "NONE": 
 
 
 # In the order shown; a narrow terminal drops the columns at the end of PRIORITY first.
-PRIORITY = ("incident_id", "severity", "service", "status", "timestamp", "owner", "resolution_time", "actions_taken",
-            "team", "level", "pages", "escalations", "suppressed_events")
+# which columns a narrow terminal keeps first: the history table's, then those of the audit tables (who was paged by
+# which rule, and what came of it, before the times and hashes)
+PRIORITY = ("incident_id", "severity", "service", "status", "timestamp", "actions_taken", "owner", "resolution_time",
+            "team", "level", "pages", "escalations", "suppressed_events",
+            "incident", "rule", "adapter", "targets", "outcome", "event_id", "due_at", "event_time", "firings",
+            "selected", "stage")
 _HEADERS = {"incident_id": "incident", "resolution_time": "resolved in s", "actions_taken": "actions",
             "suppressed_events": "suppressed", "escalations": "esc"}
 _NUMERIC = ("resolution_time", "pages", "escalations", "suppressed_events", "events")
 
 
-def fit_columns(rows: Sequence[dict[str, Any]], keys: Sequence[str], width: int) -> list[str]:
-    """``keys`` that fit ``width`` characters, whole, taken in :data:`PRIORITY` order (at least the first)."""
+WIDEST = 28  # a cell wider than this is shortened with an ellipsis when the terminal is narrow (not an id: _IDS)
+_IDS = ("incident_id", "incident", "event_id")  # copied into the next command: never shortened
+NARROWEST = 8  # a column given less room than this is left out
+
+
+def fit_columns(rows: Sequence[dict[str, Any]], keys: Sequence[str], width: int) -> dict[str, int | None]:
+    """The columns of ``keys`` shown in ``width`` characters, each with its maximum width (None: whole), taken
+    in :data:`PRIORITY` order (``keys``' own order for the rest). When everything does not fit whole, long cells
+    are shortened to :data:`WIDEST` first; then the columns are taken in order until one no longer fits, which gets
+    what is left (at least :data:`NARROWEST`) — a later, smaller column never takes the place of a more
+    important one."""
     def need(k: str) -> int:
-        return max([len(_HEADERS.get(k, k))] + [len(_cell(r.get(k))) for r in rows]) + 2
-    chosen: set[str] = set()
-    used = 0
-    for k in sorted(keys, key=lambda k: PRIORITY.index(k) if k in PRIORITY else len(PRIORITY)):
-        if not chosen or used + need(k) <= width:
-            chosen.add(k)
-            used += need(k)
-    return [k for k in keys if k in chosen]
+        return max([len(_HEADERS.get(k, k))] + [len(_cell(r.get(k))) for r in rows])
+
+    order = sorted(keys, key=lambda k: PRIORITY.index(k) if k in PRIORITY else len(PRIORITY))
+    whole = {k: need(k) for k in order}
+    if sum(w + 2 for w in whole.values()) <= width:
+        return {k: None for k in keys}
+    capped = {k: w if k in _IDS else min(w, WIDEST) for k, w in whole.items()}
+    chosen: dict[str, int | None] = {}
+    left = width
+    for k in order:
+        room = min(capped[k], left - 2)
+        if chosen and room < min(NARROWEST, capped[k]):
+            break
+        chosen[k] = None if room >= whole[k] else max(room, 1)
+        left -= room + 2
+    return {k: chosen[k] for k in keys if k in chosen}
 
 
 def table(rows: Sequence[dict[str, Any]], keys: Sequence[str] = TABLE_COLUMNS, width: int | None = None) -> Any:
@@ -188,14 +209,13 @@ def table(rows: Sequence[dict[str, Any]], keys: Sequence[str] = TABLE_COLUMNS, w
     Console, which colours only a terminal and never with ``NO_COLOR`` set)."""
     from rich.table import Table
 
-    if width is not None:
-        keys = fit_columns(rows, keys, width)
+    widths: dict[str, int | None] = fit_columns(rows, keys, width) if width is not None else {k: None for k in keys}
     out = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
-    for k in keys:
-        out.add_column(_HEADERS.get(k, k), overflow="ellipsis", no_wrap=True,
+    for k, most in widths.items():
+        out.add_column(_HEADERS.get(k, k), overflow="ellipsis", no_wrap=True, max_width=most,
                        justify="right" if k in _NUMERIC else "left")
     for r in rows:
-        out.add_row(*[_cell(r.get(k)) for k in keys], style=_STYLE.get(str(r.get("severity")), ""))
+        out.add_row(*[_cell(r.get(k)) for k in widths], style=_STYLE.get(str(r.get("severity")), ""))
     return out
 
 

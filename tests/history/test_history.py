@@ -144,6 +144,26 @@ def test_renderings() -> None:
     assert "INC-1" in narrow and "MAJOR" in narrow  # the first columns survive; later ones are dropped
 
 
+def test_a_narrow_terminal_keeps_the_important_columns_and_shortens_long_cells() -> None:
+    from engine.report.history import fit_columns
+
+    long_id = "alertmanager:a1bc48475b20e73d:af5086529ec2865b"
+    paged = [{"due_at": "2026-12-03T14:07:53.252Z", "incident": long_id, "adapter": "pagerduty", "step": 1,
+              "targets": "sre-lead@company.com", "outcome": "pending", "result_at": None, "rules_hash": "3d" * 32}]
+    shown = fit_columns(paged, list(paged[0]), 120)
+    assert {"incident", "adapter", "targets", "outcome"} <= set(shown)  # who was paged and what came of it
+    assert shown["incident"] is None  # an id is never shortened: it is copied into the next command
+    assert sum((w if w is not None else len(str(paged[0][k]))) + 2 for k, w in shown.items()) <= 120 + 2
+    assert list(shown) == [k for k in paged[0] if k in shown]  # in the table's own order
+    history = [{"incident_id": "INC-2025-001", "timestamp": "2025-01-01T00:00:00Z", "severity": "MAJOR",
+                "service": "payment-api", "status": "open", "owner": "sre-oncall@company.com", "team": "sre",
+                "actions_taken": ["restart"], "resolution_time": None}]
+    at80 = fit_columns(history, list(history[0]), 80)
+    assert "actions_taken" in at80 and "owner" not in at80 and "team" not in at80  # a smaller one never jumps ahead
+    assert sum((w if w is not None else max(len(k), len(str(history[0][k])))) + 2 for k, w in at80.items()) <= 80 + 2
+    assert fit_columns(history, list(history[0]), 400) == {k: None for k in history[0]}
+
+
 def test_golden_table_of_the_sample_events(sample_db: Path) -> None:
     res = rules("history", "latest", "20", "--db", str(sample_db), env={"COLUMNS": "160"})
     assert res.returncode == 0, res.stderr
