@@ -78,6 +78,8 @@ def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: s
     from engine.run.daemon.lock import AlreadyRunning, acquire_lock
 
     need_audit_log(db)
+    if kind in ("ack", "resolve"):
+        _refuse_if_resolved(kind, incident_id, db)
     doc = {"type": kind, "event_id": f"cli:{kind}:{uuid.uuid4().hex}", "incident_id": incident_id, "by": by,
            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
            "source": "cli", "note": note, **(extra or {})}
@@ -98,6 +100,21 @@ def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: s
         _apply(kind, incident_id, by, data, rules, db)
     finally:
         lock.close()
+
+
+def _refuse_if_resolved(kind: str, incident_id: str, db: str) -> None:
+    """An ack or a second resolve of a resolved incident is a mistake (a wrong id, a stale page): say so, write
+    nothing. Vendors' webhooks do not pass here: they go through the pipeline as before."""
+    from engine.store.queries import incident
+
+    found = incident(db, incident_id)
+    if found is None or found["state"] != "resolved":
+        return
+    last = [u for u in found["updates"] if u["type"] == "resolve"][-1]
+    when = str(last["occurred_at"] or last["at"]).replace("+00:00", "Z")
+    click.echo(f"error: {incident_id} is already resolved (by {last['by']} at {when}); "
+               f"nothing to {kind}", err=True)
+    raise SystemExit(1)
 
 
 def _apply(kind: str, incident_id: str, by: str, data: bytes, rules: str | None, db: str) -> None:
@@ -122,7 +139,8 @@ def _apply(kind: str, incident_id: str, by: str, data: bytes, rules: str | None,
         click.echo(f"{incident_id}: escalated by {by}{also}; {_paged(db, result.acknowledgements[0].event_id)}")
         return
     verb = "acknowledged" if kind == "ack" else "resolved"
-    click.echo(f"{incident_id}: {verb} by {by}{also}; pending steps stop, upstream pagers are told on the next run")
+    click.echo(f"{incident_id}: {verb} by {by}{also}; its pending steps will not be sent (marked cancelled by the "
+               "next rules run, which also tells the upstream pagers)")
 
 
 def _paged(db: str, event_id: str) -> str:

@@ -73,6 +73,13 @@ def test_ack_resolve_and_the_incident_view_round_trip(tmp_path: Path, httpserver
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT type, by, source, note FROM incident_updates ORDER BY id").fetchall() == [
         ("ack", "alice", "cli", ""), ("resolve", "alice", "cli", "rolled back")]
+    for again in ("ack", "resolve"):  # a resolved incident: refused, nothing written
+        late = rules(again, "INC-OPS-1", "--by", "bob", *common)
+        said = late.stderr.strip()
+        assert late.returncode == 1 and said.endswith(f"nothing to {again}")
+        assert said.startswith("error: INC-OPS-1 is already resolved (by alice at 20")
+        assert "+00:00" not in late.stderr
+    assert conn.execute("SELECT count(*) FROM incident_updates").fetchone()[0] == 2
 
     unknown = rules("ack", "INC-NOPE", "--by", "alice", *common)
     assert unknown.returncode == 1
