@@ -155,7 +155,10 @@ def parse(note: str) -> Checkpoint:
 def check(cp: Checkpoint, keys: list[VerifierKey]) -> str | None:
     """None when a known key validly signed ``cp`` within its epoch; else why not (one line)."""
     if not cp.signatures:
-        return "unsigned"
+        if keys and cp.size < min(k.from_size for k in keys):
+            return None  # written before any key took over (the first key's from=): nothing to sign it then
+        return ("unsigned (if the log ran without a key before signing began, give the first verifier key "
+                "' from=N', N one more than the ledger size then)")
     problems = []
     for name, kid, sig in cp.signatures:
         key = next((k for k in keys if k.name == name and k.key_id == kid), None)

@@ -162,6 +162,36 @@ def test_old_checkpoint_resigned_with_a_rotated_key_is_refused(signed: dict[str,
     assert any("re-signed after rotation" in p["problem"] for p in json.loads(res.stdout)["problems"])
 
 
+def test_a_log_that_ran_unsigned_before_its_first_key(tmp_path: Path) -> None:
+    """The quick start's log (no key), then a key: its first verifier line with from= accepts the unsigned
+    checkpoints before it and no other; without from= verify names the unsigned one."""
+    db = tmp_path / "escalation.db"
+    res = rules("run", "--once", "--enqueue", str(ROOT / "sample-events"), "--rules", str(ROOT / "rules"),
+                "--db", str(db), "--spool", str(tmp_path / "spool"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    conn = sqlite3.connect(db)
+    began = conn.execute("SELECT max(seq) + 1 FROM ledger").fetchone()[0]
+    conn.close()
+    seed, vkey = new_key("late-key")
+    env = {"ESCALATION_LEDGER_KEY": seed, "ESCALATION_LEDGER_KEY_NAME": "late-key"}
+    assert rules("confirm", "INC-2025-001", "--severity", "CRITICAL", "--by", "me", "--db", str(db),
+                 env=env).returncode == 0  # a transaction, then a signed shutdown checkpoint
+    keys = tmp_path / "keys"
+
+    def verify(line: str) -> tuple[int, list[str]]:
+        keys.write_text(line + "\n")
+        out = rules("audit", "verify", "--db", str(db), "--keys", str(keys), "--format", "json")
+        return out.returncode, [p["problem"] for p in json.loads(out.stdout)["problems"]]
+
+    code, problems = verify(vkey)
+    assert code == 1 and problems == [f"database checkpoint at size {began - 1}: unsigned (if the log ran without a "
+                                      "key before signing began, give the first verifier key ' from=N', N one more "
+                                      "than the ledger size then)"]
+    assert verify(f"{vkey} from={began}") == (0, [])
+    code, problems = verify(f"{vkey} from={began - 1}")  # the unsigned checkpoint at size began - 1 is not before it
+    assert code == 1 and len(problems) == 1 and f"size {began - 1}: unsigned" in problems[0]
+
+
 def test_truncate_without_a_prune_checkpoint(signed: dict[str, Path | str], tmp_path: Path) -> None:
     db = _copy(signed, tmp_path)
     _tamper(db, "DROP TRIGGER ledger_no_delete", "DELETE FROM ledger WHERE seq <= 2")
