@@ -152,10 +152,11 @@ def parse(note: str) -> Checkpoint:
     return Checkpoint(lines[0], int(lines[1]), base64.b64decode(lines[2]), ext, text + "\n", signatures)
 
 
-def check(cp: Checkpoint, keys: list[VerifierKey]) -> str | None:
-    """None when a known key validly signed ``cp`` within its epoch; else why not (one line)."""
+def check(cp: Checkpoint, keys: list[VerifierKey], *, predating: bool = False) -> str | None:
+    """None when a known key validly signed ``cp`` within its epoch; else why not (one line). ``predating``
+    (``verify`` of a whole log only, never a proof): an unsigned checkpoint below every key's ``from=`` passes."""
     if not cp.signatures:
-        if keys and cp.size < min(k.from_size for k in keys):
+        if predating and keys and cp.size < min(k.from_size for k in keys):
             return None  # written before any key took over (the first key's from=): nothing to sign it then
         return ("unsigned (if the log ran without a key before signing began, give the first verifier key "
                 "' from=N', N one more than the ledger size then)")

@@ -220,7 +220,7 @@ def _checkpoints(rep: Report, parsed: list[tuple[str, ledger_note.Checkpoint]], 
     for where, cp in parsed:
         rep.checkpoints += 1
         if keys is not None:
-            why = ledger_note.check(cp, keys)
+            why = ledger_note.check(cp, keys, predating=True)
             if why is not None:
                 rep.add(seq=cp.size, table="ledger_checkpoints", rowid=None, column=None,
                         problem=f"{where} checkpoint at size {cp.size}: {why}")

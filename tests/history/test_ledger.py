@@ -188,6 +188,14 @@ def test_a_log_that_ran_unsigned_before_its_first_key(tmp_path: Path) -> None:
                                       "key before signing began, give the first verifier key ' from=N', N one more "
                                       "than the ledger size then)"]
     assert verify(f"{vkey} from={began}") == (0, [])
+    from engine.store import ledger_note
+
+    conn = sqlite3.connect(db)
+    (unsigned,) = conn.execute("SELECT note FROM ledger_checkpoints WHERE size = ?", (began - 1,)).fetchone()
+    conn.close()
+    late = parse_vkeys(f"{vkey} from={began}\n")
+    assert ledger_note.check(ledger_note.parse(unsigned), late, predating=True) is None
+    assert ledger_note.check(ledger_note.parse(unsigned), late).startswith("unsigned")  # a proof needs a signature
     code, problems = verify(f"{vkey} from={began - 1}")  # the unsigned checkpoint at size began - 1 is not before it
     assert code == 1 and len(problems) == 1 and f"size {began - 1}: unsigned" in problems[0]
 
