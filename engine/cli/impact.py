@@ -68,7 +68,7 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
 
     Example: rules impact --base origin/main --db escalation.db --format markdown --budget impact-budget.yaml
     """
-    from engine.cli.options import load_compiled, rules_dir
+    from engine.cli.options import load_compiled, need_audit_log, rules_dir
     from engine.report import impact as report
     from engine.run.review import impact as im
     from engine.run.review.impact_jobs import default_jobs, replay_both
@@ -87,8 +87,7 @@ def command(base_ref: str | None, baseline: Path | None, rules: str | None, db: 
     else:
         from engine.store import replay as audit_replay
 
-        if not Path(db).is_file():  # a mistyped --db is a usage error, not an empty replay
-            raise click.BadParameter(f"no audit log at {db} (or pass --events PATH)", param_hint="--db")
+        need_audit_log(db)  # a mistyped --db is not an empty replay (exit 3, like every reader; or pass --events)
         conn = audit_replay.open_readonly(Path(db))
         try:
             items = [im.Item(r.kind, f"audit:{r.event_id}", r.payload, _time(r.at), r.event_id, r.model,

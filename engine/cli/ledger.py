@@ -22,9 +22,13 @@ def _keys(path: Path | None) -> list | None:  # type: ignore[type-arg]
     if path is None:
         return None
     try:
-        return parse_vkeys(path.read_text(encoding="utf-8"))
+        keys = parse_vkeys(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise click.BadParameter(f"{path}: {exc}", param_hint="--keys") from None
+    if not keys:  # an empty file would only say "signed by unknown key" of every checkpoint
+        raise click.BadParameter(f"{path}: no verifier keys in it ('<name>+<hex id>+<base64 key>' lines, from "
+                                 "rules audit keygen's stderr)", param_hint="--keys")
+    return keys
 
 
 def _external(paths: tuple[Path, ...]) -> list[str]:

@@ -108,7 +108,8 @@ def test_confirm_with_a_missing_db_creates_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["timeline", "INC-1"], ["audit", "verify"], ["audit", "firings"], ["audit", "rollup"],
                                   ["history", "latest"], ["history", "prune", "--older-than", "90d"], ["metrics"],
                                   ["anomalies", "trends"], ["anomalies", "score"], ["incidents"],
-                                  ["incident", "show", "INC-1"], ["ack", "INC-1", "--by", "me"]])
+                                  ["incident", "show", "INC-1"], ["ack", "INC-1", "--by", "me"],
+                                  ["impact", "--baseline", str(RULES)]])
 def test_every_reader_of_a_missing_log_says_so_alike(tmp_path: Path, args: list[str]) -> None:
     """One line, one wording, exit 3 (a runtime failure), and no empty log created, whichever command reads it."""
     db = tmp_path / "typo.db"
@@ -138,3 +139,12 @@ def test_run_listen_errors_are_one_line(tmp_path: Path) -> None:
         busy = rules(*args, "--listen", f"127.0.0.1:{port}")
     assert busy.returncode == 3 and "Traceback" not in busy.stderr
     assert busy.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_an_empty_keys_file_is_said_so(tmp_path: Path) -> None:
+    from engine.store.audit import Audit
+
+    Audit(tmp_path / "x.db").close()
+    (tmp_path / "empty.keys").write_text("# nothing yet\n")
+    res = rules("audit", "verify", "--keys", str(tmp_path / "empty.keys"), "--db", str(tmp_path / "x.db"))
+    assert res.returncode == 2 and "empty.keys: no verifier keys in it" in res.stderr and "Traceback" not in res.stderr
