@@ -154,7 +154,7 @@ def _paged(db: str, event_id: str) -> str:
     finally:
         audit.close()
     if not pages:
-        return "its step was already due: it is being sent"
+        return "its step was already due (sent by the running daemon, or by the next rules run if none runs)"
     targets = sorted({t for p in pages for t in json.loads(p["intent"]).get("targets", [])})
     return (f"step {pages[0]['step']} ({', '.join(p['action'] for p in pages)} → {', '.join(targets)}) is due now: "
             "paged by the running daemon or the next rules run")

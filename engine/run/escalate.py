@@ -46,7 +46,10 @@ def escalate(audit: Audit, update: Acknowledgement, rules_hash: str) -> list[int
     else:
         later = [s for s in steps if s > max(reached, default=-1)]
         if not later:
-            raise CannotEscalate(f"{incident}: every step ({', '.join(map(str, steps))}) was already due; "
+            waiting = sorted({int(r["step"] or 0) for r in rows if r["outcome"] is None and not r["started"]})
+            unsent = (f" (step {', '.join(map(str, waiting))} due but not sent yet: the running daemon or the next "
+                      "rules run pages it)") if waiting else ""
+            raise CannotEscalate(f"{incident}: every step ({', '.join(map(str, steps))}) is due already{unsent}; "
                                  "pass --to STEP to page one again")
         step = later[0]
     update = update.model_copy(update={"incident_id": incident})

@@ -78,7 +78,7 @@ def test_a_manual_escalation_pages_the_backup_now_and_is_counted_apart(tmp_path:
     # without a daemon the command answers at once, in one line
     again = rules("escalate", "INC-ESC-1", "--by", "bob", *common)
     assert (again.returncode, again.stderr.strip()) == (
-        1, "error: INC-ESC-1: every step (0, 1) was already due; pass --to STEP to page one again")
+        1, "error: INC-ESC-1: every step (0, 1) is due already; pass --to STEP to page one again")
     unknown = rules("escalate", "INC-NOPE", "--by", "bob", *common)
     assert (unknown.returncode, unknown.stderr.strip()) == (
         1, "error: escalate from cli by bob names no incident here (INC-NOPE)")
@@ -114,3 +114,22 @@ def test_an_acknowledged_incident_can_still_be_escalated(tmp_path: Path, rules_c
         assert sorted(sent) == [("acknowledge", "INC-ESC-2"), ("trigger", "INC-ESC-2"), ("trigger", "INC-ESC-2.step-1")]
     finally:
         pagerduty.close()
+
+
+def test_without_a_daemon_a_due_step_is_said_to_wait_for_the_next_run(tmp_path: Path) -> None:
+    """Escalated with no daemon running: the step is due but unsent, and the commands say who sends it."""
+    def rules(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env={**CLEAN_ENV, "PYTHONPATH": str(ROOT)})
+
+    db = ("--db", str(tmp_path / "e.db"))
+    assert rules("run", "--once", "--enqueue", str(ROOT / "sample-events"), *db).returncode == 0
+    first = rules("escalate", "INC-2025-003", "--by", "alice", *db)
+    assert first.returncode == 0 and "step 1 (slack → " in first.stdout and "next rules run" in first.stdout
+    again = rules("escalate", "INC-2025-003", "--by", "alice", *db)
+    assert (again.returncode, again.stderr.strip()) == (1, (
+        "error: INC-2025-003: every step (0, 1) is due already (step 1 due but not sent yet: the running daemon "
+        "or the next rules run pages it); pass --to STEP to page one again"))
+    to = rules("escalate", "INC-2025-003", "--by", "alice", "--to", "1", *db)
+    assert to.returncode == 0 and to.stdout.strip().endswith(
+        "its step was already due (sent by the running daemon, or by the next rules run if none runs)")
