@@ -158,7 +158,8 @@ def _decision_lines(file: str, d: dict[str, Any]) -> list[str]:
             state = "ready"
         else:
             state = f"not configured ({r.get('configured')})"
-        lines.append(f"  would {r['kind']} via {r['action']}: {state}")
+        to = f" → {', '.join(r['targets'])}" if r.get("targets") else ""  # which step's page: its targets
+        lines.append(f"  would {r['kind']} via {r['action']}{to}: {state}")
     rules = d.get("rules") or {}
     if rules:
         commit = f"git {rules['git_commit']}" if rules.get("git_commit") else "not from a Git work tree"

@@ -66,6 +66,15 @@ def test_bad_event_file_is_quarantined_with_its_reason(tmp_path: Path) -> None:
     assert (spool / "failed" / "bad.json").read_bytes() == bad.read_bytes()  # nothing lost
 
 
+def test_simulate_names_each_steps_targets() -> None:
+    """Each escalation step's page is its own line, told apart by its targets."""
+    out = rules("simulate", "sample-events/critical-service-outage.json").stdout.splitlines()
+    pages = [line for line in out if line.startswith("  would page via pagerduty")]
+    assert [line.split(":")[0] for line in pages] == [
+        "  would page via pagerduty → alice@company.com, bob@company.com, cto@company.com, vp-eng@company.com",
+        "  would page via pagerduty → charlie@company.com"]
+
+
 def test_simulate_check_passes_on_the_samples() -> None:
     res = rules("simulate", "sample-events/", "--check")
     assert res.returncode == 0, res.stdout + res.stderr

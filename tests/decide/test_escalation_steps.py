@@ -85,7 +85,7 @@ def test_ack_at_four_minutes_cancels_the_backup_step_and_acks_pagerduty(esc):
     later = esc.at(300)
     cancelled = [r for r in later if r.outcome == "cancelled"]
     assert {(r.action, r.kind) for r in cancelled} == {("pagerduty", "page"), ("slack", "page")}
-    assert all(r.detail == "acknowledged by bob@company.com at 2025-01-01T14:27:45+00:00" for r in cancelled)
+    assert all(r.detail == "acknowledged by bob@company.com at 2025-01-01T14:27:45.000Z" for r in cancelled)
     assert esc.pages() == Counter({("trigger", 0): 1, ("acknowledge", None): 1})
     assert esc.audit.count("results", "outcome = 'cancelled'") == 2
 
