@@ -43,7 +43,11 @@ def window(since: str | None, until: str | None, length: str, tz: ZoneInfo,
     elif re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[mhdw]\s*", since):
         start = end - duration(since)
     else:
-        start = instant(since, tz)
+        try:
+            start = instant(since, tz)
+        except ValueError:  # --since also takes a duration: say so, in the words of history and audit
+            raise ValueError(f"bad time {since!r}: neither a duration (7d, 12h, 30m) nor an ISO 8601 / RFC 3339 time "
+                             "(2026-12-01 or 2026-12-01T09:00+01:00)") from None
     if start >= end:
         raise ValueError("the window is empty: --since must be before --until")
     return start, end
