@@ -34,6 +34,18 @@ from engine.store.json import to_json
 PER_STEP_ALERTS = ("pagerduty", "opsgenie")  # each escalation step is its own alert there (actions.transport.step_key)
 
 
+def fold_members(legacy: Iterable[str], rows: Iterable[tuple[str, str]]) -> list[str]:
+    """Fingerprints in the order they joined, from ``(fingerprint, op)`` rows oldest first: joins without a later
+    leave (``legacy``: those an old incident row listed itself, before membership rows existed)."""
+    current = dict.fromkeys(legacy)
+    for fp, op in rows:
+        if op == "join":
+            current.setdefault(fp)
+        else:
+            current.pop(fp, None)
+    return list(current)
+
+
 @translate_errors
 class IncidentStore:
     """Writer/reader of the suppression tables on the audit log's connection (created by its migrations)."""
@@ -89,14 +101,8 @@ class IncidentStore:
     def members(self, incident_id: str, legacy: Iterable[str] = ()) -> list[str]:
         """The incident's fingerprints in the order they joined: joins without a later leave."""
         self._flush()
-        current = dict.fromkeys(legacy)
-        for fp, op in self.conn.execute("SELECT fingerprint, op FROM incident_members WHERE incident_id = ? "
-                                        "ORDER BY id", (incident_id,)):
-            if op == "join":
-                current.setdefault(fp)
-            else:
-                current.pop(fp, None)
-        return list(current)
+        return fold_members(legacy, self.conn.execute("SELECT fingerprint, op FROM incident_members "
+                                                      "WHERE incident_id = ? ORDER BY id", (incident_id,)))
 
     def incident_state(self, incident_id: str) -> dict[str, Any]:
         """The newest full row of an incident with the partial rows after it applied, oldest first."""

@@ -21,6 +21,7 @@ import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from engine.store.incidents import fold_members
 from engine.store.json import to_json
 
 if TYPE_CHECKING:
@@ -93,13 +94,7 @@ class MemoryIncidentStore:
 
     def members(self, incident_id: str, legacy: Iterable[str] = ()) -> list[str]:
         """The incident's fingerprints in the order they joined: joins without a later leave."""
-        current = dict.fromkeys(legacy)
-        for fp, op in self._members.get(incident_id, ()):
-            if op == "join":
-                current.setdefault(fp)
-            else:
-                current.pop(fp, None)
-        return list(current)
+        return fold_members(legacy, self._members.get(incident_id, ()))
 
     def incident_state(self, incident_id: str) -> dict[str, Any]:
         return copy.deepcopy(self._states.get(incident_id, {}))
