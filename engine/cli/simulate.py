@@ -54,3 +54,5 @@ def simulate(paths: tuple[Path, ...], rules: str | None, db: str, fmt: str, chec
                 click.echo(f"FAIL {o.file}: {m}", err=True)
         click.echo(f"{passed} passed, {failed} failed", err=True)
         raise SystemExit(1 if failed else 0)
+    if any(o.error for o in outcomes):  # a rejected file is bad input, as in rules run --once: the others shown
+        raise SystemExit(1)
