@@ -105,13 +105,14 @@ def update(kind: str, incident_id: str, by: str, note: str, spool: str, rules: s
 def _refuse_if_resolved(kind: str, incident_id: str, db: str) -> None:
     """An ack or a second resolve of a resolved incident is a mistake (a wrong id, a stale page): say so, write
     nothing. Vendors' webhooks do not pass here: they go through the pipeline as before."""
+    from engine.model.clock import normalized
     from engine.store.queries import incident
 
     found = incident(db, incident_id)
     if found is None or found["state"] != "resolved":
         return
     last = [u for u in found["updates"] if u["type"] == "resolve"][-1]
-    when = str(last["occurred_at"] or last["at"]).replace("+00:00", "Z")
+    when = normalized(str(last["occurred_at"] or last["at"]))
     click.echo(f"error: {incident_id} is already resolved (by {last['by']} at {when}); "
                f"nothing to {kind}", err=True)
     raise SystemExit(1)

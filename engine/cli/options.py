@@ -51,13 +51,11 @@ model_option = click.option("--model", "model", metavar="FILE.skops", envvar="ES
 NO_LOG_EXIT = 3  # a runtime failure (engine/cli/__init__.py), the same for every command that reads the log
 
 
-def no_audit_log(db: str) -> str:
-    return f"no audit log at {db} (pass --db or set ESCALATION_DB)"
-
-
 def need_audit_log(db: str) -> None:
     """Exit 3 with one line when the audit log a command reads is missing: a mistyped --db never creates one."""
     if db != ":memory:" and not Path(db).is_file():
+        from engine.store.readonly import no_audit_log
+
         click.echo(f"error: {no_audit_log(db)}", err=True)
         raise SystemExit(NO_LOG_EXIT)
 

@@ -18,3 +18,17 @@ def utcnow() -> str:
 _last: list[Any] = [0, ""]
 
 
+def at(epoch: float) -> str:
+    """Epoch seconds in the log's format (``2025-01-02T03:12:00.000Z``)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def normalized(stamp: str) -> str:
+    """An ISO time with any offset in the log's format; a stamp that is not one (or has no offset) unchanged."""
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return at(when.timestamp()) if when.tzinfo is not None else stamp
+
+

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from actions.transport import STEP_SUFFIX
+from engine.model.clock import normalized
 from engine.model.event import Acknowledgement
 from engine.store.audit import Audit
 from engine.store.outbox import intent_from_json
@@ -47,18 +47,8 @@ def cancellation(audit: Audit, action_id: int, kind: str) -> str | None:
         return None
     verb = "acknowledged" if update["type"] == "ack" else "resolved"
     via = f" via {update['source']}" if update["source"] not in ("", "manual") else ""
-    return f"{verb} by {update['by']} at {_log_time(str(update['occurred_at']))}{via}"
+    return f"{verb} by {update['by']} at {normalized(str(update['occurred_at']))}{via}"
 
-
-def _log_time(stamp: str) -> str:
-    """An update's time as the rest of the log writes times (``…T03:12:00.000Z``), whatever offset it came with."""
-    try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return stamp
-    if when.tzinfo is None:
-        return stamp
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def match(audit: Audit, ack: Acknowledgement) -> str | None:

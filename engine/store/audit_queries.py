@@ -10,6 +10,8 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.store.readonly import has_table
+
 
 def _rows(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     cur = conn.execute(sql, params)
@@ -80,8 +82,7 @@ def decision(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
                         (event_id,)).fetchone()
     out["fact"] = fact[0] if fact else None
     out["suppression"] = None  # what the suppression stage did with it: a silence, maintenance, dedup, group …
-    known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'").fetchone()
-    if known:
+    if has_table(conn, "suppressions"):
         sup = _rows(conn, "SELECT outcome, mechanism, reason, incident_id FROM suppressions WHERE event_id = :e "
                           "ORDER BY id DESC LIMIT 1", {"e": event_id})
         out["suppression"] = sup[0] if sup else None

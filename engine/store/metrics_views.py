@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine.store.readonly import no_audit_log
+
 EPOCH = "round((julianday({}) - 2440587.5) * 86400.0, 3)"  # exact to the millisecond the log keeps
 RANK = ("CASE {} WHEN 'CRITICAL' THEN 3 WHEN 'MAJOR' THEN 2 WHEN 'MODERATE' THEN 1 "
         "WHEN 'NONE' THEN 0 ELSE NULL END")
@@ -230,7 +232,7 @@ class InsightsStore:
         """Open an existing audit log (never creates one), ensure the views, refresh the per-incident cache
         (``cache=False``: read the views alone), close after use."""
         if not Path(path).is_file():
-            raise FileNotFoundError(f"no audit log at {path} (pass --db or set ESCALATION_DB)")
+            raise FileNotFoundError(no_audit_log(path))
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=5000")

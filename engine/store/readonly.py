@@ -14,11 +14,16 @@ from urllib.parse import quote
 from engine.model.errors import AuditError
 
 
+def no_audit_log(path: str | Path) -> str:
+    """What every reader says of a missing audit log."""
+    return f"no audit log at {path} (pass --db or set ESCALATION_DB)"
+
+
 def connect_ro(path: str | Path) -> sqlite3.Connection:
     """Open ``path`` read-only; :class:`AuditError` (one line) when it is missing or not a database."""
     p = Path(path)
     if not p.is_file():
-        raise AuditError(f"no audit log at {p} (pass --db or set ESCALATION_DB)")
+        raise AuditError(no_audit_log(p))
     try:
         conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode=ro", uri=True, check_same_thread=False)
         conn.execute("PRAGMA query_only=ON")

@@ -30,8 +30,10 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.model import clock
 from engine.store.append_only import create_tables, guard, lift
 from engine.store.history_queries import SEVERITY_RANK, Filters, query
+from engine.store.readonly import has_table
 
 EXTRA = {
     "history_rollups": "id INTEGER PRIMARY KEY, day TEXT, service TEXT, severity TEXT, incidents INTEGER, "
@@ -105,8 +107,7 @@ def prune(audit: Any, cutoff: float, batch: int = 500, now: str | None = None) -
     old = [r for r in query(conn, Filters(until=cutoff, status="resolved"))]
     loose = [r[0] for r in conn.execute("SELECT event_id FROM decisions WHERE (incident_id IS NULL OR incident_id = '')"
                                         " AND event_epoch < ?", (cutoff,))]
-    tables = [t for t in WHERE if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                               (t,)).fetchone()]
+    tables = [t for t in WHERE if has_table(conn, t)]
     run = (conn.execute("SELECT max(id) FROM retention_runs").fetchone()[0] or 0) + 1
     audit.begin()
     try:
@@ -184,11 +185,9 @@ def _delete_loose(audit: Any, tables: list[str], event_ids: list[str], run: int)
 def _delete_superseded(audit: Any, cutoff: float, run: int) -> int:
     """The :data:`SUPERSEDED` rows, at most :data:`STATE_BATCH` per table and transaction."""
     conn = audit.conn
-    tables = [t for t in SUPERSEDED if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                                    (t,)).fetchone()]
+    tables = [t for t in SUPERSEDED if has_table(conn, t)]
     where = {t: f"{SUPERSEDED[t]} LIMIT {STATE_BATCH}" for t in tables}
-    cut = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as written
-    params = {"cut": cut, "epoch": cutoff}
+    params = {"cut": clock.at(cutoff), "epoch": cutoff}  # suppress_state.at is text in the log's format
     total = 0
     while n := _delete(audit, tables, where, [params], run):
         total += n
